@@ -1,0 +1,116 @@
+"""Result writers: CSV, JSON Lines, Parquet. One row per alert record, candid as int64.
+
+Files are written to a temporary name beside the target and renamed into place only when the run
+completes, so an existing file is never left half-overwritten. If the run dies, the rows written so far
+are kept as ``<target>.partial`` (CSV/JSONL) for inspection.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+COLUMNS = ("objectId", "candid", "score", "status", "error", "model", "model_version", "source", "record_index")
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def format_for(path: str | os.PathLike[str] | None, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    if path is None:
+        return "csv"
+    suffix = Path(path).suffix.lower()
+    known = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+    if suffix not in known:
+        raise ValueError(f"cannot tell the output format from {str(path)!r}; use .csv, .jsonl or .parquet")
+    return known[suffix]
+
+
+def _score_text(score: float | None) -> str:
+    # 9 significant digits round-trip any float32 exactly
+    return "" if score is None else format(score, ".9g")
+
+
+class ResultWriter:
+    """Context manager: ``with ResultWriter(path) as w: w.write(row_dict)``."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, fmt: str | None = None):
+        self.path = None if path is None or str(path) == "-" else Path(path)
+        self.format = format_for(self.path, fmt)
+        if self.path is None and self.format == "parquet":
+            raise ValueError("parquet output needs a file path (-o out.parquet)")
+        self.rows_written = 0
+        self._tmp: Path | None = None
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+        self._parquet_rows: dict[str, list[Any]] | None = None
+
+    def __enter__(self) -> ResultWriter:
+        if self.format == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as exc:
+                raise RuntimeError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from exc
+            self._parquet_rows = {c: [] for c in COLUMNS}
+        if self.path is None:
+            self._fh = sys.stdout
+        elif self.format != "parquet":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            self._tmp = Path(tmp)
+            self._fh = io.open(fd, "w", newline="", encoding="utf-8")
+        if self.format == "csv":
+            self._csv = csv.writer(self._fh, lineterminator="\n")
+            self._csv.writerow(COLUMNS)
+        return self
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.format == "csv":
+            self._csv.writerow(["" if row[c] is None else (_score_text(row[c]) if c == "score" else row[c])
+                                for c in COLUMNS])
+        elif self.format == "jsonl":
+            self._fh.write(json.dumps({c: row[c] for c in COLUMNS}) + "\n")
+        else:
+            for c in COLUMNS:
+                self._parquet_rows[c].append(row[c])
+        self.rows_written += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.path is None:
+            self._fh.flush()
+            return
+        if self.format == "parquet":
+            if exc_type is None:
+                self._write_parquet()
+            return
+        self._fh.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        elif self.rows_written:
+            os.replace(self._tmp, self.path.with_name(self.path.name + ".partial"))
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+    def _write_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        types = {"candid": pa.int64(), "score": pa.float32(), "record_index": pa.int64()}
+        table = pa.table({c: pa.array(self._parquet_rows[c], type=types.get(c, pa.string())) for c in COLUMNS})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

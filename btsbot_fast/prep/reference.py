@@ -1,0 +1,175 @@
+"""The pure-Python (NumPy + astropy) twin of the native preprocessing.
+
+Written for clarity, not speed: it is the independent reference the native core is tested against, and
+the ``--engine python`` choice. Every rule here is spec ../shared/spec/btsbot-v1.md sections 2 and 3.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..status import Status
+from .variant import CANDIDATE_COLUMNS, FEATURE_NAMES, PAD_VALUE, STAMP_SIZE
+
+FLOAT32_MAX = np.float32(3.4028235e38)
+
+#: decompressed-size cap; a 63x63 float32 stamp is 20,160 bytes (protects against gzip bombs)
+MAX_STAMP_BYTES = 1 << 16
+
+
+class PreprocessError(Exception):
+    """A per-alert failure: carries the status code and a message for the output row."""
+
+    def __init__(self, status: Status, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _gunzip(data: bytes) -> bytes:
+    try:
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        out = d.decompress(data, MAX_STAMP_BYTES + 1)
+    except zlib.error as exc:
+        raise PreprocessError(Status.BAD_CUTOUT, f"bad gzip data: {exc}") from None
+    if len(out) > MAX_STAMP_BYTES:
+        raise PreprocessError(Status.BAD_CUTOUT, "decompressed stamp too large")
+    if not d.eof:
+        raise PreprocessError(Status.BAD_CUTOUT, "bad gzip data: truncated stream")
+    return out
+
+
+def decode_stamp(data: bytes) -> np.ndarray:
+    """gunzip + FITS (astropy) -> float32 (NAXIS2, NAXIS1), stored row order, BSCALE/BZERO applied."""
+    try:
+        from astropy.io import fits
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("the python engine needs astropy: pip install 'btsbot-fast[reference]'") from exc
+    if data[:3] == b"\xff\xd8\xff":
+        raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file (JPEG)")
+    raw = _gunzip(data) if data[:2] == b"\x1f\x8b" else data
+    if raw[:3] == b"\xff\xd8\xff":
+        raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file (JPEG)")
+    if not raw.startswith(b"SIMPLE"):
+        raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file")
+    try:
+        with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False) as hdul:
+            hdu = hdul[0]
+            header = hdu.header
+            if header.get("BITPIX") != -32:
+                raise PreprocessError(Status.BAD_CUTOUT, f"unsupported BITPIX {header.get('BITPIX')} (need -32)")
+            if header.get("NAXIS") != 2:
+                raise PreprocessError(Status.BAD_CUTOUT, f"unsupported NAXIS {header.get('NAXIS')} (need 2)")
+            data_array = hdu.data
+    except PreprocessError:
+        raise
+    except Exception as exc:  # astropy raises many types for damaged files
+        raise PreprocessError(Status.BAD_CUTOUT, f"unreadable FITS: {exc}") from None
+    if data_array is None:
+        raise PreprocessError(Status.BAD_CUTOUT, "FITS file has no data")
+    return np.asarray(data_array, dtype=np.float32)
+
+
+def normalise_channel(image: np.ndarray) -> np.ndarray:
+    """NaN/inf rule, L2 norm rounded to float32 (overflow -> inf -> zeros), bottom/right padding."""
+    h, w = image.shape
+    if h > STAMP_SIZE or w > STAMP_SIZE:
+        raise PreprocessError(Status.BAD_CUTOUT, f"stamp {h}x{w} larger than {STAMP_SIZE}x{STAMP_SIZE}")
+    x = np.nan_to_num(image.astype(np.float32, copy=False))
+    sum_sq = float(np.sum(np.square(x, dtype=np.float64)))
+    if sum_sq == 0.0:
+        raise PreprocessError(Status.EMPTY_CUTOUT, "empty cutout (all pixels zero)")
+    with np.errstate(over="ignore"):
+        norm = np.float32(math.sqrt(sum_sq))  # inf when beyond float32: production's overflow
+        x = (x / norm).astype(np.float32)
+    if h < STAMP_SIZE or w < STAMP_SIZE:
+        x = np.pad(x, ((0, STAMP_SIZE - h), (0, STAMP_SIZE - w)), constant_values=np.float32(PAD_VALUE))
+    return x
+
+
+def _stamp_bytes(record: dict[str, Any], field: str) -> bytes:
+    cutout = record.get(field)
+    data = cutout.get("stampData") if isinstance(cutout, dict) else None
+    if not data:
+        raise PreprocessError(Status.MISSING_CUTOUT, f"missing cutout: {field}")
+    return data
+
+
+def triplet(stamps: Sequence[bytes | None], names: Sequence[str] = ("science", "template", "difference")) -> np.ndarray:
+    """Three stampData payloads -> (63, 63, 3) float32."""
+    out = np.empty((STAMP_SIZE, STAMP_SIZE, 3), dtype=np.float32)
+    for c, (data, name) in enumerate(zip(stamps, names)):
+        if not data:
+            raise PreprocessError(Status.MISSING_CUTOUT, f"missing cutout: {name}")
+        try:
+            out[:, :, c] = normalise_channel(decode_stamp(data))
+        except PreprocessError as exc:
+            raise PreprocessError(exc.status, f"{name}: {exc.message}") from None
+    return out
+
+
+def candidate_row(candidate: dict[str, Any]) -> np.ndarray:
+    """The CANDIDATE_COLUMNS of one candidate as float64, null -> NaN."""
+    return np.array([np.nan if candidate.get(c) is None else float(candidate[c]) for c in CANDIDATE_COLUMNS])
+
+
+def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]] | None) -> np.ndarray:
+    """The 25 btsbot-v1 features (float32, FEATURE_NAMES order), computed in float64."""
+
+    def need(name: str) -> float:
+        value = candidate.get(name)
+        if value is None:
+            raise PreprocessError(Status.MISSING_FIELD, f"missing field: candidate.{name}")
+        return float(value)
+
+    drb = candidate.get("drb")
+    if drb is None:
+        drb = candidate.get("rb")
+        if drb is None:
+            raise PreprocessError(Status.MISSING_FIELD, "missing field: candidate.drb (and candidate.rb)")
+    direct = {name: need(name) for name in FEATURE_NAMES if name in CANDIDATE_COLUMNS and name != "drb"}
+    jd = need("jd")
+    jdstarthist = need("jdstarthist")
+
+    # history: detections (non-null magpsf) in packet order, then the candidate itself
+    history = [(float(p["jd"]), float(p["magpsf"])) for p in (prv_candidates or [])
+               if p.get("magpsf") is not None and p.get("jd") is not None]
+    history.append((jd, direct["magpsf"]))
+    peak_mag, peak_jd, max_mag = 30.0, jd, 0.0
+    for h_jd, h_mag in history:
+        if h_mag < peak_mag:
+            peak_mag, peak_jd = h_mag, h_jd
+        if h_mag > max_mag:
+            max_mag = h_mag
+    first_jd = min([jdstarthist, jd] + [h_jd for h_jd, _ in history])
+    derived = {
+        "age": jd - first_jd,
+        "days_since_peak": jd - peak_jd,
+        "days_to_peak": peak_jd - first_jd,
+        "peakmag_so_far": peak_mag,
+        "maxmag_so_far": max_mag,
+        "nnotdet": direct["ncovhist"] - direct["ndethist"],
+        "drb": float(drb),
+    }
+    return np.array([derived[n] if n in derived else direct[n] for n in FEATURE_NAMES], dtype=np.float64).astype(np.float32)
+
+
+def preprocess_record(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """One decoded alert record -> (triplet (63,63,3), features (25,)); raises PreprocessError.
+    Failure order (shared with the native core): cutouts science, template, difference, then features."""
+    candidate = record.get("candidate")
+    stamps = []
+    for field in ("cutoutScience", "cutoutTemplate", "cutoutDifference"):
+        cutout = record.get(field)
+        stamps.append(cutout.get("stampData") if isinstance(cutout, dict) else None)
+    trip = triplet(stamps)
+    if not isinstance(candidate, dict):
+        raise PreprocessError(Status.MISSING_FIELD, "missing field: candidate")
+    return trip, features(candidate, record.get("prv_candidates"))

@@ -1,0 +1,29 @@
+"""Model registry: entries (``models/*.json``), import/convert (TF SavedModel -> ONNX), the model cache.
+
+Light to import: numpy and the standard library only; TensorFlow is imported inside ``import_model``.
+"""
+
+from __future__ import annotations
+
+from .cache import ResolvedModel, cached_models, model_home, resolve
+from .entries import VARIANTS, ModelEntry, get_entry, list_entries
+from .errors import ModelCardError, ModelImportError, ModelNotFoundError
+
+__all__ = [
+    "ModelCardError", "ModelEntry", "ModelImportError", "ModelNotFoundError", "ResolvedModel", "VARIANTS",
+    "cached_models", "get_entry", "import_model", "list_entries", "model_home", "pull", "resolve",
+]
+
+
+def import_model(path, name=None, home=None, opset=None, spec=None, tolerance=None) -> ResolvedModel:
+    """Import a TF SavedModel (tarball or directory) into the cache as verified ONNX; see :mod:`.convert`."""
+    from . import convert
+
+    return convert.import_model(path, name=name, home=home, opset=opset, spec=spec, tolerance=tolerance)
+
+
+def pull(name, home=None, url=None, timeout=60.0) -> ResolvedModel:
+    """Download a registry model, verify its sha256 and import it; see :mod:`.download`."""
+    from .download import pull as _pull
+
+    return _pull(name, home=home, url=url, timeout=timeout)

@@ -1,0 +1,96 @@
+"""``btsbot-fast models ...``: import, list, path, pull."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from . import cache, entries
+from .errors import ModelCardError, ModelImportError, ModelNotFoundError
+
+
+def _home_option(f):
+    return click.option("--home", type=click.Path(file_okay=False), default=None,
+                        help="model cache directory (default: $BTSBOT_FAST_HOME, else the user cache dir)")(f)
+
+
+def _friendly(f):
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except (ModelNotFoundError, ModelImportError, ModelCardError) as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+@click.group("models")
+def models() -> None:
+    """Manage models: the registry, importing TensorFlow weights as ONNX, the local model cache."""
+
+
+@models.command("import")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--name", default=None, help="registry entry (checked against its sha256) or a new model name")
+@click.option("--opset", type=click.IntRange(17, 18), default=None, help="ONNX opset (default: the entry's, else 17)")
+@_home_option
+@_friendly
+def import_cmd(path: str, name: str | None, opset: int | None, home: str | None) -> None:
+    """Import a TF SavedModel (tarball or directory), convert it to ONNX and verify it against TensorFlow."""
+    from . import import_model
+
+    m = import_model(path, name=name, home=home, opset=opset)
+    p = m.card.get("parity", {})
+    click.echo(f"imported {m.name} {m.version} -> {m.onnx_path}")
+    click.echo(f"parity vs TensorFlow: max |diff| = {p.get('max_abs_diff', float('nan')):.3g} "
+               f"(tolerance {p.get('tolerance', float('nan')):g}, {p.get('n_inputs')} probe inputs); "
+               f"opset {m.card.get('conversion', {}).get('opset')}")
+
+
+@models.command("list")
+@_home_option
+@_friendly
+def list_cmd(home: str | None) -> None:
+    """Registry entries and whether each is imported in the cache (plus other cached models)."""
+    home_dir = cache.model_home(home)
+    cached = cache.cached_models(home_dir)
+    click.echo(f"model cache: {home_dir}")
+    rows = []
+    for e in entries.list_entries():
+        d = cached.pop(e.name, None)
+        rows.append((e.name, e.version, "imported" if d else "not imported", str(d / cache.ONNX_FILE) if d else "-"))
+    for n, d in cached.items():
+        try:
+            m = cache.resolve(d)
+            version = m.version
+        except (ModelNotFoundError, ModelCardError) as exc:
+            version = f"invalid ({exc})"
+        rows.append((n, version, "imported (not in registry)", str(d / cache.ONNX_FILE)))
+    widths = [max(len(r[i]) for r in rows + [("NAME", "VERSION", "STATUS", "PATH")]) for i in range(3)]
+    for r in [("NAME", "VERSION", "STATUS", "PATH")] + rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+
+
+@models.command("path")
+@click.argument("name")
+@_home_option
+@_friendly
+def path_cmd(name: str, home: str | None) -> None:
+    """Print the ONNX file of an imported model (fails, saying how to import it, when absent)."""
+    click.echo(str(cache.resolve(name, home=home).onnx_path))
+
+
+@models.command("pull")
+@click.argument("name")
+@click.option("--url", default=None, help="download from this URL instead of the registry's")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="network timeout, seconds")
+@_home_option
+@_friendly
+def pull_cmd(name: str, url: str | None, timeout: float, home: str | None) -> None:
+    """Download a registry model, check its sha256, import it."""
+    from . import pull
+
+    m = pull(name, home=home, url=url, timeout=timeout)
+    click.echo(f"imported {m.name} {m.version} -> {m.onnx_path}")
+    click.echo(f"parity vs TensorFlow: max |diff| = {m.card.get('parity', {}).get('max_abs_diff', float('nan')):.3g}")

@@ -1,0 +1,177 @@
+"""Scorer: alert files -> batches -> ONNX Runtime -> one result per alert record, in input order."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .io import AlertRecord, read_alerts, records_from_buffer
+from .prep import ENGINES, Batch, batches
+from .prep.variant import STAMP_SIZE, VARIANT
+from .status import Status
+
+DEFAULT_MODEL = "btsbot-v1.0.1"
+DEFAULT_BATCH_SIZE = 256
+
+
+@dataclass
+class ScoreResult:
+    """The outcome for one alert record. ``score`` is None unless ``status == "ok"``."""
+
+    objectId: str | None
+    candid: int | None
+    score: float | None
+    status: str
+    error: str
+    model: str
+    model_version: str
+    source: str
+    record_index: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Scorer:
+    """Score ZTF alerts with a BTSbot model.
+
+    The ONNX Runtime session is created once. ``score_files`` reads, preprocesses and scores in
+    batches of ``batch_size``; preprocessing of the next batch runs in a background thread while the
+    current one is scored (both release the GIL), with at most ``prefetch`` batches waiting.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, engine: str = "native",
+                 batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0, intra_op_threads: int = 0,
+                 prefetch: int = 2, home: str | os.PathLike[str] | None = None, providers: list[str] | None = None):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.resolved = registry.resolve(model, home=home)
+        if self.resolved.variant != VARIANT:
+            raise ValueError(f"model {self.resolved.name} needs preprocessing variant {self.resolved.variant!r}; "
+                             f"this scorer implements {VARIANT!r}")
+        self.engine = engine
+        self.batch_size = batch_size
+        self.threads = threads
+        self.prefetch = max(0, prefetch)
+        self._features = np.asarray(self.resolved.feature_indices, dtype=np.intp)
+        self.backend = self.resolved.backend(intra_op_threads=intra_op_threads, providers=providers)
+
+    @property
+    def model_name(self) -> str:
+        return self.resolved.name
+
+    @property
+    def model_version(self) -> str:
+        return self.resolved.version
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.resolved.feature_names
+
+    # --- already-preprocessed inputs -------------------------------------------------------------
+    def score_arrays(self, triplets: np.ndarray, metadata: np.ndarray) -> np.ndarray:
+        """Scores (float32, shape (N,)) for preprocessed inputs: ``triplets`` (N, 63, 63, 3) and
+        ``metadata`` (N, F) holding this model's own features (``feature_names``), in that order."""
+        triplets = np.ascontiguousarray(triplets, dtype=np.float32)
+        metadata = np.ascontiguousarray(metadata, dtype=np.float32)
+        if triplets.ndim != 4 or triplets.shape[1:] != (STAMP_SIZE, STAMP_SIZE, 3):
+            raise ValueError(f"triplets must have shape (N, 63, 63, 3), got {triplets.shape}")
+        if metadata.ndim != 2 or metadata.shape != (len(triplets), len(self._features)):
+            raise ValueError(f"metadata must have shape (N, {len(self._features)}) "
+                             f"({', '.join(self.feature_names)}), got {metadata.shape}")
+        out = np.empty(len(triplets), dtype=np.float32)
+        for start in range(0, len(triplets), self.batch_size):
+            stop = start + self.batch_size
+            out[start:stop] = self.backend.run(triplets[start:stop], metadata[start:stop])
+        return out
+
+    # --- alert records ---------------------------------------------------------------------------
+    def score_batch(self, batch: Batch) -> list[ScoreResult]:
+        """Score one preprocessed batch; failed rows get their status and no score."""
+        scores: dict[int, float] = {}
+        status = batch.status.copy()
+        messages = list(batch.messages)
+        ok = np.flatnonzero(status == Status.OK)
+        if len(ok):
+            try:
+                values = self.backend.run(batch.triplets[ok], batch.metadata[ok][:, self._features])
+                scores = dict(zip(ok.tolist(), values.tolist()))
+            except Exception as exc:  # the model failing must not end the run: mark these rows
+                status[ok] = Status.MODEL_ERROR
+                for i in ok:
+                    messages[i] = f"model error: {exc}"
+        return [
+            ScoreResult(rec.objectId, rec.candid, scores.get(i), Status(int(status[i])).label, messages[i],
+                        self.model_name, self.model_version, rec.source, rec.index)
+            for i, rec in enumerate(batch.records)
+        ]
+
+    def _batches(self, records: Iterable[AlertRecord]) -> Iterator[Batch]:
+        it = batches(records, self.batch_size, self.engine, self.threads)
+        return _prefetched(it, self.prefetch) if self.prefetch else it
+
+    def score_records(self, records: Iterable[AlertRecord]) -> Iterator[ScoreResult]:
+        for batch in self._batches(records):
+            yield from self.score_batch(batch)
+
+    def score_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[ScoreResult]:
+        """One :class:`ScoreResult` per alert record in files, directories (recursive) and tar archives."""
+        return self.score_records(read_alerts(paths))
+
+    def score_buffers(self, buffers: Iterable[bytes], source: str = "<buffer>") -> Iterator[ScoreResult]:
+        """Score Avro OCF byte strings (e.g. Kafka message values, one alert each)."""
+        records = (rec for i, data in enumerate(buffers) for rec in records_from_buffer(f"{source}[{i}]", data))
+        return self.score_records(records)
+
+
+_DONE = object()
+
+
+def _prefetched(items: Iterator[Batch], depth: int) -> Iterator[Batch]:
+    """Run ``items`` in a background thread, keeping at most ``depth`` finished batches in memory."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # re-raised in the consumer
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="btsbot-fast-prep", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+__all__ = ["DEFAULT_MODEL", "ScoreResult", "Scorer"]
