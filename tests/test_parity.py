@@ -80,6 +80,7 @@ def test_native_and_twin_agree(reference):
     native = _preprocessed(reference, "native")
     twin = _preprocessed(reference, "python")
     np.testing.assert_array_equal(native.status, twin.status)
+    assert native.message == twin.message
     np.testing.assert_array_equal(native.candid, twin.candid)
     np.testing.assert_array_equal(native.metadata, twin.metadata)
     assert float(np.abs(native.triplets - twin.triplets).max()) <= TRIPLET_ATOL

@@ -87,9 +87,10 @@ def _gather_native_inputs(records: Sequence[AlertRecord], active: np.ndarray):
             if isinstance(cand, dict):
                 candidate[i] = [nan if (v := cand.get(col)) is None else v for col in CANDIDATE_COLUMNS]
             for p in r.get("prv_candidates") or ():
-                jd, mag = p.get("jd"), p.get("magpsf")
-                if jd is not None and mag is not None:  # only detections with a time enter the history
-                    hist_jd.append(jd)
+                mag = p.get("magpsf")
+                if mag is not None:  # detections only; a null jd is the core's to report
+                    jd = p.get("jd")
+                    hist_jd.append(nan if jd is None else jd)
                     hist_mag.append(mag)
         offsets[i + 1] = len(hist_jd)
     return stamps, candidate, offsets, np.asarray(hist_jd, dtype=np.float64), np.asarray(hist_mag, dtype=np.float64)

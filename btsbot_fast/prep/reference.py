@@ -6,9 +6,9 @@ the ``--engine python`` choice. Every rule here is spec ../shared/spec/btsbot-v1
 
 from __future__ import annotations
 
-import gzip
 import io
 import math
+import warnings
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..status import Status
-from .variant import CANDIDATE_COLUMNS, FEATURE_NAMES, PAD_VALUE, STAMP_SIZE
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, FEATURE_NAMES, PAD_VALUE, STAMP_SIZE
 
 FLOAT32_MAX = np.float32(3.4028235e38)
 
@@ -54,20 +54,26 @@ def decode_stamp(data: bytes) -> np.ndarray:
         raise ImportError("the python engine needs astropy: pip install 'btsbot-fast[reference]'") from exc
     if data[:3] == b"\xff\xd8\xff":
         raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file (JPEG)")
-    raw = _gunzip(data) if data[:2] == b"\x1f\x8b" else data
+    if data[:6] == b"SIMPLE":
+        raise PreprocessError(Status.BAD_CUTOUT, "not gzip-compressed (plain FITS)")
+    if data[:2] != b"\x1f\x8b":
+        raise PreprocessError(Status.BAD_CUTOUT, "not gzip data")
+    raw = _gunzip(data)
     if raw[:3] == b"\xff\xd8\xff":
         raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file (JPEG)")
     if not raw.startswith(b"SIMPLE"):
-        raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file")
+        raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file (no SIMPLE card)")
     try:
-        with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False) as hdul:
-            hdu = hdul[0]
-            header = hdu.header
-            if header.get("BITPIX") != -32:
-                raise PreprocessError(Status.BAD_CUTOUT, f"unsupported BITPIX {header.get('BITPIX')} (need -32)")
-            if header.get("NAXIS") != 2:
-                raise PreprocessError(Status.BAD_CUTOUT, f"unsupported NAXIS {header.get('NAXIS')} (need 2)")
-            data_array = hdu.data
+        with warnings.catch_warnings():
+            # ZTF's SIMPLE card is not in fixed format (spec section 2): expected, not worth a warning
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False) as hdul:
+                header = hdul[0].header
+                if header.get("BITPIX") != -32:
+                    raise PreprocessError(Status.BAD_CUTOUT, f"unsupported FITS BITPIX {header.get('BITPIX')} (need -32, float32)")
+                if header.get("NAXIS") != 2:
+                    raise PreprocessError(Status.BAD_CUTOUT, f"unsupported FITS NAXIS {header.get('NAXIS')} (need a 2-D image)")
+                data_array = hdul[0].data
     except PreprocessError:
         raise
     except Exception as exc:  # astropy raises many types for damaged files
@@ -81,11 +87,11 @@ def normalise_channel(image: np.ndarray) -> np.ndarray:
     """NaN/inf rule, L2 norm rounded to float32 (overflow -> inf -> zeros), bottom/right padding."""
     h, w = image.shape
     if h > STAMP_SIZE or w > STAMP_SIZE:
-        raise PreprocessError(Status.BAD_CUTOUT, f"stamp {h}x{w} larger than {STAMP_SIZE}x{STAMP_SIZE}")
+        raise PreprocessError(Status.BAD_CUTOUT, f"stamp larger than {STAMP_SIZE}x{STAMP_SIZE}: {h}x{w}")
     x = np.nan_to_num(image.astype(np.float32, copy=False))
     sum_sq = float(np.sum(np.square(x, dtype=np.float64)))
     if sum_sq == 0.0:
-        raise PreprocessError(Status.EMPTY_CUTOUT, "empty cutout (all pixels zero)")
+        raise PreprocessError(Status.EMPTY_CUTOUT, "empty cutout (all-zero channel)")
     with np.errstate(over="ignore"):
         norm = np.float32(math.sqrt(sum_sq))  # inf when beyond float32: production's overflow
         x = (x / norm).astype(np.float32)
@@ -94,20 +100,14 @@ def normalise_channel(image: np.ndarray) -> np.ndarray:
     return x
 
 
-def _stamp_bytes(record: dict[str, Any], field: str) -> bytes:
-    cutout = record.get(field)
-    data = cutout.get("stampData") if isinstance(cutout, dict) else None
-    if not data:
-        raise PreprocessError(Status.MISSING_CUTOUT, f"missing cutout: {field}")
-    return data
-
-
-def triplet(stamps: Sequence[bytes | None], names: Sequence[str] = ("science", "template", "difference")) -> np.ndarray:
+def triplet(stamps: Sequence[bytes | None], names: Sequence[str] = CUTOUT_FIELDS) -> np.ndarray:
     """Three stampData payloads -> (63, 63, 3) float32."""
     out = np.empty((STAMP_SIZE, STAMP_SIZE, 3), dtype=np.float32)
     for c, (data, name) in enumerate(zip(stamps, names)):
+        if data is None:
+            raise PreprocessError(Status.MISSING_CUTOUT, f"{name}: missing cutout")
         if not data:
-            raise PreprocessError(Status.MISSING_CUTOUT, f"missing cutout: {name}")
+            raise PreprocessError(Status.BAD_CUTOUT, f"{name}: empty stampData")
         try:
             out[:, :, c] = normalise_channel(decode_stamp(data))
         except PreprocessError as exc:
@@ -139,8 +139,11 @@ def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]]
     jdstarthist = need("jdstarthist")
 
     # history: detections (non-null magpsf) in packet order, then the candidate itself
-    history = [(float(p["jd"]), float(p["magpsf"])) for p in (prv_candidates or [])
-               if p.get("magpsf") is not None and p.get("jd") is not None]
+    detections = [p for p in (prv_candidates or []) if p.get("magpsf") is not None]
+    for i, p in enumerate(detections):
+        if p.get("jd") is None:
+            raise PreprocessError(Status.MISSING_FIELD, f"missing field: prv_candidates.jd (entry {i})")
+    history = [(float(p["jd"]), float(p["magpsf"])) for p in detections]
     history.append((jd, direct["magpsf"]))
     peak_mag, peak_jd, max_mag = 30.0, jd, 0.0
     for h_jd, h_mag in history:

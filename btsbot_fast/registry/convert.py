@@ -24,8 +24,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .cache import CARD_FILE, ONNX_FILE, ResolvedModel, load_spec, model_home, resolve, sha256_file
-from .entries import VARIANTS, ModelEntry, canonical_name, check_features, check_name, find_entry_by_sha256, get_entry, list_entries
+from .cache import (CARD_FILE, _io_name, ONNX_FILE, ResolvedModel, default_spec, load_spec, model_home, resolve, sha256_file,
+                    spec_from_entry)
+from .entries import (DEFAULT_INPUTS, DEFAULT_OUTPUT, ModelEntry, canonical_name, check_features, check_name, find_entry_by_sha256, get_entry,
+                      list_entries)
 from .errors import ModelImportError
 
 MIN_OPSET, MAX_OPSET = 17, 18
@@ -324,30 +326,24 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
         signature = entry.signature if entry else "serving_default"
         tf, _loaded, fn, tf_inputs, tf_outputs = _tf_signature(saved_model, signature)
         if entry is not None:
-            card_spec = {"name": entry.name, "version": entry.version, "variant": entry.variant,
-                         "feature_names": list(entry.feature_names), "inputs": json.loads(json.dumps(entry.inputs)),
-                         "output": dict(entry.output)}
+            card_spec = spec_from_entry(entry)
         elif spec is not None:
             card_spec = load_spec(spec)
-            card_spec.setdefault("name", name)
         else:
-            variant = next(iter(VARIANTS))
-            feats = list(VARIANTS[variant])
-            card_spec = {"name": name, "version": "unknown", "variant": variant, "feature_names": feats,
-                         "inputs": {"triplet": {"name": "triplet", "dtype": "float32", "shape": [None, 63, 63, 3],
-                                                "layout": "NHWC", "channels": ["science", "template", "difference"]},
-                                    "metadata": {"name": "metadata", "dtype": "float32", "shape": [None, len(feats)]}},
-                         "output": {"name": tf_outputs[0] if len(tf_outputs) == 1 else None, "dtype": "float32",
-                                    "shape": [None, 1]}}
+            card_spec = default_spec(name)
+            card_spec["output"]["name"] = tf_outputs[0] if len(tf_outputs) == 1 else None
         card_spec["name"] = name
         variant = card_spec.get("variant") or (card_spec.get("preprocessing") or {}).get("variant")
         try:
             features = check_features(variant, card_spec.get("feature_names"), f"spec of {name}")
         except ValueError as exc:
             raise ModelImportError(str(exc)) from None
-        t_name = card_spec["inputs"]["triplet"]["name"]
-        m_name = card_spec["inputs"]["metadata"]["name"]
-        o_name = (card_spec.get("output") or {}).get("name")
+        t_name = _io_name(card_spec, "triplet", "triplet")
+        m_name = _io_name(card_spec, "metadata", "metadata")
+        o_name = (card_spec.get("output") or {}).get("name") or (tf_outputs[0] if len(tf_outputs) == 1 else None)
+        card_spec["inputs"] = {**DEFAULT_INPUTS, **(card_spec.get("inputs") or {})}
+        card_spec["inputs"]["metadata"] = {**card_spec["inputs"]["metadata"], "shape": [None, len(features)]}
+        card_spec["output"] = {**DEFAULT_OUTPUT, **(card_spec.get("output") or {}), "name": o_name}
         for role, nm in (("triplet", t_name), ("metadata", m_name)):
             if nm not in tf_inputs:
                 raise ModelImportError(f"SavedModel signature {signature!r} has no input {nm!r} ({role}); "

@@ -8,10 +8,10 @@ A config has four sections (every key optional; missing keys take the architectu
       "features": [...],                # metadata columns, a subset of the 25 btsbot-v1 features, in input order
       "name": "...", "version": "...", "licence": "...",
       "model":    {conv_filters, conv_kernel, pool_sizes, conv_dropouts, metadata_batchnorm,
-                   batchnorm_epsilon, meta_dense, meta_dropouts, head_dense, head_dropouts},
+                   batchnorm_epsilon, batchnorm_momentum, meta_dense, meta_dropouts, head_dense, head_dropouts},
       "training": {epochs, batch_size, learning_rate, beta_1, beta_2, early_stopping_patience,
                    reduce_lr {patience, factor, min_lr}, class_weights, augment {flip_h, flip_v, rot90},
-                   n_max, seed, deterministic, parity_tolerance},
+                   n_max, seed, deterministic, parity_tolerance, parity_samples},
       "data":     {split [train, val, test], split_seed, labels}
     }
 
@@ -43,6 +43,7 @@ _COMMON_TRAINING = {
     "seed": 2,
     "deterministic": False,
     "parity_tolerance": 1e-5,
+    "parity_samples": 2048,
 }
 
 _COMMON_DATA = {
@@ -67,6 +68,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
             "conv_dropouts": [0.5, 0.55],
             "metadata_batchnorm": True,
             "batchnorm_epsilon": 1e-3,
+            "batchnorm_momentum": 0.99,
             "meta_dense": [128, 128],
             "meta_dropouts": [0.25, 0.0],
             "head_dense": [8],
@@ -99,6 +101,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
             "conv_dropouts": [0.2, 0.35],
             "metadata_batchnorm": False,
             "batchnorm_epsilon": 1e-3,
+            "batchnorm_momentum": 0.99,
             "meta_dense": [16, 32],
             "meta_dropouts": [0.0, 0.0],
             "head_dense": [16],

@@ -47,7 +47,8 @@ def build_model(cfg: dict[str, Any]):
         inputs.append(metadata)
         y = metadata
         if m["metadata_batchnorm"]:
-            y = layers.BatchNormalization(epsilon=float(m["batchnorm_epsilon"]), name="meta_bn")(y)
+            y = layers.BatchNormalization(epsilon=float(m["batchnorm_epsilon"]),
+                                          momentum=float(m.get("batchnorm_momentum", 0.99)), name="meta_bn")(y)
         for i, (units, drop) in enumerate(zip(m["meta_dense"], m["meta_dropouts"]), start=1):
             y = layers.Dense(int(units), activation="relu", name=f"meta_fc{i}")(y)
             if drop:

@@ -1,0 +1,166 @@
+"""``btsbot-fast evaluate``: score a split through the project's Scorer and write metrics + figures.
+
+EVAL_DIR gets ``metrics.json`` (``alert.*``, ``source.<policy>.*``), ``scores.csv`` (one row per alert),
+``sources.csv`` (one row per object and policy outcome) and PNG figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..train.data import AlertSet, DataError, load_dataset
+from . import figures
+from .metrics import alert_metrics, roc_curve
+from .policies import DEFAULT_POLICIES, Policy, evaluate_sources, threshold_scan
+
+SCAN_POLICIES = ("gt1", "gt2", "bts_p1", "prod_p1")
+SCORE_CHUNK = 4096
+
+
+def read_ref_times(path: str | Path) -> dict[str, float]:
+    """``objectId -> jd`` from a CSV with columns objectId,jd (the earliest jd wins for repeated ids)."""
+    out: dict[str, float] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "objectId" not in reader.fieldnames or "jd" not in reader.fieldnames:
+            raise DataError(f"{path}: a reference-times CSV needs the columns objectId,jd")
+        for row in reader:
+            o, jd = row["objectId"].strip(), row["jd"].strip()
+            if not o or not jd:
+                continue
+            out[o] = min(float(jd), out.get(o, math.inf))
+    return out
+
+
+def score_alerts(model: Any, data: AlertSet, home: str | os.PathLike | None = None) -> tuple[np.ndarray, Any]:
+    """Scores for every alert of ``data`` through ``Scorer(model).score_arrays`` (in chunks)."""
+    from .. import Scorer
+
+    scorer = Scorer(model=model, home=home) if home is not None else Scorer(model=model)
+    names = list(scorer.feature_names)
+    out = np.empty(len(data), dtype=np.float32)
+    for s in range(0, len(data), SCORE_CHUNK):
+        rows = np.arange(s, min(s + SCORE_CHUNK, len(data)))
+        out[rows] = scorer.score_arrays(data.triplet_rows(rows), data.features(names, rows))
+    return out, scorer
+
+
+def _clean(x):
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if math.isfinite(v) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: str = "test",
+             policies: Sequence[str] = DEFAULT_POLICIES, threshold: float = 0.5, strict: bool = False,
+             ref_times: str | Path | None = None, tag: str | None = None, labels: str | Path | None = None,
+             split_fractions=(0.81, 0.09, 0.10), split_seed: int = 2, engine: str = "native",
+             threads: int = 0, home: str | os.PathLike | None = None,
+             echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Evaluate ``model`` on one split (``all`` = every split together); returns the metrics dict."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    splits, kind = load_dataset(data_dir, tag=tag, labels=labels, fractions=split_fractions, seed=split_seed,
+                                engine=engine, threads=threads)
+    if split == "all":
+        parts = [splits[s] for s in ("train", "val", "test") if s in splits]
+        data = _concat(parts)
+    else:
+        if split not in splits or len(splits[split]) == 0:
+            raise DataError(f"{data_dir}: no {split!r} split (have: {', '.join(splits)})")
+        data = splits[split]
+    pols = [Policy.parse(p, threshold) for p in policies]
+    refs = read_ref_times(ref_times) if ref_times else None
+    echo(f"scoring {len(data)} alerts ({data.n_objects} objects, split {split}) with {model}")
+    scores, scorer = score_alerts(model, data, home)
+
+    alert = alert_metrics(data.labels, scores, data.magpsf, threshold=threshold, strict=strict)
+    source, objects = evaluate_sources(data.objectId, data.jd, data.magpsf, data.labels, scores, pols,
+                                       strict=strict, ref_times=refs)
+    thresholds = np.round(np.linspace(0.0, 1.0, 51), 4)
+    scans = {}
+    for name in SCAN_POLICIES:
+        p = Policy.parse(name)
+        scans[name] = threshold_scan(data.objectId, data.jd, data.magpsf, data.labels, scores, p, thresholds,
+                                     strict)
+
+    figs = []
+    fpr, tpr, _ = roc_curve(data.labels, scores)
+    figs.append(figures.roc_figure(out / "alert_roc.png", fpr, tpr, alert["roc_auc"]))
+    figs.append(figures.magpsf_bars_figure(out / "alert_magpsf_bins.png", alert))
+    figs.append(figures.score_hist_figure(out / "alert_scores.png", data.labels, scores, threshold))
+    figs.append(figures.source_bins_figure(out / "source_peakmag_bins.png", source))
+    figs.append(figures.threshold_scan_figure(out / "source_threshold_scan.png", scans))
+    if refs is not None:
+        f = figures.delay_figure(out / "source_delays.png", source)
+        if f is not None:
+            figs.append(f)
+
+    metrics = {
+        "model": {"name": scorer.model_name, "version": scorer.model_version, "spec": str(model)},
+        "data": {"path": str(Path(data_dir).resolve()), "layout": kind, "split": split, "n_alerts": len(data),
+                 "n_objects": data.n_objects, **{k: v for k, v in data.summary().items() if k in ("positive", "negative")}},
+        "threshold": threshold,
+        "comparison": ">" if strict else ">=",
+        "alert": alert,
+        "source": source,
+        "threshold_scan": scans,
+        "ref_times": str(ref_times) if ref_times else None,
+        "figures": [p.name for p in figs],
+    }
+    (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n", encoding="utf-8")
+    _write_scores(out / "scores.csv", data, scores)
+    _write_rows(out / "sources.csv", objects)
+    echo(f"alert level: ROC AUC {alert['roc_auc']:.4f}, accuracy {alert['accuracy']:.4f}; "
+         + "; ".join(f"{n}: completeness {m['completeness']:.3f} purity {m['purity']:.3f}"
+                     for n, m in source.items() if n in ("gt1", "bts_p1")))
+    echo(f"wrote {out / 'metrics.json'} and {len(figs)} figures")
+    return metrics
+
+
+def _concat(parts: list[AlertSet]) -> AlertSet:
+    if len(parts) == 1:
+        return parts[0]
+    trip = np.concatenate([p.all_triplets() for p in parts])
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    avail = tuple(n for n in parts[0].available if all(n in p.available for p in parts))
+    return AlertSet(triplets=trip, metadata=cat("metadata"), labels=cat("labels"), objectId=cat("objectId"),
+                    candid=cat("candid"), jd=cat("jd"), magpsf=cat("magpsf"), available=avail)
+
+
+def _write_scores(path: Path, data: AlertSet, scores: np.ndarray) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["objectId", "candid", "jd", "magpsf", "label", "score"])
+        for i in range(len(data)):
+            w.writerow([data.objectId[i], int(data.candid[i]), repr(float(data.jd[i])), repr(float(data.magpsf[i])),
+                        int(data.labels[i]), repr(float(scores[i]))])
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        path.write_text("", encoding="utf-8")
+        return
+    keys = list(rows[0].keys())
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})

@@ -1,0 +1,137 @@
+"""``btsbot-fast train`` and ``btsbot-fast evaluate`` (registered by ``btsbot_fast.cli``).
+
+Importing this module is cheap: TensorFlow and matplotlib load only when a command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .config import ARCHS, ConfigError, load_config, make_config, shipped_config_path, shipped_configs
+from .data import DataError
+
+_ENGINES = ("native", "python")
+
+
+def _resolve_config_path(value: str) -> Path:
+    p = Path(value)
+    if p.is_file():
+        return p
+    shipped = shipped_config_path(value)
+    if shipped.is_file():
+        return shipped
+    raise click.BadParameter(f"no such file {value!r} (shipped configs: {', '.join(shipped_configs()) or 'none'})",
+                             param_hint="--config")
+
+
+@click.command()
+@click.option("--config", "config_path", default=None, metavar="CONFIG.json",
+              help="Training config (JSON); a shipped one by name: " + "mm_cnn, mi_cnn, synthetic_small.")
+@click.option("--arch", type=click.Choice(ARCHS), default=None,
+              help="Architecture, with its published hyperparameters (when no --config).")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Public-release layout directory ({train,val,test}_triplets_*.npy + _cand_*.csv), "
+                   "or a directory of alert files with labels.csv (objectId,label[,split]).")
+@click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory to write (model.keras, model.onnx, model_card.json, history).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the config's maximum epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the config's batch size.")
+@click.option("--seed", type=int, default=None, help="Override the training seed.")
+@click.option("--name", default=None, help="Model name written to the model card.")
+@click.option("--max-batches", type=click.IntRange(min=1), default=None,
+              help="Use at most this many batches per epoch (quick trials, timing).")
+@click.option("--tag", default=None, help="Which file set of a release-layout directory (the * in *_triplets_*.npy).")
+@click.option("--labels", default=None, help="Labels CSV for alert-packet data (default DATA/labels.csv).")
+@click.option("--engine", type=click.Choice(_ENGINES), default="native", show_default=True,
+              help="Preprocessing engine for alert-packet data.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="TensorFlow / preprocessing threads (0 = all cores).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+def train(config_path, arch, data_dir, run_dir, epochs, batch_size, seed, name, max_batches, tag, labels, engine,
+          threads, overwrite) -> None:
+    """Train mm_cnn / mi_cnn and export a model that `btsbot-fast score --model RUN_DIR` uses directly."""
+    try:
+        if config_path:
+            cfg = load_config(_resolve_config_path(config_path))
+            if arch and arch != cfg["arch"]:
+                raise click.UsageError(f"--arch {arch} contradicts the config's arch {cfg['arch']}")
+        else:
+            cfg = make_config(arch=arch or "mm_cnn")
+        over = {}
+        if epochs:
+            over["epochs"] = epochs
+        if batch_size:
+            over["batch_size"] = batch_size
+        if seed is not None:
+            over["seed"] = seed
+        cfg["training"].update(over)
+        if name:
+            cfg["name"] = name
+        cfg = make_config(cfg)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    from .export import ParityError
+    from .trainer import train as run_training
+
+    try:
+        run_training(cfg, data_dir, run_dir, tag=tag, labels=labels, engine=engine, threads=threads or None,
+                     max_batches=max_batches, overwrite=overwrite, echo=lambda s: click.echo(s, err=True))
+    except (DataError, ConfigError, FileExistsError, ParityError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"done: btsbot-fast score --model {run_dir} ALERTS...", err=True)
+
+
+@click.command()
+@click.option("--model", required=True, help="Registry name, .onnx file, or a training run directory.")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Same layouts as `train --data`.")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for metrics.json, scores.csv, sources.csv and the PNG figures.")
+@click.option("--policy", "policies", multiple=True,
+              help="Source-level policy (repeatable): gtN, bts_p1, bts_p2, prod_p1, prod_p2, optionally @THRESHOLD "
+                   "(e.g. gt1@0.3). Default: gt1 gt2 gt3 bts_p1 bts_p2 prod_p1 prod_p2.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Alert-level threshold, and the default for the gtN / bts_* policies.")
+@click.option("--strict", is_flag=True, help="Count score > threshold (upstream code) instead of >= (the papers).")
+@click.option("--ref-times", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV objectId,jd of reference identification times: adds trigger-delay distributions.")
+@click.option("--tag", default=None, help="Which file set of a release-layout directory.")
+@click.option("--labels", default=None, help="Labels CSV for alert-packet data (default DATA/labels.csv).")
+@click.option("--split-seed", type=int, default=None,
+              help="Seed of the object split for packet data without a split column (default: the model card's).")
+@click.option("--engine", type=click.Choice(_ENGINES), default="native", show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True)
+def evaluate(model, data_dir, split, out_dir, policies, threshold, strict, ref_times, tag, labels, split_seed,
+             engine, threads) -> None:
+    """Alert- and source-level evaluation as in the BTSbot papers: metrics.json and PNG figures."""
+    from .. import registry
+    from ..evaluate.policies import DEFAULT_POLICIES, Policy
+    from ..evaluate.run import evaluate as run_evaluate
+
+    try:
+        for p in policies:
+            Policy.parse(p)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--policy") from None
+    fractions, seed = (0.81, 0.09, 0.10), 2
+    try:
+        card = registry.resolve(model).card
+        tdata = (card.get("training") or {}).get("data") or {}
+        fractions = tuple(tdata.get("split_fractions") or fractions)
+        seed = int(tdata.get("split_seed", seed))
+    except registry.ModelNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (registry.ModelCardError, ValueError, TypeError) as exc:
+        raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
+    if split_seed is not None:
+        seed = split_seed
+    try:
+        run_evaluate(model, data_dir, out_dir, split=split, policies=policies or DEFAULT_POLICIES,
+                     threshold=threshold, strict=strict, ref_times=ref_times, tag=tag, labels=labels,
+                     split_fractions=fractions, split_seed=seed, engine=engine, threads=threads,
+                     echo=lambda s: click.echo(s, err=True))
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,48 @@
+"""BTSbot's own 39 example inputs through ONNX Runtime reproduce upstream's expected scores."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from btsbot_fast.prep.variant import FEATURE_NAMES
+
+#: our feature name -> the column upstream's usage_candidates.csv uses for it
+UPSTREAM_COLUMN = {"drb": "new_drb", "nnotdet": "nnotdet"}
+
+
+@pytest.fixture(scope="module")
+def golden(shared: Path):
+    d = shared / "data" / "golden"
+    triplets = np.load(d / "usage_triplets.npy")
+    with open(d / "usage_candidates.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = [UPSTREAM_COLUMN.get(n, n) for n in FEATURE_NAMES]
+    missing = [c for c in cols + ["expected_scores"] if c not in rows[0]]
+    assert not missing, f"golden CSV lacks columns {missing}"
+    metadata = np.array([[float(r[c]) for c in cols] for r in rows], dtype=np.float64)
+    expected = np.array([float(r["expected_scores"]) for r in rows])
+    return triplets, metadata, expected
+
+
+def test_golden_scores(official_model, golden):
+    triplets, metadata, expected = golden
+    assert triplets.shape == (39, 63, 63, 3) and metadata.shape == (39, 25)
+    backend = official_model.backend()
+    scores = backend.run(triplets.astype(np.float32), metadata.astype(np.float32))
+    assert scores.shape == (39,) and scores.dtype == np.float32
+    diff = np.abs(scores.astype(np.float64) - expected)
+    assert diff.max() <= 1e-6, f"max |diff| {diff.max():.3g} at row {diff.argmax()}"
+    assert np.array_equal(scores > 0.5, expected > 0.5)
+
+
+def test_golden_scores_batch_size_invariant(official_model, golden):
+    triplets, metadata, _ = golden
+    b = official_model.backend(intra_op_threads=1)
+    t, m = triplets.astype(np.float32), metadata.astype(np.float32)
+    full = b.run(t, m)
+    singles = np.concatenate([b.run(t[i:i + 1], m[i:i + 1]) for i in range(len(t))])
+    assert np.max(np.abs(full - singles)) <= 1e-6

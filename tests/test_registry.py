@@ -1,0 +1,324 @@
+"""Model registry: entries, import refusals, safe extraction, resolve, pull failures, the `models` CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from btsbot_fast import registry
+from btsbot_fast.prep.variant import FEATURE_NAMES, VARIANT
+from btsbot_fast.registry import convert
+from btsbot_fast.registry.commands import models
+from btsbot_fast.registry.entries import ModelEntry
+
+OFFICIAL = "btsbot-v1.0.1"
+OFFICIAL_SHA256 = "bf4dea74ff43b3338a763573d19a29b264266646b762941fcc7021ba7cbd0348"
+
+
+@pytest.fixture
+def empty_home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+# ------------------------------------------------------------------------------------------ entries
+def test_official_entry_matches_variant():
+    e = registry.get_entry(OFFICIAL)
+    assert e.name == OFFICIAL and e.version == "1.0.1"
+    assert e.variant == VARIANT
+    assert e.feature_names == tuple(FEATURE_NAMES)
+    assert e.sha256 == OFFICIAL_SHA256
+    assert e.format == "tf-savedmodel-tar" and e.signature == "serving_default"
+    assert e.inputs["triplet"]["name"] == "triplet" and e.inputs["triplet"]["shape"] == [None, 63, 63, 3]
+    assert e.inputs["metadata"]["name"] == "metadata" and e.inputs["metadata"]["shape"] == [None, 25]
+    assert e.output["name"] == "fc_out"
+    assert e.licence["spdx"] == "MIT" and e.raw["citation"]["doi"]
+    assert e.url and e.url.startswith("https://")
+    assert registry.get_entry("btsbot").name == OFFICIAL  # family alias -> latest version
+    assert OFFICIAL in [x.name for x in registry.list_entries()]
+
+
+def test_shared_sha256sums_agree_with_registry(shared: Path):
+    line = (shared / "models" / "SHA256SUMS").read_text().split()
+    assert line[0] == registry.get_entry(OFFICIAL).sha256
+
+
+def test_entry_with_unknown_feature_or_variant_is_rejected():
+    doc = dict(registry.get_entry(OFFICIAL).raw)
+    with pytest.raises(registry.ModelCardError, match="not computed by variant"):
+        ModelEntry.from_dict({**doc, "feature_names": list(FEATURE_NAMES[:-1]) + ["maxmag"]})
+    with pytest.raises(registry.ModelCardError, match="unknown preprocessing variant"):
+        ModelEntry.from_dict({**doc, "preprocessing": {"variant": "btsbot-v9"}})
+    with pytest.raises(registry.ModelCardError, match="duplicate"):
+        ModelEntry.from_dict({**doc, "feature_names": list(FEATURE_NAMES[:24]) + ["sgscore1"]})
+    with pytest.raises(registry.ModelNotFoundError, match="known: .*btsbot-v1.0.1"):
+        registry.get_entry("no-such-model")
+
+
+def test_model_home_precedence(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("BTSBOT_FAST_HOME", str(tmp_path / "env"))
+    assert registry.model_home() == tmp_path / "env"
+    assert registry.model_home(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv("BTSBOT_FAST_HOME")
+    assert "btsbot-fast" in str(registry.model_home())
+
+
+def test_registry_import_is_light():
+    code = ("import sys, btsbot_fast.registry, btsbot_fast.registry.commands; "
+            "print(sorted(m for m in ('tensorflow', 'tf2onnx', 'onnxruntime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------------ import refusals
+@pytest.fixture
+def tampered(shared: Path, tmp_path: Path) -> Path:
+    data = bytearray((shared / "models" / "btsbot-v1.0.1.tar").read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit inside the variables file
+    p = tmp_path / "btsbot-v1.0.1.tar"
+    p.write_bytes(bytes(data))
+    return p
+
+
+def test_tampered_tarball_is_refused(tampered: Path, empty_home: Path):
+    with pytest.raises(registry.ModelImportError, match="sha256 .* expects " + OFFICIAL_SHA256):
+        registry.import_model(tampered, name=OFFICIAL, home=empty_home)
+    # without --name, the file name alone must not let it in under the registry's name either
+    with pytest.raises(registry.ModelImportError, match="named like registry model"):
+        registry.import_model(tampered, home=empty_home)
+    assert not (empty_home / OFFICIAL).exists()
+
+
+def test_import_rejects_bad_inputs(tmp_path: Path, empty_home: Path):
+    junk = tmp_path / "model.tar.gz"
+    junk.write_bytes(b"not a tar at all" * 100)
+    with pytest.raises(registry.ModelImportError, match="not a .*tar archive"):
+        registry.import_model(junk, name="mine", home=empty_home)
+    with pytest.raises(registry.ModelImportError, match="no such file"):
+        registry.import_model(tmp_path / "absent.tar", home=empty_home)
+    with pytest.raises(registry.ModelImportError, match="invalid model name"):
+        registry.import_model(junk, name="../escape", home=empty_home)
+    # a directory claimed to be the official model, whose files differ
+    d = tmp_path / "sm"
+    (d / "variables").mkdir(parents=True)
+    (d / "saved_model.pb").write_bytes(b"x")
+    with pytest.raises(registry.ModelImportError, match="do not match registry entry"):
+        registry.import_model(d, name=OFFICIAL, home=empty_home)
+
+
+def _tar_with(tmp_path: Path, member: tarfile.TarInfo, payload: bytes | None = None, gz: bool = False) -> Path:
+    p = tmp_path / ("evil.tar.gz" if gz else "evil.tar")
+    with tarfile.open(p, "w:gz" if gz else "w") as t:
+        t.addfile(member, io.BytesIO(payload) if payload is not None else None)
+    return p
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink"])
+def test_safe_extract_refuses_escapes(tmp_path: Path, kind: str):
+    if kind in ("dotdot", "absolute"):
+        m = tarfile.TarInfo("../outside.txt" if kind == "dotdot" else "/tmp/outside.txt")
+        m.size = 3
+        archive = _tar_with(tmp_path, m, b"bad", gz=True)
+    else:
+        m = tarfile.TarInfo("best_model/link")
+        m.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+        m.linkname = "/etc/passwd"
+        archive = _tar_with(tmp_path, m)
+    with pytest.raises(registry.ModelImportError, match="refusing"):
+        convert.safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_safe_extract_sniffs_compression(tmp_path: Path):
+    m = tarfile.TarInfo("best_model/saved_model.pb")
+    m.size = 4
+    archive = _tar_with(tmp_path, m, b"abcd", gz=True)
+    plain_named_gz = tmp_path / "plain.tar.gz"
+    with tarfile.open(plain_named_gz, "w") as t:  # plain tar under a .tar.gz name, like upstream's
+        t.addfile(m, io.BytesIO(b"abcd"))
+    for a in (archive, plain_named_gz):
+        out = tmp_path / f"out-{a.name}"
+        convert.safe_extract(a, out)
+        assert convert.find_savedmodel(out) == (out / "best_model").resolve()
+
+
+def test_probe_inputs_are_normalised_and_seeded():
+    t, m = convert.probe_inputs(FEATURE_NAMES)
+    t2, m2 = convert.probe_inputs(FEATURE_NAMES)
+    assert t.dtype == np.float32 and m.dtype == np.float32 and t.shape == (40, 63, 63, 3) and m.shape == (40, 25)
+    assert np.array_equal(t, t2) and np.array_equal(m, m2)
+    norms = np.sqrt((t[:10].astype(np.float64) ** 2).sum(axis=(1, 2)))
+    assert np.allclose(norms, 1.0, atol=1e-5)
+    assert (m[:, FEATURE_NAMES.index("sgscore2")] == -999).any()
+
+
+# ------------------------------------------------------------------------------------------ resolve
+def test_resolve_missing_registry_model_says_how_to_get_it(empty_home: Path):
+    with pytest.raises(registry.ModelNotFoundError) as ei:
+        registry.resolve(OFFICIAL, home=empty_home)
+    msg = str(ei.value)
+    assert "btsbot-fast models import /path/to/btsbot-v1.0.1.tar" in msg
+    assert "btsbot-fast models pull btsbot-v1.0.1" in msg
+    with pytest.raises(registry.ModelNotFoundError, match="btsbot-v1.0.1.tar"):
+        registry.resolve("btsbot", home=empty_home)
+    with pytest.raises(registry.ModelNotFoundError):
+        registry.resolve("definitely-not-a-model", home=empty_home)
+    with pytest.raises(registry.ModelNotFoundError, match="no such model file"):
+        registry.resolve(str(empty_home / "nothing.onnx"))
+
+
+def test_resolve_bare_onnx_file(tmp_path: Path):
+    f = tmp_path / "mymodel.onnx"
+    f.write_bytes(b"\x08\x07")  # resolve does not open the file; the backend does
+    m = registry.resolve(f)
+    assert m.name == "mymodel" and m.variant == VARIANT and m.feature_names == tuple(FEATURE_NAMES)
+    assert (m.triplet_input, m.metadata_input, m.output_name) == ("triplet", "metadata", "fc_out")
+    assert m.onnx_path == f.resolve() and m.feature_indices == tuple(range(25))
+    m2 = registry.resolve(str(f), spec=OFFICIAL)  # borrow the entry's spec; the file keeps its own name
+    assert m2.name == "mymodel" and m2.card["spec_from"] == OFFICIAL
+    with pytest.raises(registry.ModelNotFoundError, match="import it first"):
+        other = tmp_path / "weights.tar"
+        other.write_bytes(b"")
+        registry.resolve(other)
+
+
+def test_resolve_run_dir_and_card_validation(tmp_path: Path):
+    run = tmp_path / "run1"
+    run.mkdir()
+    (run / "model.onnx").write_bytes(b"onnx")
+    feats = ["magpsf", "sgscore1", "drb"]
+    card = {"name": "tiny", "version": "0.1", "variant": VARIANT, "feature_names": feats,
+            "inputs": {"triplet": {"name": "triplet"}, "metadata": {"name": "meta"}}, "output": {"name": "score"}}
+    (run / "model_card.json").write_text(json.dumps(card))
+    m = registry.resolve(run)
+    assert (m.name, m.version, m.metadata_input, m.output_name) == ("tiny", "0.1", "meta", "score")
+    assert m.feature_indices == tuple(FEATURE_NAMES.index(f) for f in feats)
+    assert registry.resolve(run / "model.onnx").name == "tiny"  # the card beside the file is used
+
+    for bad, pattern in [({"variant": "nope"}, "unknown preprocessing variant"),
+                         ({"feature_names": ["magpsf", "bogus"]}, "not computed by variant"),
+                         ({"onnx_sha256": "0" * 64}, "changed after import")]:
+        (run / "model_card.json").write_text(json.dumps({**card, **bad}))
+        with pytest.raises(registry.ModelCardError, match=pattern):
+            registry.resolve(run)
+
+
+# ------------------------------------------------------------------------------------------ pull
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_pull_failure_says_how_to_import_offline(empty_home: Path):
+    url = f"http://127.0.0.1:{_closed_port()}/btsbot-v1.0.1.tar.gz"
+    with pytest.raises(registry.ModelImportError) as ei:
+        registry.pull(OFFICIAL, home=empty_home, url=url, timeout=5)
+    msg = str(ei.value)
+    assert url in msg and "btsbot-fast models import /path/to/btsbot-v1.0.1.tar" in msg
+    assert not (empty_home / OFFICIAL).exists()
+
+
+def test_pull_checks_sha256_then_imports(tmp_path: Path, empty_home: Path, shared: Path, monkeypatch):
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"junk")
+    with pytest.raises(registry.ModelImportError, match="does not match the registry"):
+        registry.pull(OFFICIAL, home=empty_home, url=junk.as_uri())
+
+    calls = []
+    monkeypatch.setattr(convert, "import_model", lambda path, **kw: calls.append((Path(path).read_bytes()[:4], kw)))
+    registry.pull(OFFICIAL, home=empty_home, url=(shared / "models" / "btsbot-v1.0.1.tar").as_uri())
+    assert calls and calls[0][1]["name"] == OFFICIAL and calls[0][1]["home"] == empty_home
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def test_cli_path_and_list_without_model(empty_home: Path):
+    r = CliRunner().invoke(models, ["path", OFFICIAL, "--home", str(empty_home)])
+    assert r.exit_code != 0
+    assert "btsbot-fast models import /path/to/btsbot-v1.0.1.tar" in r.output
+    r = CliRunner().invoke(models, ["list", "--home", str(empty_home)])
+    assert r.exit_code == 0, r.output
+    assert OFFICIAL in r.output and "not imported" in r.output
+    r = CliRunner().invoke(models, ["pull", OFFICIAL, "--home", str(empty_home), "--timeout", "5",
+                                    "--url", f"http://127.0.0.1:{_closed_port()}/x.tar"])
+    assert r.exit_code != 0 and "models import" in r.output
+
+
+# ------------------------------------------------------------------------------------------ with the real model
+def test_official_import_card(official_model):
+    m = official_model
+    assert m.name == OFFICIAL and m.version == "1.0.1" and m.variant == VARIANT
+    assert m.feature_names == tuple(FEATURE_NAMES)
+    assert (m.triplet_input, m.metadata_input, m.output_name) == ("triplet", "metadata", "fc_out")
+    card = m.card
+    assert card["onnx_sha256"] == registry.cache.sha256_file(m.onnx_path)
+    assert card["source"]["sha256"] == OFFICIAL_SHA256
+    assert 17 <= card["conversion"]["opset"] <= 18
+    assert card["parity"]["max_abs_diff"] <= 1e-5 and card["parity"]["n_inputs"] >= 10
+    assert card["licence"]["spdx"] == "MIT"
+
+
+def test_cli_with_imported_model(official_model, tmp_path: Path):
+    home = official_model.onnx_path.parent.parent
+    r = CliRunner().invoke(models, ["path", OFFICIAL, "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == str(official_model.onnx_path)
+    r = CliRunner().invoke(models, ["list", "--home", str(home)])
+    assert r.exit_code == 0 and "imported" in r.output and str(official_model.onnx_path) in r.output
+    # a copy of the ONNX file resolves as a bare file with the default spec
+    f = tmp_path / "copy.onnx"
+    shutil.copyfile(official_model.onnx_path, f)
+    m = registry.resolve(f)
+    assert m.name == "copy" and m.n_features == 25
+
+
+def test_backend_io_checks(official_model):
+    b = official_model.backend(intra_op_threads=1)
+    assert b.providers == ["CPUExecutionProvider"]
+    assert (b.triplet_input, b.metadata_input, b.output_name, b.n_features) == ("triplet", "metadata", "fc_out", 25)
+    t, m = convert.probe_inputs(FEATURE_NAMES, n=4)
+    s = b.run(t, m)
+    assert s.shape == (4,) and s.dtype == np.float32 and np.all((s >= 0) & (s <= 1))
+    assert b.run(t[:0], m[:0]).shape == (0,)
+    with pytest.raises(TypeError, match="float32"):
+        b.run(t.astype(np.float64), m)
+    with pytest.raises(ValueError, match="shape"):
+        b.run(t[:, :62], m)
+    with pytest.raises(ValueError, match="shape"):
+        b.run(t, m[:, :24])
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        b.run(t, m[:3])
+
+
+def test_backend_warns_when_gpu_missing(official_model):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    from btsbot_fast.backends.onnx import OnnxBackend
+
+    with pytest.warns(RuntimeWarning, match="CUDAExecutionProvider"):
+        b = OnnxBackend(official_model.onnx_path, providers=["cuda"])
+    assert b.providers == ["CPUExecutionProvider"]
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_import_directory_and_parity_refusal(shared: Path, tmp_path: Path, empty_home: Path):
+    """An extracted SavedModel directory is recognised as the registry model; a failed parity stores nothing."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tf2onnx")
+    convert.safe_extract(shared / "models" / "btsbot-v1.0.1.tar", tmp_path / "x")
+    with pytest.raises(registry.ModelImportError, match="disagrees with TensorFlow"):
+        registry.import_model(tmp_path / "x" / "best_model", home=empty_home, tolerance=-1.0)
+    assert not empty_home.exists() or not any(empty_home.iterdir())  # no model, no staging leftovers
