@@ -122,16 +122,13 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
     click.echo(f"preprocessed {len(pre)} alerts ({ok} ok, {len(pre) - ok} failed) -> {output}", err=True)
 
 
-def _register_optional_commands() -> None:
+def _register_subcommands() -> None:
+    # each group lives beside the code it drives; importing them is cheap (TensorFlow loads on use)
     from .registry.commands import models
+    from .train.commands import evaluate, train
 
-    main.add_command(models)
-    try:
-        from .train.commands import evaluate, train
-    except ImportError:  # the training wrapper is being built alongside; absent pieces stay hidden
-        return
-    main.add_command(train)
-    main.add_command(evaluate)
+    for command in (models, train, evaluate):
+        main.add_command(command)
 
 
-_register_optional_commands()
+_register_subcommands()

@@ -46,3 +46,16 @@ def test_golden_scores_batch_size_invariant(official_model, golden):
     full = b.run(t, m)
     singles = np.concatenate([b.run(t[i:i + 1], m[i:i + 1]) for i in range(len(t))])
     assert np.max(np.abs(full - singles)) <= 1e-6
+
+
+def test_golden_scores_through_scorer_score_arrays(official_model, golden):
+    """The public API: Scorer.score_arrays, in batches smaller than the input (39 -> 16 + 16 + 7)."""
+    from btsbot_fast import Scorer
+
+    triplets, metadata, expected = golden
+    scorer = Scorer(official_model.onnx_path.parent, batch_size=16)
+    scores = scorer.score_arrays(triplets, metadata)
+    assert scores.shape == (39,) and scores.dtype == np.float32
+    assert np.abs(scores.astype(np.float64) - expected).max() <= 1e-6
+    with pytest.raises(ValueError, match="metadata must have shape"):
+        scorer.score_arrays(triplets, metadata[:, :14])
