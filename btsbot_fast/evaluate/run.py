@@ -81,15 +81,16 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
                                 engine=engine, threads=threads)
     if split == "all":
         parts = [splits[s] for s in ("train", "val", "test") if s in splits]
-        data = _concat(parts)
     else:
         if split not in splits or len(splits[split]) == 0:
             raise DataError(f"{data_dir}: no {split!r} split (have: {', '.join(splits)})")
-        data = splits[split]
+        parts = [splits[split]]
     pols = [Policy.parse(p, threshold) for p in policies]
     refs = read_ref_times(ref_times) if ref_times else None
-    echo(f"scoring {len(data)} alerts ({data.n_objects} objects, split {split}) with {model}")
-    scores, scorer = score_alerts(model, data, home)
+    echo(f"scoring {sum(len(p) for p in parts)} alerts (split {split}) with {model}")
+    scored = [score_alerts(model, p, home) for p in parts]
+    scores, scorer = np.concatenate([s for s, _ in scored]), scored[0][1]
+    data = _concat(parts)
 
     alert = alert_metrics(data.labels, scores, data.magpsf, threshold=threshold, strict=strict)
     source, objects = evaluate_sources(data.objectId, data.jd, data.magpsf, data.labels, scores, pols,
@@ -128,21 +129,24 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
     (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n", encoding="utf-8")
     _write_scores(out / "scores.csv", data, scores)
     _write_rows(out / "sources.csv", objects)
+    shown = [n for n in source if n in ("gt1", "bts_p1")] or list(source)[:2]
     echo(f"alert level: ROC AUC {alert['roc_auc']:.4f}, accuracy {alert['accuracy']:.4f}; "
-         + "; ".join(f"{n}: completeness {m['completeness']:.3f} purity {m['purity']:.3f}"
-                     for n, m in source.items() if n in ("gt1", "bts_p1")))
+         + "; ".join(f"{n}: completeness {source[n]['completeness']:.3f} purity {source[n]['purity']:.3f}"
+                     for n in shown))
     echo(f"wrote {out / 'metrics.json'} and {len(figs)} figures")
     return metrics
 
 
 def _concat(parts: list[AlertSet]) -> AlertSet:
+    """The table columns of several splits together (triplets are not needed after scoring: left empty)."""
     if len(parts) == 1:
         return parts[0]
-    trip = np.concatenate([p.all_triplets() for p in parts])
     cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
     avail = tuple(n for n in parts[0].available if all(n in p.available for p in parts))
-    return AlertSet(triplets=trip, metadata=cat("metadata"), labels=cat("labels"), objectId=cat("objectId"),
-                    candid=cat("candid"), jd=cat("jd"), magpsf=cat("magpsf"), available=avail)
+    n = sum(len(p) for p in parts)
+    return AlertSet(triplets=np.empty((0, 63, 63, 3), np.float32), metadata=cat("metadata"), labels=cat("labels"),
+                    objectId=cat("objectId"), candid=cat("candid"), jd=cat("jd"), magpsf=cat("magpsf"),
+                    available=avail, index=np.full(n, -1, dtype=np.int64))
 
 
 def _write_scores(path: Path, data: AlertSet, scores: np.ndarray) -> None:

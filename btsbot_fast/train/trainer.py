@@ -172,7 +172,9 @@ def train(cfg: dict[str, Any], data_dir: str | Path, run_dir: str | Path, *, tag
     import keras
 
     # ---- data ------------------------------------------------------------------------------------
-    splits, kind = load_dataset(data_dir, tag=tag, labels=labels or dcfg.get("labels"),
+    if labels is None and dcfg.get("labels"):
+        labels = Path(data_dir) / dcfg["labels"]  # a config's labels path is relative to the data directory
+    splits, kind = load_dataset(data_dir, tag=tag, labels=labels,
                                 fractions=dcfg["split"], seed=int(dcfg["split_seed"]), engine=engine,
                                 threads=threads or 0)
     for need in ("train", "val"):

@@ -1,0 +1,245 @@
+"""Evaluation metrics and source-level policies on small hand-built cases whose answers are known exactly,
+plus `btsbot-fast evaluate` end to end with a hand-made ONNX model (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from btsbot_fast.evaluate.metrics import alert_metrics, bin_index, confusion, predict, rates, roc_auc, roc_curve
+from btsbot_fast.evaluate.policies import (DEFAULT_POLICIES, Policy, critical_scores, evaluate_sources,
+                                           group_objects, threshold_scan)
+
+
+# ---------------------------------------------------------------------------------------------- alert level
+
+def test_roc_auc_known_values():
+    assert roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert roc_auc([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == 0.0
+    # 3 of the 4 positive/negative pairs are ordered correctly
+    assert roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
+    # all tied -> 1/2; one tie among four pairs -> (3 + 0.5) / 4
+    assert roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert roc_auc([0, 0, 1, 1], [0.1, 0.5, 0.5, 0.9]) == 0.875
+    assert np.isnan(roc_auc([1, 1], [0.2, 0.3]))
+
+
+def test_roc_auc_matches_pairwise_count():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.random(200), 1)  # many ties
+    pos, neg = s[y == 1], s[y == 0]
+    pairs = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    assert roc_auc(y, s) == pytest.approx(pairs / (len(pos) * len(neg)), abs=1e-12)
+    fpr, tpr, _ = roc_curve(y, s)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(y, s), abs=1e-12)
+
+
+def test_roc_curve_points():
+    fpr, tpr, thr = roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    assert thr.tolist() == [np.inf, 0.8, 0.4, 0.35, 0.1]
+    assert tpr.tolist() == [0, 0.5, 0.5, 1, 1]
+    assert fpr.tolist() == [0, 0, 0.5, 0.5, 1]
+
+
+def test_confusion_rates_and_threshold_comparison():
+    labels = np.array([1, 1, 1, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.5, 0.2, 0.7, 0.5, 0.1, 0.0])
+    c = confusion(labels, predict(scores, 0.5))
+    assert c == {"tp": 2, "fp": 2, "tn": 2, "fn": 1}
+    r = rates(c)
+    assert r["accuracy"] == 4 / 7 and r["precision"] == 0.5 and r["recall"] == 2 / 3
+    assert r["balanced_accuracy"] == pytest.approx((2 / 3 + 0.5) / 2)
+    # upstream's `score > 0.5` differs exactly on the ties
+    assert confusion(labels, predict(scores, 0.5, strict=True)) == {"tp": 1, "fp": 1, "tn": 3, "fn": 2}
+    assert np.isnan(rates({"tp": 0, "fp": 0, "tn": 3, "fn": 0})["precision"])
+
+
+def test_alert_metrics_by_magpsf_bins():
+    labels = [1, 1, 0, 0, 1]
+    scores = [0.9, 0.1, 0.8, 0.2, 0.6]
+    mags = [16.2, 16.4, 16.3, 19.9, 21.5]
+    m = alert_metrics(labels, scores, mags, edges=(15.0, 16.0, 17.0, 20.0, 21.0))
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (2, 1, 1, 1)
+    bins = {(b["lo"], b["hi"]): b for b in m["by_magpsf"]}
+    b = bins[(16.0, 17.0)]
+    assert (b["n"], b["tp"], b["fp"], b["fn"], b["tn"]) == (3, 1, 1, 1, 0)
+    assert bins[(17.0, 20.0)]["tn"] == 1 and bins[(21.0, None)]["tp"] == 1 and bins[(None, 15.0)]["n"] == 0
+    assert sum(b["n"] for b in m["by_magpsf"]) == 5
+
+
+def test_bin_index_closed_last_bin():
+    edges = (17.0, 17.25, 17.5, 17.75, 18.0, 18.25, 18.5)
+    idx = bin_index([16.9, 17.0, 17.3, 18.5, 18.49, 18.51, np.nan], edges, open_ends=False)
+    assert idx.tolist() == [-1, 0, 1, 5, 5, -1, -1]
+
+
+# ---------------------------------------------------------------------------------------------- policies
+
+def _objects():
+    """Four objects, rows deliberately not in jd order. Expected outcomes are worked out by hand below."""
+    rows = [
+        # objectId, jd, magpsf, label, score
+        ("A", 3.0, 18.2, 1, 0.7),
+        ("A", 1.0, 19.5, 1, 0.6),
+        ("A", 2.0, 18.8, 1, 0.4),
+        ("B", 1.5, 18.0, 1, 0.55),
+        ("B", 2.5, 17.9, 1, 0.9),
+        ("C", 1.0, 17.1, 0, 0.95),
+        ("C", 2.0, 17.2, 0, 0.2),
+        ("D", 1.0, 18.9, 0, 0.5),
+        ("D", 4.0, 18.7, 0, 0.51),
+        ("E", 1.0, 18.3, 1, 0.1),
+    ]
+    oid, jd, mag, lab, sc = (np.array(c) for c in zip(*rows))
+    return oid.astype(object), jd.astype(float), mag.astype(float), lab.astype(int), sc.astype(float)
+
+
+def test_group_objects_sorts_by_jd_and_keeps_first_appearance_order():
+    oid, jd, *_ = _objects()
+    groups = group_objects(oid, jd)
+    assert [oid[g[0]] for g in groups] == ["A", "B", "C", "D", "E"]
+    assert [jd[i] for i in groups[0]] == [1.0, 2.0, 3.0]
+
+
+def test_policies_by_hand():
+    oid, jd, mag, lab, sc = _objects()
+    pols = [Policy.parse(p) for p in DEFAULT_POLICIES]
+    m, objs = evaluate_sources(oid, jd, mag, lab, sc, pols, ref_times={"A": 0.5, "B": 2.0, "C": 1.0})
+    by = {o["objectId"]: o for o in objs}
+    # A (jd order: .6@19.5, .4@18.8, .7@18.2): gt1 at jd 1, gt2 at jd 3, gt3 never;
+    # bts_p1 needs 2 alerts >= .5 with mag < 19: only jd 3 qualifies -> never
+    assert by["A"]["gt1_trigger_jd"] == 1.0 and by["A"]["gt2_trigger_jd"] == 3.0 and by["A"]["gt3_pred"] == 0
+    assert by["A"]["bts_p1_pred"] == 0 and by["A"]["prod_p1_pred"] == 0  # .7 < .85
+    # B: both alerts >= .5 and < 19 -> gt2/bts_p1/bts_p2 trigger at jd 2.5, gt1 at 1.5; prod_p1 (0.9) at 2.5
+    assert by["B"]["gt1_trigger_jd"] == 1.5 and by["B"]["bts_p1_trigger_jd"] == 2.5
+    assert by["B"]["bts_p2_trigger_jd"] == 2.5 and by["B"]["prod_p2_trigger_jd"] == 2.5
+    assert by["B"]["gt1_trigger_mag"] == 18.0
+    # C (label 0): one high score -> gt1 and prod_p1/p2 false positives, nothing needing 2
+    assert by["C"]["gt1_pred"] == 1 and by["C"]["prod_p2_pred"] == 1 and by["C"]["gt2_pred"] == 0
+    # D (label 0): .5 and .51 -> gt2 and bts_p1 (both < 19); peak 18.7 > 18.5 so bts_p2 never
+    assert by["D"]["gt2_trigger_jd"] == 4.0 and by["D"]["bts_p1_pred"] == 1 and by["D"]["bts_p2_pred"] == 0
+    # E (label 1): never selected
+    assert all(by["E"][f"{p}_pred"] == 0 for p in DEFAULT_POLICIES)
+
+    def cp(name):
+        return m[name]["completeness"], m[name]["purity"]
+
+    # positives A, B, E; negatives C, D
+    assert cp("gt1") == (2 / 3, 2 / 4)  # A, B, C, D selected
+    assert cp("gt2") == (2 / 3, 2 / 3)  # A, B, D
+    assert m["gt3"]["completeness"] == 0.0 and np.isnan(m["gt3"]["purity"])  # nothing selected: 0/0
+    assert cp("bts_p1") == (1 / 3, 1 / 2)  # B, D
+    assert cp("bts_p2") == (1 / 3, 1.0)  # B
+    assert cp("prod_p1") == (1 / 3, 1 / 2)  # B, C
+    # peak-magnitude bins: A peaks at 18.2 -> [18.0, 18.25); B 17.9 -> [17.75, 18.0); C 17.1; D 18.7 outside
+    gt1_bins = {(b["lo"], b["hi"]): b for b in m["gt1"]["by_peakmag"]}
+    assert gt1_bins[(18.0, 18.25)]["tp"] == 1 and gt1_bins[(18.25, 18.5)]["fn"] == 1  # E peaks at 18.3
+    assert gt1_bins[(17.0, 17.25)]["fp"] == 1 and sum(b["n"] for b in gt1_bins.values()) == 4
+    # delays: gt1 A 1.0-0.5 = 0.5, B 1.5-2.0 = -0.5, C 1.0-1.0 = 0 -> median 0; positives only: median 0
+    assert m["gt1"]["delay"]["n"] == 3 and m["gt1"]["delay"]["median_days"] == 0.0
+    assert m["gt1"]["delay"]["median_days_positive"] == 0.0
+    assert sorted(m["gt1"]["delay"]["values"]) == [-0.5, 0.0, 0.5]
+    assert m["bts_p1"]["delay"]["values"] == [0.5]  # B: 2.5 - 2.0
+
+
+def test_strict_comparison_changes_only_ties():
+    oid, jd, mag, lab, sc = _objects()
+    loose, _ = evaluate_sources(oid, jd, mag, lab, sc, [Policy.parse("gt2")])
+    strict, _ = evaluate_sources(oid, jd, mag, lab, sc, [Policy.parse("gt2")], strict=True)
+    assert loose["gt2"]["fp"] == 1 and strict["gt2"]["fp"] == 0  # D's 0.5 no longer counts
+
+
+def test_policy_parse():
+    assert Policy.parse("gt3") == Policy("gt3", 3, 0.5)
+    assert Policy.parse("gt1@0.3").threshold == 0.3
+    assert Policy.parse("bts_p2") == Policy("bts_p2", 2, 0.5, 19.0, 18.5)
+    assert Policy.parse("prod_p1") == Policy("prod_p1", 1, 0.85, 19.0, None)
+    assert Policy.parse("gt1", threshold=0.7) == Policy("gt1@0.7", 1, 0.7)
+    assert Policy.parse("prod_p1", threshold=0.7).threshold == 0.85  # --threshold does not move prod_*
+    with pytest.raises(ValueError):
+        Policy.parse("gt0")
+    with pytest.raises(ValueError):
+        Policy.parse("best")
+
+
+def test_threshold_scan_agrees_with_walk():
+    rng = np.random.default_rng(0)
+    n = 400
+    oid = np.array([f"o{k}" for k in rng.integers(0, 60, n)], dtype=object)
+    jd = rng.random(n) * 30
+    mag = rng.uniform(16.5, 20, n)
+    lab = np.array([int(o[1:]) % 3 == 0 for o in oid], dtype=int)
+    sc = np.round(rng.random(n), 2)
+    for name in ("gt1", "gt2", "bts_p1", "bts_p2", "prod_p2"):
+        p = Policy.parse(name)
+        scan = threshold_scan(oid, jd, mag, lab, sc, p, [0.0, 0.3, 0.5, 0.77, 1.0])
+        for row in scan:
+            q = Policy(p.name, p.min_count, row["threshold"], p.mag_limit, p.peak_limit)
+            m, _ = evaluate_sources(oid, jd, mag, lab, sc, [q])
+            assert (row["tp"], row["fp"], row["fn"]) == (m[q.name]["tp"], m[q.name]["fp"], m[q.name]["fn"])
+        crit, _ = critical_scores(oid, jd, mag, p, sc)
+        assert np.all((crit == -np.inf) | ((crit >= 0) & (crit <= 1)))
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+
+def _magpsf_model(path):
+    """An ONNX model scoring sigmoid(3 * (18.5 - magpsf)) from the 25-feature metadata; triplet unused."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Gather", ["metadata", "idx"], ["mag"], axis=1),
+        helper.make_node("Sub", ["limit", "mag"], ["d"]),
+        helper.make_node("Mul", ["d", "gain"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["fc_out"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "magpsf_model",
+        [helper.make_tensor_value_info("triplet", TensorProto.FLOAT, [None, 63, 63, 3]),
+         helper.make_tensor_value_info("metadata", TensorProto.FLOAT, [None, 25])],
+        [helper.make_tensor_value_info("fc_out", TensorProto.FLOAT, [None, 1])],
+        initializer=[helper.make_tensor("idx", TensorProto.INT64, [1], [5]),
+                     helper.make_tensor("limit", TensorProto.FLOAT, [], [18.5]),
+                     helper.make_tensor("gain", TensorProto.FLOAT, [], [3.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_evaluate_command_end_to_end(tmp_path):
+    pytest.importorskip("matplotlib")
+    from click.testing import CliRunner
+
+    from btsbot_fast.train.commands import evaluate
+    from btsbot_fast.train.synthetic import write_dataset
+
+    data = tmp_path / "data"
+    write_dataset(data, n_objects=40, seed=5)
+    model = _magpsf_model(tmp_path / "magpsf.onnx")
+    out = tmp_path / "eval"
+    res = CliRunner().invoke(evaluate, ["--model", str(model), "--data", str(data), "--out", str(out),
+                                        "--ref-times", str(data / "ref_times.csv"), "--policy", "gt1",
+                                        "--policy", "bts_p1", "--policy", "gt2@0.3"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["source"]) == {"gt1", "bts_p1", "gt2@0.3"}
+    assert 0.0 <= m["alert"]["roc_auc"] <= 1.0 and 0.0 <= m["alert"]["accuracy"] <= 1.0
+    for name in m["source"]:
+        assert {"completeness", "purity", "by_peakmag"} <= set(m["source"][name])
+    assert "delay" in m["source"]["gt1"]
+    # the scores in scores.csv are what the model computes from magpsf
+    import csv
+
+    rows = list(csv.DictReader(open(out / "scores.csv")))
+    mags = np.array([float(r["magpsf"]) for r in rows], dtype=np.float32)
+    want = 1 / (1 + np.exp(-3.0 * (np.float32(18.5) - mags)))
+    assert np.allclose([float(r["score"]) for r in rows], want, atol=1e-6)
+    for fig in m["figures"]:
+        assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"alert_roc.png", "alert_magpsf_bins.png", "source_peakmag_bins.png", "source_delays.png"} <= set(m["figures"])
