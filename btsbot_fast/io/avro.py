@@ -1,4 +1,5 @@
-"""Avro alert readers (fastavro).
+"""Avro alert readers (fastavro); :func:`read_alerts` also dispatches ``.parquet`` files to
+:mod:`btsbot_fast.io.parquet`.
 
 A *buffer* is the bytes of one Avro Object Container File: a ``.avro`` file, a member of a night's
 ``.tar.gz``, or a Kafka message value. Each buffer yields one :class:`AlertRecord` per record it holds;
@@ -51,8 +52,12 @@ def _is_archive(name: str) -> bool:
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Files as given; directories walked recursively (sorted) for ``.avro`` files and tar archives."""
+def expand_paths(paths: Iterable[str | os.PathLike[str]], parquet: bool = True) -> Iterator[Path]:
+    """Files as given; directories walked recursively (sorted) for ``.avro`` files, tar archives and
+    (``parquet=True``) ``.parquet`` files that hold alert columns (catalogue and light-curve tables in a
+    walk are passed over like any other non-alert file; a Parquet file named explicitly is always read)."""
+    from .parquet import holds_alert_columns, is_parquet
+
     for p in paths:
         path = Path(p)
         if path.is_dir():
@@ -61,14 +66,22 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
                 for name in sorted(files):
                     if name.lower().endswith(ALERT_SUFFIXES) or _is_archive(name):
                         yield Path(root) / name
+                    elif parquet and is_parquet(name) and holds_alert_columns(Path(root) / name):
+                        yield Path(root) / name
         else:
             yield path
 
 
 def iter_buffers(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, bytes | Exception]]:
     """Yield ``(source, bytes)`` per alert file or archive member, or ``(source, error)`` for a file
-    that cannot be read. Archives are read as streams, never extracted to disk."""
-    for path in expand_paths(paths):
+    that cannot be read. Archives are read as streams, never extracted to disk. Avro only: Parquet
+    files (walked or named) are skipped here; :func:`read_alerts` reads them with
+    :func:`~btsbot_fast.io.parquet.records_from_parquet`."""
+    from .parquet import is_parquet
+
+    for path in expand_paths(paths, parquet=False):
+        if is_parquet(path.name):
+            continue
         source = str(path)
         if _is_archive(path.name):
             yield from _iter_archive(path)
@@ -152,6 +165,12 @@ def _to_alert_record(source: str, index: int, record: Any, schema_name: str, for
 
 
 def read_alerts(paths: Iterable[str | os.PathLike[str]]) -> Iterator[AlertRecord]:
-    """All alert records from files, directories and archives, in a stable order."""
-    for source, data in iter_buffers(paths):
-        yield from records_from_buffer(source, data)
+    """All alert records from files, directories, archives and Parquet tables, in a stable order."""
+    from .parquet import is_parquet, records_from_parquet
+
+    for path in expand_paths(paths):
+        if is_parquet(path.name):
+            yield from records_from_parquet(path)
+            continue
+        for source, data in iter_buffers([path]):
+            yield from records_from_buffer(source, data)
