@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .io import AlertRecord, read_alerts, records_from_buffer
-from .prep import ENGINES, Batch, batches
+from .io import AlertRecord
+from .prep import ENGINES, Batch, batches, buffer_batches, path_batches
 from .prep.variant import STAMP_SIZE, VARIANT
 from .status import Status
 
@@ -105,6 +105,10 @@ class Scorer:
             try:
                 values = self.backend.run(batch.triplets[ok], batch.metadata[ok][:, self._features])
                 scores = dict(zip(ok.tolist(), values.tolist()))
+                for i in ok[~np.isfinite(values)]:  # e.g. an inf feature: never report NaN as a score
+                    del scores[int(i)]
+                    status[i] = Status.MODEL_ERROR
+                    messages[i] = "model returned a non-finite score (non-finite input values?)"
             except Exception as exc:  # the model failing must not end the run: mark these rows
                 status[ok] = Status.MODEL_ERROR
                 for i in ok:
@@ -115,22 +119,27 @@ class Scorer:
             for i, rec in enumerate(batch.records)
         ]
 
-    def _batches(self, records: Iterable[AlertRecord]) -> Iterator[Batch]:
-        it = batches(records, self.batch_size, self.engine, self.threads)
-        return _prefetched(it, self.prefetch) if self.prefetch else it
+    def _pipelined(self, items: Iterator[Batch]) -> Iterator[Batch]:
+        return _prefetched(items, self.prefetch) if self.prefetch else items
 
-    def score_records(self, records: Iterable[AlertRecord]) -> Iterator[ScoreResult]:
-        for batch in self._batches(records):
+    def _score_batches(self, items: Iterator[Batch]) -> Iterator[ScoreResult]:
+        for batch in self._pipelined(items):
             yield from self.score_batch(batch)
 
+    def score_records(self, records: Iterable[AlertRecord]) -> Iterator[ScoreResult]:
+        """Score already-decoded records (e.g. from :func:`btsbot_fast.io.read_alerts`)."""
+        return self._score_batches(batches(records, self.batch_size, self.engine, self.threads))
+
     def score_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[ScoreResult]:
-        """One :class:`ScoreResult` per alert record in files, directories (recursive) and tar archives."""
-        return self.score_records(read_alerts(paths))
+        """One :class:`ScoreResult` per alert record in files, directories (recursive), tar archives and
+        Parquet files. With the native engine, Avro bytes are decoded in C++."""
+        return self._score_batches(path_batches(paths, self.batch_size, self.engine, self.threads))
 
     def score_buffers(self, buffers: Iterable[bytes], source: str = "<buffer>") -> Iterator[ScoreResult]:
-        """Score Avro OCF byte strings (e.g. Kafka message values, one alert each)."""
-        records = (rec for i, data in enumerate(buffers) for rec in records_from_buffer(f"{source}[{i}]", data))
-        return self.score_records(records)
+        """Score Avro OCF byte strings (e.g. Kafka message values, one alert each); sources are
+        named ``source[i]``."""
+        named = ((f"{source}[{i}]", data) for i, data in enumerate(buffers))
+        return self._score_batches(buffer_batches(named, self.batch_size, self.engine, self.threads))
 
 
 _DONE = object()

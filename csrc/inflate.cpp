@@ -1,5 +1,6 @@
 #include "inflate.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -46,6 +47,40 @@ struct Inflater::Impl {
     }
 };
 
+
+bool Inflater::inflate_raw(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
+                           std::size_t max_output, std::string& error) {
+    libdeflate_decompressor* d = impl_->decompressor;
+    if (d == nullptr) {
+        out.clear();
+        error = "deflate inflater: out of memory";
+        return false;
+    }
+    // Unknown output size: start at 4x the input, grow 4x per retry up to the cap (<= 2x the work overall).
+    std::size_t cap = size < max_output / 4 ? std::max<std::size_t>(size * 4, 64 * 1024) : max_output;
+    if (cap > max_output) cap = max_output;
+    while (true) {
+        out.resize(cap);
+        std::size_t in_used = 0;
+        std::size_t out_used = 0;
+        const libdeflate_result r =
+            libdeflate_deflate_decompress_ex(d, data, size, out.data(), cap, &in_used, &out_used);
+        if (r == LIBDEFLATE_SUCCESS) {
+            out.resize(out_used);
+            return true;
+        }
+        if (r == LIBDEFLATE_INSUFFICIENT_SPACE && cap < max_output) {
+            cap = cap <= max_output / 4 ? cap * 4 : max_output;
+            continue;
+        }
+        out.clear();
+        error = r == LIBDEFLATE_INSUFFICIENT_SPACE
+                    ? "decompressed block too large (over " + std::to_string(max_output) + " bytes)"
+                    : std::string("invalid or truncated deflate data");
+        return false;
+    }
+}
+
 #else
 
 const char* inflater_name() noexcept { return "zlib"; }
@@ -89,6 +124,64 @@ struct Inflater::Impl {
         }
     }
 };
+
+bool Inflater::inflate_raw(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
+                           std::size_t max_output, std::string& error) {
+    z_stream zs;
+    std::memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) {
+        out.clear();
+        error = "deflate inflater: out of memory";
+        return false;
+    }
+    std::size_t cap = size < max_output / 4 ? std::max<std::size_t>(size * 4, 64 * 1024) : max_output;
+    if (cap > max_output) cap = max_output;
+    out.resize(cap);
+    std::size_t produced = 0;
+    const std::uint8_t* in = data;
+    std::size_t in_left = size;
+    bool ok = false;
+    while (true) {
+        if (produced == out.size()) {
+            if (out.size() >= max_output) {
+                error = "decompressed block too large (over " + std::to_string(max_output) + " bytes)";
+                break;
+            }
+            out.resize(out.size() <= max_output / 4 ? out.size() * 4 : max_output);
+        }
+        const uInt avail_in = static_cast<uInt>(std::min<std::size_t>(in_left, UINT_MAX));
+        const uInt avail_out = static_cast<uInt>(std::min<std::size_t>(out.size() - produced, UINT_MAX));
+        zs.next_in = const_cast<Bytef*>(in);
+        zs.avail_in = avail_in;
+        zs.next_out = out.data() + produced;
+        zs.avail_out = avail_out;
+        const int rc = inflate(&zs, Z_NO_FLUSH);
+        in += avail_in - zs.avail_in;
+        in_left -= avail_in - zs.avail_in;
+        produced += avail_out - zs.avail_out;
+        if (rc == Z_STREAM_END) {
+            ok = true;
+            break;
+        }
+        if (rc == Z_OK) continue;
+        if (rc == Z_BUF_ERROR && zs.avail_out == 0) continue;  // grow
+        if (rc == Z_BUF_ERROR) {
+            error = "invalid or truncated deflate data (incomplete stream)";
+        } else if (rc == Z_MEM_ERROR) {
+            error = "deflate inflater: out of memory";
+        } else {
+            error = std::string("invalid or truncated deflate data: ") + (zs.msg != nullptr ? zs.msg : "bad data");
+        }
+        break;
+    }
+    inflateEnd(&zs);
+    if (!ok) {
+        out.clear();
+        return false;
+    }
+    out.resize(produced);
+    return true;
+}
 
 #endif
 

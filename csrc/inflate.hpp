@@ -35,6 +35,12 @@ public:
     bool gunzip(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
                 std::string& error);
 
+    // Raw deflate (RFC 1951, no zlib/gzip wrapper), as in Avro "deflate" blocks: like Python's
+    // zlib.decompress(data, -15), bytes after the end of the stream are ignored and a truncated stream
+    // is an error. `out` grows as needed up to `max_output` bytes (a decompression-bomb guard).
+    bool inflate_raw(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
+                     std::size_t max_output, std::string& error);
+
     std::size_t max_output() const noexcept { return max_output_; }
 
 private:

@@ -80,7 +80,11 @@ def test_native_and_twin_agree(reference):
     native = _preprocessed(reference, "native")
     twin = _preprocessed(reference, "python")
     np.testing.assert_array_equal(native.status, twin.status)
-    assert native.message == twin.message
+    for i, (a, b) in enumerate(zip(native.message, twin.message)):
+        if native.status[i] == Status.DECODE_ERROR:  # the Avro decoders word damage in their own terms
+            assert a.split(":")[0] == b.split(":")[0], (a, b)
+        else:
+            assert a == b, (native.source[i], a, b)
     np.testing.assert_array_equal(native.candid, twin.candid)
     np.testing.assert_array_equal(native.metadata, twin.metadata)
     assert float(np.abs(native.triplets - twin.triplets).max()) <= TRIPLET_ATOL
@@ -101,3 +105,19 @@ def test_scores_match_tensorflow(reference, official_model, engine):
         assert (r.score >= 0.5) == (tf_score >= 0.5), (row["candid"], r.score, tf_score)
     assert worst <= SCORE_ATOL
     assert len(results) == len(reference.manifest)
+
+
+def test_null_history_items_are_not_detections(reference):
+    """A null item in prv_candidates (possible where the item type is a union with null) is skipped by
+    both engines, like a non-detection."""
+    import copy
+
+    from btsbot_fast.io import read_alerts
+    from btsbot_fast.prep import preprocess_records
+
+    rec = next(r for r in read_alerts([reference.dev / "kowalski"]) if r.ok and r.record.get("prv_candidates"))
+    odd = copy.deepcopy(rec)
+    odd.record["prv_candidates"] = [None] + list(odd.record["prv_candidates"]) + [None]
+    for engine in ("native", "python"):
+        plain, with_nulls = preprocess_records([rec, odd], engine).metadata
+        np.testing.assert_array_equal(plain, with_nulls)

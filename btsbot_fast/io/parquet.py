@@ -55,8 +55,8 @@ _AVRO_FLOAT = frozenset(
     "neargaiabright maggaia maggaiabright exptime drb".split())
 
 
-def is_parquet(name: str) -> bool:
-    return name.lower().endswith(PARQUET_SUFFIXES)
+def is_parquet(name: str | os.PathLike[str]) -> bool:
+    return os.fspath(name).lower().endswith(PARQUET_SUFFIXES)
 
 
 def holds_alert_columns(path: str | os.PathLike[str]) -> bool:

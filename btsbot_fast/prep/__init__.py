@@ -6,21 +6,22 @@ and nowhere else. Failures are per alert (status + message), never exceptions th
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io import AlertRecord, read_alerts
+from ..io import AlertRecord, expand_paths, is_parquet, iter_buffers, read_alerts, records_from_buffer, records_from_parquet
 from ..status import Status
 from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, FEATURE_NAMES, STAMP_SIZE, VARIANT
 
 ENGINES = ("native", "python")
 
 __all__ = [
-    "Batch", "ENGINES", "FEATURE_NAMES", "VARIANT", "Preprocessed", "batches", "preprocess_paths",
-    "preprocess_records",
+    "Batch", "ENGINES", "FEATURE_NAMES", "VARIANT", "Preprocessed", "batches", "buffer_batches", "path_batches",
+    "preprocess_paths", "preprocess_records",
 ]
 
 
@@ -87,7 +88,7 @@ def _gather_native_inputs(records: Sequence[AlertRecord], active: np.ndarray):
             if isinstance(cand, dict):
                 candidate[i] = [nan if (v := cand.get(col)) is None else v for col in CANDIDATE_COLUMNS]
             for p in r.get("prv_candidates") or ():
-                mag = p.get("magpsf")
+                mag = p.get("magpsf") if isinstance(p, dict) else None
                 if mag is not None:  # detections only; a null jd is the core's to report
                     jd = p.get("jd")
                     hist_jd.append(nan if jd is None else jd)
@@ -144,6 +145,33 @@ def batches(records: Iterable[AlertRecord], batch_size: int, engine: str = "nati
         yield preprocess_records(chunk, engine, threads)
 
 
+def buffer_batches(buffers: Iterable[tuple[str, bytes | Exception]], batch_size: int, engine: str = "native",
+                   threads: int = 0) -> Iterator[Batch]:
+    """Batches from Avro OCF buffers ``(source, bytes)``: the native engine decodes them in C++ (falling
+    back to fastavro per buffer where it must); the python engine uses fastavro + the NumPy twin."""
+    if engine == "native":
+        from .native_avro import native_batches
+
+        return native_batches(buffers, batch_size, threads)
+    records = (rec for source, data in buffers for rec in records_from_buffer(source, data))
+    return batches(records, batch_size, engine, threads)
+
+
+def path_batches(paths: Iterable[str | os.PathLike[str]], batch_size: int, engine: str = "native",
+                 threads: int = 0) -> Iterator[Batch]:
+    """Batches for every alert under ``paths`` (files, directories, tar archives, Parquet), in order."""
+    if engine != "native":
+        yield from batches(read_alerts(paths), batch_size, engine, threads)
+        return
+    # runs of Avro files/archives stream through the native decoder; a Parquet file is read by pyarrow
+    for parquet, group in itertools.groupby(expand_paths(paths), key=is_parquet):
+        if parquet:
+            for path in group:
+                yield from batches(records_from_parquet(path), batch_size, engine, threads)
+        else:
+            yield from buffer_batches(iter_buffers(group), batch_size, engine, threads)
+
+
 @dataclass
 class Preprocessed:
     """Preprocessed alerts of whole files, as arrays (what ``btsbot-fast preprocess`` writes)."""
@@ -164,7 +192,7 @@ class Preprocessed:
 def preprocess_paths(paths: Iterable[str | os.PathLike[str]], engine: str = "native", threads: int = 0,
                      batch_size: int = 1024) -> Preprocessed:
     """Read and preprocess every alert record under ``paths`` into one in-memory :class:`Preprocessed`."""
-    parts = list(batches(read_alerts(paths), batch_size, engine, threads))
+    parts = list(path_batches(paths, batch_size, engine, threads))
     recs = [r for b in parts for r in b.records]
     cat = (lambda xs, empty: np.concatenate(xs) if xs else empty)
     triplets, metadata, status = _empty_arrays(0)

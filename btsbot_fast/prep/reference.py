@@ -139,7 +139,7 @@ def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]]
     jdstarthist = need("jdstarthist")
 
     # history: detections (non-null magpsf) in packet order, then the candidate itself
-    detections = [p for p in (prv_candidates or []) if p.get("magpsf") is not None]
+    detections = [p for p in (prv_candidates or []) if isinstance(p, dict) and p.get("magpsf") is not None]
     for i, p in enumerate(detections):
         if p.get("jd") is None:
             raise PreprocessError(Status.MISSING_FIELD, f"missing field: prv_candidates.jd (entry {i})")
