@@ -119,30 +119,27 @@ def rand_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def reference(shared: Path):
-    ref_dir = shared / "data" / "ztf" / "reference"
-    dev = shared / "data" / "ztf" / "dev"
-    rows = list(csv.DictReader(open(ref_dir / "dev_reference_scores.csv", newline="")))
+def ref_alerts(reference):
+    """The reference alerts' decoded records, aligned with their reference triplets and features
+    (``reference`` is the shared loader in conftest.py)."""
     wanted: dict[str, set[int]] = defaultdict(set)
-    for r in rows:
+    for r in reference.rows:
         wanted[r["source_file"]].add(int(r["candid"]))
     by_candid: dict[int, dict] = {}
     for source, cids in wanted.items():
-        with open(dev / source, "rb") as fh:
+        with open(reference.dev / source, "rb") as fh:
             for rec in fastavro.reader(fh):
                 cid = record_candid(rec)
                 if cid in cids:
                     by_candid[cid] = rec
-    feats = np.load(ref_dir / "dev_reference_features.npz")
-    candids = [int(c) for c in feats["candid"]]
+    candids = [int(c) for c in reference.feature_candids]
     assert set(candids) == set(by_candid), "every reference alert must be found in its source file"
-    triplets = np.load(ref_dir / "dev_reference_triplets.npz")
     return {
         "candids": candids,
         "records": [by_candid[c] for c in candids],
-        "features": feats["features_f32"],
-        "feature_names": [str(n) for n in feats["feature_names"]],
-        "triplets": np.stack([triplets[str(c)] for c in candids]),
+        "features": np.stack([reference.features[str(c)] for c in candids]),
+        "feature_names": reference.feature_names,
+        "triplets": np.stack([reference.triplets[str(c)] for c in candids]),
     }
 
 
@@ -186,11 +183,11 @@ def test_candidate_columns_order_matches_variant():
 # parity with the production reference
 
 
-def test_reference_triplets(reference):
-    sci, tmpl, diff = stamps(reference["records"])
+def test_reference_triplets(ref_alerts):
+    sci, tmpl, diff = stamps(ref_alerts["records"])
     out, status, msgs = run_triplets(sci, tmpl, diff, n_threads=2)
     assert list(status) == [Status.OK] * len(sci), [m for m in msgs if m]
-    ref = reference["triplets"]
+    ref = ref_alerts["triplets"]
     assert np.isfinite(out).all()
     max_abs = float(np.max(np.abs(out - ref)))
     assert max_abs <= TRIPLET_ATOL, max_abs
@@ -202,9 +199,9 @@ def test_reference_triplets(reference):
     assert np.array_equal(np.all(out == 0, axis=(1, 2)), zero_ref)
 
 
-def test_reference_small_stamps_padded(reference):
+def test_reference_small_stamps_padded(ref_alerts):
     """Reference alerts with clipped (CCD-edge) stamps: padding is exactly 1e-9 at bottom/right."""
-    recs = reference["records"]
+    recs = ref_alerts["records"]
     sci, tmpl, diff = stamps(recs)
     out, status, _ = run_triplets(sci, tmpl, diff, n_threads=1)
     n_small = 0
@@ -214,22 +211,22 @@ def test_reference_small_stamps_padded(reference):
             n_small += 1
             assert np.all(out[i, h:, :, :] == np.float32(PAD_VALUE))
             assert np.all(out[i, :, w:, :] == np.float32(PAD_VALUE))
-            assert np.array_equal(out[i, h:, :, :], reference["triplets"][i, h:, :, :])
+            assert np.array_equal(out[i, h:, :, :], ref_alerts["triplets"][i, h:, :, :])
     assert n_small >= 10
 
 
-def test_reference_features_exact(reference):
-    assert [n for n in reference["feature_names"]] == [
+def test_reference_features_exact(ref_alerts):
+    assert [n for n in ref_alerts["feature_names"]] == [
         {"drb": "new_drb"}.get(n, n) for n in FEATURE_NAMES
     ]
-    out, status, msgs = run_features(reference["records"])
+    out, status, msgs = run_features(ref_alerts["records"])
     assert list(status) == [Status.OK] * len(out), [m for m in msgs if m]
-    mismatch = np.argwhere(out.view(np.uint32) != reference["features"].view(np.uint32))
-    assert mismatch.size == 0, [(reference["candids"][i], FEATURE_NAMES[j]) for i, j in mismatch[:10]]
+    mismatch = np.argwhere(out.view(np.uint32) != ref_alerts["features"].view(np.uint32))
+    assert mismatch.size == 0, [(ref_alerts["candids"][i], FEATURE_NAMES[j]) for i, j in mismatch[:10]]
 
 
-def test_preprocess_equals_parts(reference):
-    recs = reference["records"]
+def test_preprocess_equals_parts(ref_alerts):
+    recs = ref_alerts["records"]
     sci, tmpl, diff = stamps(recs)
     cand = candidate_matrix(recs)
     off, jd, mag = history_arrays(recs)
@@ -288,11 +285,11 @@ def test_prototype_jpeg_packets(shared: Path):
 # decode_stamp
 
 
-def test_decode_stamp_equals_astropy(reference):
+def test_decode_stamp_equals_astropy(ref_alerts):
     fits = pytest.importorskip("astropy.io.fits")
     import warnings
 
-    recs = reference["records"][::3]
+    recs = ref_alerts["records"][::3]
     n = 0
     for rec in recs:
         for field in CUTOUTS:
@@ -452,8 +449,8 @@ def test_nan_inf_rule_and_overflow():
     assert res[3, 3] == np.float32(1.0) and np.array_equal(res, twin.normalise_channel(one))
 
 
-def test_normalise_matches_twin_on_real_stamps(reference):
-    for rec in reference["records"][:40]:
+def test_normalise_matches_twin_on_real_stamps(ref_alerts):
+    for rec in ref_alerts["records"][:40]:
         for field in CUTOUTS:
             img = _core.decode_stamp(stamp_of(rec, field))
             assert np.abs(_core.normalise_channel(img) - twin.normalise_channel(img)).max() <= 1e-7
@@ -504,8 +501,8 @@ def test_features_missing_drb_and_rb():
     assert status[0] == Status.MISSING_FIELD and "candidate.drb" in msgs[0]
 
 
-def test_preprocess_first_failure_wins(reference):
-    recs = reference["records"][:4]
+def test_preprocess_first_failure_wins(ref_alerts):
+    recs = ref_alerts["records"][:4]
     sci, tmpl, diff = stamps(recs)
     cand = candidate_matrix(recs)
     cand[1, CANDIDATE_COLUMNS.index("sgscore1")] = np.nan  # alert 1: missing field
@@ -526,8 +523,8 @@ def test_preprocess_first_failure_wins(reference):
 # threads, the GIL, argument validation
 
 
-def test_threads_give_identical_results(reference):
-    sci, tmpl, diff = stamps(reference["records"])
+def test_threads_give_identical_results(ref_alerts):
+    sci, tmpl, diff = stamps(ref_alerts["records"])
     sci, tmpl, diff = sci * 4, tmpl * 4, diff * 4
     sci[7] = b"garbage"  # failures too
     a, sa, ma = run_triplets(sci, tmpl, diff, n_threads=1)
@@ -537,9 +534,9 @@ def test_threads_give_identical_results(reference):
     assert np.array_equal(sa, sb) and np.array_equal(sa, sc) and ma == mb == mc
 
 
-def test_concurrent_python_threads(reference):
+def test_concurrent_python_threads(ref_alerts):
     """The batch call releases the GIL and keeps no shared state: two Python threads at once agree."""
-    sci, tmpl, diff = stamps(reference["records"])
+    sci, tmpl, diff = stamps(ref_alerts["records"])
     sci, tmpl, diff = sci * 3, tmpl * 3, diff * 3
     expected, _, _ = run_triplets(sci, tmpl, diff, n_threads=1)
     results: dict[int, np.ndarray] = {}
