@@ -73,6 +73,8 @@ def score(paths, output, fmt, model, batch_size, threads, model_threads, engine,
                         intra_op_threads=model_threads)
     except registry.ModelNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
+    except ImportError as exc:  # an engine's optional dependency
+        raise click.ClickException(str(exc)) from None
     except (registry.ModelCardError, ValueError, OSError) as exc:
         raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
 
@@ -107,9 +109,13 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
     """Preprocess alerts into an .npz (triplets, metadata, candid, objectId, status, message, source)."""
     import numpy as np
 
-    from .prep import FEATURE_NAMES, preprocess_paths
+    from .prep import FEATURE_NAMES, preprocess_paths, require_engine
     from .status import status_label
 
+    try:
+        require_engine(engine)
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
     pre = preprocess_paths(paths, engine=engine, threads=threads, batch_size=batch_size)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp.npz")

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import registry
 from .io import AlertRecord
-from .prep import ENGINES, Batch, batches, buffer_batches, path_batches
+from .prep import Batch, batches, buffer_batches, path_batches, require_engine
 from .prep.variant import STAMP_SIZE, VARIANT
 from .status import Status
 
@@ -52,8 +52,7 @@ class Scorer:
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, engine: str = "native",
                  batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0, intra_op_threads: int = 0,
                  prefetch: int = 2, home: str | os.PathLike[str] | None = None, providers: list[str] | None = None):
-        if engine not in ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        require_engine(engine)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.resolved = registry.resolve(model, home=home)

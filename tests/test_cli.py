@@ -126,3 +126,20 @@ def test_preprocess_npz(sample, expected, tmp_path):
 def test_console_script_runs():
     res = subprocess.run([sys.executable, "-m", "btsbot_fast", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "score" in res.stdout
+
+
+def test_python_engine_without_astropy_is_a_clear_error(official_model, sample, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_astropy(name, *args, **kwargs):
+        if name.startswith("astropy"):
+            raise ImportError("No module named 'astropy'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_astropy)
+    for cmd in (["score", str(sample[0]), "--engine", "python"],
+                ["preprocess", str(sample[0]), "--engine", "python", "-o", "x.npz"]):
+        res = CliRunner().invoke(main, cmd, env=_home_env(official_model))
+        assert res.exit_code == 1 and "btsbot-fast[reference]" in res.output, res.output

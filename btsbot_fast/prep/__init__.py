@@ -21,7 +21,7 @@ ENGINES = ("native", "python")
 
 __all__ = [
     "Batch", "ENGINES", "FEATURE_NAMES", "VARIANT", "Preprocessed", "batches", "buffer_batches", "path_batches",
-    "preprocess_paths", "preprocess_records",
+    "preprocess_paths", "preprocess_records", "require_engine",
 ]
 
 
@@ -108,10 +108,20 @@ def _preprocess_native(records: Sequence[AlertRecord], out: Batch, threads: int)
         out.status[i], out.messages[i] = status[i], messages[i]
 
 
-def preprocess_records(records: Sequence[AlertRecord], engine: str = "native", threads: int = 0) -> Batch:
-    """Preprocess decoded records; rows whose record already failed keep that failure."""
+def require_engine(engine: str) -> None:
+    """Fail early, saying how to fix it, for an unknown engine or one whose dependencies are missing."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "python":
+        try:
+            import astropy.io.fits  # noqa: F401
+        except ImportError:
+            raise ImportError("the python engine needs astropy: pip install 'btsbot-fast[reference]'") from None
+
+
+def preprocess_records(records: Sequence[AlertRecord], engine: str = "native", threads: int = 0) -> Batch:
+    """Preprocess decoded records; rows whose record already failed keep that failure."""
+    require_engine(engine)
     records = list(records)
     triplets, metadata, status = _empty_arrays(len(records))
     messages = [rec.message for rec in records]

@@ -48,10 +48,7 @@ def _gunzip(data: bytes) -> bytes:
 
 def decode_stamp(data: bytes) -> np.ndarray:
     """gunzip + FITS (astropy) -> float32 (NAXIS2, NAXIS1), stored row order, BSCALE/BZERO applied."""
-    try:
-        from astropy.io import fits
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError("the python engine needs astropy: pip install 'btsbot-fast[reference]'") from exc
+    from astropy.io import fits  # the [reference] extra; prep.require_engine says so up front
     if data[:3] == b"\xff\xd8\xff":
         raise PreprocessError(Status.BAD_CUTOUT, "not a FITS file (JPEG)")
     if data[:6] == b"SIMPLE":
