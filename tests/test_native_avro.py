@@ -14,7 +14,6 @@ import io
 import json
 import re
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
@@ -454,9 +453,7 @@ def test_deep_and_wide_values_are_bounded():
     assert_same(fastavro_rows(bufs), nat)
     assert nat.status.tolist() == [Status.DECODE_ERROR] and "union branch index 2" in nat.messages[0]
     wide = S.avro_bytes(b"ZTF1") + b"\x00" + S.varint(1 << 60) + S.varint(0)
-    t0 = time.perf_counter()
-    nat = native_rows([("wide", S.ocf(schema, [(1, wide)]))])
-    assert time.perf_counter() - t0 < 5
+    nat = native_rows([("wide", S.ocf(schema, [(1, wide)]))])  # stops at the item limit, not after 2**60
     assert nat.status.tolist() == [Status.DECODE_ERROR] and "array/map items" in nat.messages[0]
 
 
