@@ -16,7 +16,6 @@ import io
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tarfile

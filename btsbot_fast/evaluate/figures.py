@@ -19,6 +19,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Lay out, write and close a figure (closing frees it: evaluation makes several per run)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3f}"
 
@@ -32,10 +40,7 @@ def roc_figure(path: Path, fpr: np.ndarray, tpr: np.ndarray, auc: float, title: 
            title=title or "Alert-level ROC")
     ax.legend(loc="lower right")
     ax.grid(True, lw=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def magpsf_bars_figure(path: Path, alert: dict[str, Any]) -> Path:
@@ -66,10 +71,7 @@ def magpsf_bars_figure(path: Path, alert: dict[str, Any]) -> Path:
     ax2.set_xticks(x)
     ax2.set_xticklabels(labels, rotation=45)
     ax2.set_xlabel("PSF magnitude bin (lower edge)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def score_hist_figure(path: Path, labels: np.ndarray, scores: np.ndarray, threshold: float) -> Path:
@@ -82,10 +84,7 @@ def score_hist_figure(path: Path, labels: np.ndarray, scores: np.ndarray, thresh
     ax.axvline(threshold, color="k", ls="--", lw=1)
     ax.set(xlabel="score", ylabel="alerts", yscale="log", title="Score distribution by label")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def source_bins_figure(path: Path, source: dict[str, Any]) -> Path:
@@ -112,10 +111,7 @@ def source_bins_figure(path: Path, source: dict[str, Any]) -> Path:
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle("Source level: completeness and purity per peak-magnitude bin (overall in legend)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def delay_figure(path: Path, source: dict[str, Any]) -> Path | None:
@@ -139,10 +135,7 @@ def delay_figure(path: Path, source: dict[str, Any]) -> Path | None:
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def threshold_scan_figure(path: Path, scans: dict[str, list[dict[str, Any]]]) -> Path:
@@ -158,7 +151,4 @@ def threshold_scan_figure(path: Path, scans: dict[str, list[dict[str, Any]]]) ->
            title="Source level vs threshold")
     ax.grid(True, lw=0.3)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

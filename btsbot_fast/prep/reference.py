@@ -112,11 +112,6 @@ def triplet(stamps: Sequence[bytes | None], names: Sequence[str] = CUTOUT_FIELDS
     return out
 
 
-def candidate_row(candidate: dict[str, Any]) -> np.ndarray:
-    """The CANDIDATE_COLUMNS of one candidate as float64, null -> NaN."""
-    return np.array([np.nan if candidate.get(c) is None else float(candidate[c]) for c in CANDIDATE_COLUMNS])
-
-
 def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]] | None) -> np.ndarray:
     """The 25 btsbot-v1 features (float32, FEATURE_NAMES order), computed in float64."""
 
