@@ -77,7 +77,7 @@ def decode_preprocess(
     triplets_out: npt.NDArray[np.float32],  # (N, 63, 63, 3)
     metadata_out: npt.NDArray[np.float32],  # (N, 25)
     candid_out: npt.NDArray[np.int64],  # (N,), valid where flags_out & 1
-    jd_out: npt.NDArray[np.float64],  # (N,), candidate jd or NaN
+    info_out: npt.NDArray[np.float64],  # (N, 3): candidate jd, magpsf, fid (NaN when unknown)
     status_out: npt.NDArray[np.uint8],  # (N,), Status or AVRO_ROW_UNUSED
     flags_out: npt.NDArray[np.uint8],  # (N,)
     n_threads: int = 0,

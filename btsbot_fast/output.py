@@ -16,7 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-COLUMNS = ("objectId", "candid", "score", "status", "error", "model", "model_version", "source", "record_index")
+COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status", "error", "model", "model_version",
+           "source", "record_index")
+#: float32 values, written with 9 significant digits (enough to round-trip any float32)
+_FLOAT32_COLUMNS = ("magpsf", "score")
 FORMATS = ("csv", "jsonl", "parquet")
 
 
@@ -34,9 +37,10 @@ def format_for(path: str | os.PathLike[str] | None, fmt: str | None = None) -> s
     return known[suffix]
 
 
-def _score_text(score: float | None) -> str:
-    # 9 significant digits round-trip any float32 exactly
-    return "" if score is None else format(score, ".9g")
+def _cell(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    return format(value, ".9g") if column in _FLOAT32_COLUMNS else value
 
 
 class ResultWriter:
@@ -74,8 +78,7 @@ class ResultWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         if self.format == "csv":
-            self._csv.writerow(["" if row[c] is None else (_score_text(row[c]) if c == "score" else row[c])
-                                for c in COLUMNS])
+            self._csv.writerow([_cell(c, row[c]) for c in COLUMNS])
         elif self.format == "jsonl":
             self._fh.write(json.dumps({c: row[c] for c in COLUMNS}) + "\n")
         else:
@@ -103,7 +106,8 @@ class ResultWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        types = {"candid": pa.int64(), "score": pa.float32(), "record_index": pa.int64()}
+        types = {"candid": pa.int64(), "jd": pa.float64(), "magpsf": pa.float32(), "fid": pa.int32(),
+                 "score": pa.float32(), "record_index": pa.int64()}
         table = pa.table({c: pa.array(self._parquet_rows[c], type=types.get(c, pa.string())) for c in COLUMNS})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)

@@ -25,10 +25,14 @@ DEFAULT_BATCH_SIZE = 64
 
 @dataclass
 class ScoreResult:
-    """The outcome for one alert record. ``score`` is None unless ``status == "ok"``."""
+    """The outcome for one alert record. ``score`` is None unless ``status == "ok"``; ``jd``, ``magpsf``
+    and ``fid`` are the candidate's (None when the record has no readable candidate)."""
 
     objectId: str | None
     candid: int | None
+    jd: float | None
+    magpsf: float | None
+    fid: int | None
     score: float | None
     status: str
     error: str
@@ -114,10 +118,12 @@ class Scorer:
                 status[ok] = Status.MODEL_ERROR
                 for i in ok:
                     messages[i] = f"model error: {exc}"
+        info = np.where(np.isnan(batch.info), None, batch.info).tolist()  # NaN -> None, floats as Python floats
         return [
-            ScoreResult(rec.objectId, rec.candid, scores.get(i), Status(int(status[i])).label, messages[i],
-                        self.model_name, self.model_version, rec.source, rec.index)
-            for i, rec in enumerate(batch.records)
+            ScoreResult(rec.objectId, rec.candid, jd, magpsf, None if fid is None else int(fid), scores.get(i),
+                        Status(int(status[i])).label, messages[i], self.model_name, self.model_version,
+                        rec.source, rec.index)
+            for i, (rec, (jd, magpsf, fid)) in enumerate(zip(batch.records, info))
         ]
 
     def _pipelined(self, items: Iterator[Batch]) -> Iterator[Batch]:

@@ -336,7 +336,7 @@ py::tuple py_scan_ocf(const py::sequence& buffers, std::int64_t max_block_bytes,
 
 py::tuple py_decode_preprocess(const py::sequence& buffers, const py::sequence& programs, const py::array& tasks,
                                const py::array& triplets_out, const py::array& metadata_out,
-                               const py::array& candid_out, const py::array& jd_out, const py::array& status_out,
+                               const py::array& candid_out, const py::array& info_out, const py::array& status_out,
                                const py::array& flags_out, int n_threads, std::int64_t max_block_bytes,
                                std::int64_t max_block_records, int max_depth, std::int64_t max_items) {
     const avro::Limits limits = make_limits(max_block_bytes, max_block_records, max_depth, max_items);
@@ -344,7 +344,7 @@ py::tuple py_decode_preprocess(const py::sequence& buffers, const py::sequence& 
     const py::ssize_t n = triplets_out.shape(0);
     require_array<float>(metadata_out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
     require_array<std::int64_t>(candid_out, "candid out", "int64", {n}, true);
-    require_array<double>(jd_out, "jd out", "float64", {n}, true);
+    require_array<double>(info_out, "info out", "float64", {n, static_cast<py::ssize_t>(avro::kRowInfoColumns)}, true);
     require_array<std::uint8_t>(status_out, "status out", "uint8", {n}, true);
     require_array<std::uint8_t>(flags_out, "flags out", "uint8", {n}, true);
     require_array<std::int64_t>(tasks, "tasks", "int64", {-1, static_cast<py::ssize_t>(avro::kTaskColumns)}, false);
@@ -400,7 +400,7 @@ py::tuple py_decode_preprocess(const py::sequence& buffers, const py::sequence& 
     out.triplets = static_cast<float*>(const_cast<void*>(triplets_out.data()));
     out.metadata = static_cast<float*>(const_cast<void*>(metadata_out.data()));
     out.candid = static_cast<std::int64_t*>(const_cast<void*>(candid_out.data()));
-    out.jd = static_cast<double*>(const_cast<void*>(jd_out.data()));
+    out.info = static_cast<double*>(const_cast<void*>(info_out.data()));
     out.status = static_cast<std::uint8_t*>(const_cast<void*>(status_out.data()));
     out.flags = static_cast<std::uint8_t*>(const_cast<void*>(flags_out.data()));
     out.messages = &messages;
@@ -470,7 +470,7 @@ PYBIND11_MODULE(_core, m) {
           "messages: list[str]). codec: 0 null, 1 deflate, 2 snappy, 3 snappy not compiled in, 4 unknown; "
           "state: 0 ok, 1 header error, 2 error after n_records, 3 codec not native.");
     m.def("decode_preprocess", &py_decode_preprocess, py::arg("buffers"), py::arg("programs"), py::arg("tasks"),
-          py::arg("triplets_out"), py::arg("metadata_out"), py::arg("candid_out"), py::arg("jd_out"),
+          py::arg("triplets_out"), py::arg("metadata_out"), py::arg("candid_out"), py::arg("info_out"),
           py::arg("status_out"), py::arg("flags_out"), py::arg("n_threads") = 0,
           py::arg("max_block_bytes") = static_cast<std::int64_t>(defaults.max_block_bytes),
           py::arg("max_block_records") = defaults.max_block_records, py::arg("max_depth") = defaults.max_depth,

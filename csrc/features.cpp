@@ -8,7 +8,7 @@ namespace btsbot {
 const char* const kCandidateColumnNames[kNumCandidateColumns] = {
     "jd", "jdstarthist", "sgscore1", "distpsnr1", "sgscore2", "distpsnr2", "fwhm", "magpsf",
     "sigmapsf", "chipsf", "ra", "dec", "diffmaglim", "ndethist", "nmtchps", "drb", "rb", "ncovhist",
-    "chinr", "sharpnr", "scorr", "sky",
+    "chinr", "sharpnr", "scorr", "sky", "fid",
 };
 
 const char* const kFeatureNames[kNumFeatures] = {
@@ -29,7 +29,7 @@ void fill_nan(float* out) {
 Status compute_features(const double* cand, const double* hist_jd, const double* hist_magpsf,
                         std::size_t n_hist, float* out, std::string& error) {
     // Every column is required except drb (falls back to rb) and rb (only needed then).
-    for (std::size_t k = 0; k < kNumCandidateColumns; ++k) {
+    for (std::size_t k = 0; k < kNumFeatureInputColumns; ++k) {
         if (k == kColDrb || k == kColRb) continue;
         if (std::isnan(cand[k])) {
             error = std::string("missing field: candidate.") + kCandidateColumnNames[k];

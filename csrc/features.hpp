@@ -14,8 +14,12 @@ enum CandidateColumn : std::size_t {
     kColJd, kColJdStartHist, kColSgscore1, kColDistpsnr1, kColSgscore2, kColDistpsnr2, kColFwhm,
     kColMagpsf, kColSigmapsf, kColChipsf, kColRa, kColDec, kColDiffmaglim, kColNdethist, kColNmtchps,
     kColDrb, kColRb, kColNcovhist, kColChinr, kColSharpnr, kColScorr, kColSky,
+    // not a feature input: reported beside the score (autoscan keeps per-source history by filter)
+    kColFid,
     kNumCandidateColumns
 };
+// Columns [0, kNumFeatureInputColumns) feed compute_features; the rest are row information only.
+inline constexpr std::size_t kNumFeatureInputColumns = kColFid;
 extern const char* const kCandidateColumnNames[kNumCandidateColumns];
 
 // Model input order: btsbot_fast/prep/variant.py FEATURE_NAMES.

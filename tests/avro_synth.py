@@ -27,6 +27,7 @@ _COLUMN_TYPES = {
     "sigmapsf": "float", "chipsf": ["null", "float"], "ra": "double", "dec": "double", "diffmaglim": ["null", "float"],
     "ndethist": "int", "nmtchps": "int", "drb": ["null", "float"], "rb": ["null", "float"], "ncovhist": "int",
     "chinr": ["null", "float"], "sharpnr": ["null", "float"], "scorr": ["null", "double"], "sky": ["null", "float"],
+    "fid": "int",
 }
 assert set(_COLUMN_TYPES) == set(CANDIDATE_COLUMNS)
 
@@ -93,7 +94,7 @@ def alert(i: int, n_prv: int = 5, stamp_size: int = 63, missing_cutout: bool = F
     cand = {col: float(np.float32(rng.uniform(0.1, 1.0))) for col in CANDIDATE_COLUMNS}
     cand.update(jd=jd, jdstarthist=jd - 10.0, ra=float(rng.uniform(0, 360)), dec=float(rng.uniform(-30, 80)),
                 ndethist=int(rng.integers(1, 20)), nmtchps=int(rng.integers(0, 9)), ncovhist=int(rng.integers(20, 90)),
-                magpsf=float(np.float32(rng.uniform(15, 21))), scorr=float(rng.uniform(5, 30)))
+                magpsf=float(np.float32(rng.uniform(15, 21))), scorr=float(rng.uniform(5, 30)), fid=1 + i % 3)
     if i % 3 == 0:
         cand["drb"] = None  # rb used instead
     cand.update(candid=1_000_000_000_000_000_000 + i, isdiffpos="t", programpi=None if i % 2 else "Kulkarni",

@@ -1,7 +1,7 @@
 """The native Avro reader (csrc/avro, prep/native_avro.py) against the fastavro path.
 
 Parity rule: for every buffer, the native rows (count, source, index, objectId, candid, record status,
-batch status, message, jd) equal those of ``batches(records_from_buffer(...))`` with the native
+batch status, message, jd/magpsf/fid) equal those of ``batches(records_from_buffer(...))`` with the native
 preprocessing core, and triplets/metadata are bitwise equal (same core code). The one allowed difference
 is the wording after "corrupt Avro data..." in DECODE_ERROR rows (the native reader names the problem in
 its own words). Corrupt inputs must never crash: each ends in one clear DECODE_ERROR row.
@@ -50,7 +50,7 @@ class Rows:
         self.triplets = cat([b.triplets for b in bs], (0, 63, 63, 3), np.float32)
         self.metadata = cat([b.metadata for b in bs], (0, 25), np.float32)
         self.status = cat([b.status for b in bs], (0,), np.uint8)
-        self.jd = cat([b.jd for b in bs], (0,), np.float64)
+        self.info = cat([b.info for b in bs], (0, 3), np.float64)
         self.messages = [m for b in bs for m in b.messages]
 
     def by_source(self):
@@ -68,7 +68,7 @@ def native_rows(bufs, batch_size=64, threads=2, **limits) -> Rows:
     out = list(native_batches(bufs, batch_size, threads, limits or None))
     assert all(0 < len(b) <= batch_size for b in out)
     for b in out:
-        assert len(b.records) == len(b.triplets) == len(b.metadata) == len(b.status) == len(b.messages) == len(b.jd)
+        assert len(b.records) == len(b.triplets) == len(b.metadata) == len(b.status) == len(b.messages) == len(b.info)
         assert ROW_UNUSED not in b.status
     return Rows(out)
 
@@ -87,7 +87,7 @@ def assert_same(ref: Rows, nat: Rows):
     assert np.array_equal(ref.status, nat.status)
     assert np.array_equal(ref.triplets.view(np.uint32), nat.triplets.view(np.uint32))
     assert np.array_equal(ref.metadata.view(np.uint32), nat.metadata.view(np.uint32))
-    assert np.array_equal(ref.jd, nat.jd, equal_nan=True)
+    assert np.array_equal(ref.info, nat.info, equal_nan=True)  # jd, magpsf, fid
     bad = [(k, a, b) for k, a, b, st in zip(ref.keys, ref.messages, nat.messages, ref.status)
            if not same_message(a, b, int(st))]
     assert not bad, bad[:5]
@@ -152,7 +152,7 @@ def test_bad_programs_rejected():
 
 def _outputs(n):
     return (np.empty((n, 63, 63, 3), np.float32), np.empty((n, 25), np.float32), np.empty(n, np.int64),
-            np.empty(n), np.empty(n, np.uint8), np.empty(n, np.uint8))
+            np.empty((n, 3)), np.empty(n, np.uint8), np.empty(n, np.uint8))
 
 
 def _first_block(buf: bytes) -> int:

@@ -21,7 +21,7 @@ import pytest
 
 from btsbot_fast import Status
 from btsbot_fast.prep import reference as twin
-from btsbot_fast.prep.variant import CANDIDATE_COLUMNS, FEATURE_NAMES, PAD_VALUE, STAMP_SIZE
+from btsbot_fast.prep.variant import CANDIDATE_COLUMNS, FEATURE_NAMES, INFO_ONLY_COLUMNS, PAD_VALUE, STAMP_SIZE
 
 _core = pytest.importorskip("btsbot_fast._core")
 fastavro = pytest.importorskip("fastavro")
@@ -165,7 +165,7 @@ def test_candidate_columns_order_matches_variant():
     """Nulling each required column names exactly that column: the C++ column order is variant.py's."""
     n = len(CANDIDATE_COLUMNS)
     cand = np.tile(np.arange(1.0, n + 1.0), (n, 1))
-    required = [j for j, c in enumerate(CANDIDATE_COLUMNS) if c not in ("drb", "rb")]
+    required = [j for j, c in enumerate(CANDIDATE_COLUMNS) if c not in ("drb", "rb", *INFO_ONLY_COLUMNS)]
     for j in required:
         cand[j, j] = np.nan
     out = np.zeros((n, 25), np.float32)

@@ -101,3 +101,27 @@ def test_bad_arguments(scorer_dir):
         Scorer(scorer_dir, engine="gpu-magic")
     with pytest.raises(ValueError, match="batch_size"):
         Scorer(scorer_dir, batch_size=0)
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_results_carry_the_candidates_jd_magpsf_fid(scorer_dir, reference, engine):
+    """jd, magpsf and fid in each result are the candidate's own values (fastavro decode), for every
+    dev record that has a candidate, whatever its status; None where there is no candidate."""
+    from btsbot_fast.io import read_alerts
+
+    want = {}
+    for rec in read_alerts([reference.dev]):
+        cand = rec.record.get("candidate") if rec.record else None
+        want[(rec.source, rec.index)] = (cand["jd"], cand["magpsf"], cand["fid"]) if isinstance(cand, dict) else None
+    results = list(Scorer(scorer_dir, engine=engine).score_files([reference.dev]))
+    assert len(results) == len(want)
+    n_with = 0
+    for r in results:
+        w = want[(r.source, r.record_index)]
+        if w is None:
+            assert (r.jd, r.magpsf, r.fid) == (None, None, None)
+        else:
+            n_with += 1
+            assert (r.jd, r.magpsf, r.fid) == w
+            assert isinstance(r.fid, int)
+    assert n_with > 250

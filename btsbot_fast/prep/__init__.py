@@ -15,7 +15,7 @@ import numpy as np
 
 from ..io import AlertRecord, expand_paths, is_parquet, iter_buffers, read_alerts, records_from_buffer, records_from_parquet
 from ..status import Status
-from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, FEATURE_NAMES, STAMP_SIZE, VARIANT
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, FEATURE_NAMES, ROW_INFO, STAMP_SIZE, VARIANT
 
 ENGINES = ("native", "python")
 
@@ -34,10 +34,24 @@ class Batch:
     metadata: np.ndarray  # (N, 25) float32, FEATURE_NAMES order
     status: np.ndarray  # (N,) uint8, Status codes
     messages: list[str]
-    jd: np.ndarray = field(default_factory=lambda: np.empty(0))  # (N,) float64, candidate jd (NaN if unknown)
+    #: (N, 3) float64: the candidate's ROW_INFO values jd, magpsf, fid (NaN when unknown), also for
+    #: rows that failed preprocessing
+    info: np.ndarray = field(default_factory=lambda: np.empty((0, len(ROW_INFO))))
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def jd(self) -> np.ndarray:
+        return self.info[:, 0]
+
+    @property
+    def magpsf(self) -> np.ndarray:
+        return self.info[:, 1]
+
+    @property
+    def fid(self) -> np.ndarray:
+        return self.info[:, 2]
 
     @property
     def ok(self) -> np.ndarray:
@@ -50,10 +64,11 @@ def _empty_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.zeros(n, dtype=np.uint8))
 
 
-def _candidate_jd(rec: AlertRecord) -> float:
+def _row_info(rec: AlertRecord) -> list[float]:
     cand = rec.record.get("candidate") if rec.record else None
-    jd = cand.get("jd") if isinstance(cand, dict) else None
-    return float(jd) if jd is not None else float("nan")
+    if not isinstance(cand, dict):
+        return [float("nan")] * len(ROW_INFO)
+    return [float("nan") if (v := cand.get(name)) is None else float(v) for name in ROW_INFO]
 
 
 def _preprocess_python(records: Sequence[AlertRecord], out: Batch) -> None:
@@ -130,7 +145,7 @@ def preprocess_records(records: Sequence[AlertRecord], engine: str = "native", t
         if rec.ok and not isinstance(rec.record.get("candidate"), dict):
             status[i], messages[i] = Status.MISSING_FIELD, "missing field: candidate"
     batch = Batch(records, triplets, metadata, status, messages,
-                  np.array([_candidate_jd(r) for r in records], dtype=np.float64))
+                  np.array([_row_info(r) for r in records], dtype=np.float64).reshape(-1, len(ROW_INFO)))
     if engine == "python":
         _preprocess_python(records, batch)
     else:

@@ -32,7 +32,7 @@ from ..io import AlertRecord, records_from_buffer
 from ..io.schema_program import ProgramCache, SchemaProgram
 from ..status import Status
 from . import Batch, batches, preprocess_records
-from .variant import FEATURE_NAMES, STAMP_SIZE
+from .variant import FEATURE_NAMES, ROW_INFO, STAMP_SIZE
 
 #: resource bounds for untrusted input (see csrc/avro/limits.hpp); exceeding one is a DECODE_ERROR row
 DEFAULT_LIMITS = {
@@ -175,7 +175,7 @@ def _run(plan: _Plan, threads: int, limits: dict[str, int]) -> Batch:
     triplets = np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), dtype=np.float32)
     metadata = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
     candid = np.full(n, -1, dtype=np.int64)
-    jd = np.full(n, np.nan, dtype=np.float64)
+    info = np.full((n, len(ROW_INFO)), np.nan, dtype=np.float64)
     status = np.zeros(n, dtype=np.uint8)
     flags = np.zeros(n, dtype=np.uint8)
     records: list[AlertRecord | None] = [None] * n
@@ -199,7 +199,7 @@ def _run(plan: _Plan, threads: int, limits: dict[str, int]) -> Batch:
                 programs.append(e.program.words)
             table[t] = (b, p, offset, skip, count, row, rec)
         ids, messages, task_errors = _core.decode_preprocess(
-            buffers, programs, table, triplets, metadata, candid, jd, status, flags, threads, **limits)
+            buffers, programs, table, triplets, metadata, candid, info, status, flags, threads, **limits)
 
     for e, row, index in plan.tails:
         status[row] = Status.DECODE_ERROR
@@ -211,7 +211,7 @@ def _run(plan: _Plan, threads: int, limits: dict[str, int]) -> Batch:
         sub = preprocess_records(recs, "native", threads)
         stop = row + len(recs)
         triplets[row:stop], metadata[row:stop] = sub.triplets, sub.metadata
-        status[row:stop], jd[row:stop] = sub.status, sub.jd
+        status[row:stop], info[row:stop] = sub.status, sub.info
         messages[row:stop] = sub.messages
         records[row:stop] = recs
 
@@ -256,10 +256,10 @@ def _run(plan: _Plan, threads: int, limits: dict[str, int]) -> Batch:
         if records[i] is None:
             keep[i] = False  # AVRO_ROW_UNUSED
     if keep.all():
-        return Batch(records, triplets, metadata, status, messages, jd)  # type: ignore[arg-type]
+        return Batch(records, triplets, metadata, status, messages, info)  # type: ignore[arg-type]
     idx = np.flatnonzero(keep)
     return Batch([records[i] for i in idx], triplets[idx], metadata[idx], status[idx],  # type: ignore[misc]
-                 [messages[i] for i in idx], jd[idx])
+                 [messages[i] for i in idx], info[idx])
 
 
 def native_batches(buffers: Iterable[tuple[str, Any]], batch_size: int, threads: int = 0,

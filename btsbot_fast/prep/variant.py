@@ -28,4 +28,11 @@ CANDIDATE_COLUMNS = (
     "jd", "jdstarthist", "sgscore1", "distpsnr1", "sgscore2", "distpsnr2", "fwhm", "magpsf",
     "sigmapsf", "chipsf", "ra", "dec", "diffmaglim", "ndethist", "nmtchps", "drb", "rb", "ncovhist",
     "chinr", "sharpnr", "scorr", "sky",
+    # not a feature input (the features never read it): reported beside the score, see ROW_INFO
+    "fid",
 )
+#: candidate columns the features never read (a null one is no MISSING_FIELD)
+INFO_ONLY_COLUMNS = ("fid",)
+
+#: per-row information reported beside the score (``Batch.info`` columns): candidate jd, magpsf, fid
+ROW_INFO = ("jd", "magpsf", "fid")

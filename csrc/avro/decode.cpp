@@ -238,7 +238,10 @@ void decode_preprocess(const BufferRef* buffers, const Program* programs, const 
             }
             out.candid[i] = r.has_candid ? r.candid : -1;
             out.flags[i] = r.has_candid ? kRowHasCandid : 0;
-            out.jd[i] = r.has_candidate ? r.candidate[kColJd] : nan;
+            double* info = out.info + i * kRowInfoColumns;
+            info[0] = r.has_candidate ? r.candidate[kColJd] : nan;
+            info[1] = r.has_candidate ? r.candidate[kColMagpsf] : nan;
+            info[2] = r.has_candidate ? r.candidate[kColFid] : nan;
             if (r.object_id != nullptr) {
                 ObjectId& oid = (*out.object_ids)[i];
                 oid.text.assign(reinterpret_cast<const char*>(r.object_id), r.object_id_size);

@@ -25,6 +25,8 @@ namespace btsbot::avro {
 inline constexpr std::uint8_t kRowUnused = 255;
 // flags_out bits
 inline constexpr std::uint8_t kRowHasCandid = 1;
+// DecodeOutputs::info columns (btsbot_fast/prep/variant.py ROW_INFO)
+inline constexpr std::size_t kRowInfoColumns = 3;
 
 struct BufferRef {
     const std::uint8_t* data = nullptr;
@@ -80,7 +82,7 @@ struct DecodeOutputs {
     float* triplets = nullptr;       // n_rows x 63 x 63 x 3
     float* metadata = nullptr;       // n_rows x 25
     std::int64_t* candid = nullptr;  // n_rows (valid where flags & kRowHasCandid)
-    double* jd = nullptr;            // n_rows, candidate jd (NaN when unknown)
+    double* info = nullptr;          // n_rows x kRowInfoColumns: candidate jd, magpsf, fid (NaN when unknown)
     std::uint8_t* status = nullptr;  // n_rows (Status, or kRowUnused)
     std::uint8_t* flags = nullptr;   // n_rows
     std::vector<std::string>* messages = nullptr;      // resized to n_rows

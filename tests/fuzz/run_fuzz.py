@@ -103,9 +103,9 @@ class Target:
             table = np.array([(0, p, *t[2:]) for t in tasks], dtype=np.int64)
             trip = np.empty((n, 63, 63, 3), np.float32)
             meta = np.empty((n, 25), np.float32)
-            candid, jd = np.empty(n, np.int64), np.empty(n)
+            candid, info = np.empty(n, np.int64), np.empty((n, 3))
             status, flags = np.empty(n, np.uint8), np.empty(n, np.uint8)
-            ids, msgs, errors = core.decode_preprocess([buf], programs, table, trip, meta, candid, jd, status,
+            ids, msgs, errors = core.decode_preprocess([buf], programs, table, trip, meta, candid, info, status,
                                                        flags, 1, **LIMITS)
             assert len(ids) == len(msgs) == n and len(errors) == len(tasks)
             for t, (_, _, _, _, take, r0, rec0) in enumerate(tasks):
