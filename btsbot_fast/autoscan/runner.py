@@ -278,34 +278,50 @@ class Autoscan:
         return made, [*new, *scored_late]
 
     def _act(self, made: list[DecisionRow]) -> list[Decision]:
-        touched: dict[tuple[str, str], bool] = {(d.object_id, d.policy): False for d in made}
+        """Send the open actions, source by source, and report each source's decision once its actions
+        are finished (so a decisions file is written as the run goes, not at the end of a batch)."""
+        groups: dict[tuple[str, str], list[ActionRow]] = {(d.object_id, d.policy): [] for d in made}
+        resumed: set[tuple[str, str]] = set()
         for action in self.store.open_actions():
-            owned = self.store.claim(action.id)
-            if owned is None:
-                continue
-            try:
-                self._send(owned)
-            finally:
-                self.store.release(owned.id)
-            touched.setdefault((owned.object_id, owned.policy), True)
+            key = (action.object_id, action.policy)
+            if key not in groups:
+                groups[key] = []
+                resumed.add(key)
+            groups[key].append(action)
         out = []
-        for (oid, pol), resumed in touched.items():
-            row = self.store.decision(oid, pol)
-            if row is None:  # an action whose decision was made under another policy name and removed
+        for key, actions in groups.items():
+            sent = False
+            for action in actions:
+                owned = self.store.claim(action.id)
+                if owned is None:  # finished meanwhile, or another worker is sending it
+                    continue
+                try:
+                    self._send(owned)
+                    sent = True
+                finally:
+                    self.store.release(owned.id)
+            if key in resumed and not sent:
                 continue
-            actions = self.store.actions_of(oid)
-            d = Decision(oid, pol, row.candid, row.jd, row.score, row.magpsf, row.decided_at, row.live, actions,
-                         resumed=resumed, dry_run=self.dry_run)
-            if not resumed:
-                self.stats.decisions[pol] += 1
-                self.stats.decision_points.append((row.jd, row.score, oid))
-                if d.latency_s is not None:
-                    self.stats.latencies.append(d.latency_s)
-            if self._out is not None:
-                self._out.write(json.dumps(d.as_dict()) + "\n")
-                self._out.flush()
-            out.append(d)
+            d = self._report(key, resumed=key in resumed)
+            if d is not None:
+                out.append(d)
         return out
+
+    def _report(self, key: tuple[str, str], resumed: bool) -> Decision | None:
+        row = self.store.decision(*key)
+        if row is None:
+            return None
+        d = Decision(row.object_id, row.policy, row.candid, row.jd, row.score, row.magpsf, row.decided_at, row.live,
+                     self.store.actions_of(row.object_id), resumed=resumed, dry_run=self.dry_run)
+        if not resumed:
+            self.stats.decisions[row.policy] += 1
+            self.stats.decision_points.append((row.jd, row.score, row.object_id))
+            if d.latency_s is not None:
+                self.stats.latencies.append(d.latency_s)
+        if self._out is not None:
+            self._out.write(json.dumps(d.as_dict()) + "\n")
+            self._out.flush()
+        return d
 
     def _send(self, action: ActionRow) -> None:
         store = self.store
