@@ -63,7 +63,8 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
         raise ImportError(MPL_HINT) from exc
     st = scan.stats
     jd = np.array(st.alert_jd, dtype=np.float64)
-    t0 = float(np.floor(jd.min() - 0.5) + 0.5) if len(jd) else 0.0  # the night's noon-to-noon JD start
+    # hours from 0h UTC of the first alert's date (JD x.5): a Palomar night falls within about 3h-13h
+    t0 = float(np.floor(jd.min() - 0.5) + 0.5) if len(jd) else 0.0
     hours = (jd - t0) * 24.0
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.scatter(hours, st.alert_score, s=4, c="0.6", label=f"scored alerts ({len(jd)})", rasterized=True)
