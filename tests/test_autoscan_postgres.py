@@ -219,3 +219,18 @@ def test_unreachable_state_is_a_clear_error_without_the_password(cluster):
         open_store(url)
     assert "hunter2" not in str(err.value) and "no_such_database" in str(err.value)
     assert safe_url(url) == f"postgresql://btsbot@127.0.0.1:{cluster.port}/no_such_database"
+
+
+def test_lost_database_connection_raises_and_redelivery_is_clean(pg_url, server):
+    # the stream's contract: process() raises when the state is unusable, so offsets are not committed;
+    # the re-delivered batch is then handled normally by a new worker
+    batch = [row("ZTFa", 1, 2460000.1, 0.9)]
+    with Autoscan(config(pg_url, server), token=server.token) as scan:
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("SELECT pg_terminate_backend(%s)", [scan.store._db.info.backend_pid])
+        with pytest.raises(scan.store.errors):
+            scan.process(batch)
+    assert server.requests == [] and count(pg_url, "SELECT count(*) FROM alerts") == 0
+    with Autoscan(config(pg_url, server), token=server.token) as scan:
+        (d,) = scan.process(batch)
+    assert [a["state"] for a in d.actions] == ["done", "done"] and len(server.calls("POST", "/api/sources")) == 1

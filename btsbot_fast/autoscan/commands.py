@@ -132,6 +132,8 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
         raise click.ClickException(str(exc)) from None
     except StateError as exc:
         raise click.ClickException(str(exc)) from None
+    except scan.store.errors as exc:  # the database failed mid-run: what was committed stays consistent
+        raise click.ClickException(f"state {safe_url(state)}: {type(exc).__name__}: {exc}") from None
 
     failed = sum(n for (_, s), n in st.actions.items() if s == "failed")
     done = sum(n for (_, s), n in st.actions.items() if s == "done")

@@ -159,12 +159,22 @@ class Autoscan:
             client = SkyPortal(sp.url, token if token is not None else sp.token(), timeout=sp.timeout)
         self.runner = ActionRunner(client, max_attempts=sp.max_attempts if sp else 1,
                                    backoff=sp.backoff if sp else 0.0, sleep=sleep)
-        self.store: Store = open_store(config.state, dry_run=dry_run)
         self._out: IO[str] | None = None
+        self._deferred: list[tuple[str, str]] = []
+        try:
+            self.store: Store = open_store(config.state, dry_run=dry_run)
+        except BaseException:
+            if client is not None:
+                client.close()
+            raise
         if config.decisions is not None:
             path = Path(config.decisions)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._out = open(path, "a", encoding="utf-8")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._out = open(path, "a", encoding="utf-8")
+            except OSError:
+                self.close()
+                raise
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Autoscan:
@@ -172,8 +182,11 @@ class Autoscan:
         return cls(load_config(path), **kwargs)
 
     # --- the hook ---------------------------------------------------------------------------------
-    def process(self, rows: Iterable[Mapping[str, Any]]) -> list[Decision]:
-        """Record a batch of result rows, decide, act; returns this call's decisions (module docstring)."""
+    def process(self, rows: Iterable[Mapping[str, Any]], send: bool = True) -> list[Decision]:
+        """Record a batch of result rows, decide, act; returns this call's decisions (module docstring).
+
+        ``send=False`` stops after the commit: the decisions' actions stay queued (durably) and the next
+        ``process``/``resume`` sends them - for a caller that wants to commit its offsets first."""
         alerts, repeated = self._alert_rows(rows)
         now = self.clock()
         for attempt in range(1, _TRANSACTION_TRIES + 1):
@@ -192,6 +205,9 @@ class Autoscan:
             if a.score is not None:
                 self.stats.alert_jd.append(a.jd)
                 self.stats.alert_score.append(a.score)
+        if not send:  # reported (file, stats) when their actions have been sent
+            self._deferred.extend((m.object_id, m.policy) for m in made)
+            return [d for d in (self._decision((m.object_id, m.policy), False) for m in made) if d is not None]
         return self._act(made)
 
     def resume(self) -> list[Decision]:
@@ -280,7 +296,9 @@ class Autoscan:
     def _act(self, made: list[DecisionRow]) -> list[Decision]:
         """Send the open actions, source by source, and report each source's decision once its actions
         are finished (so a decisions file is written as the run goes, not at the end of a batch)."""
-        groups: dict[tuple[str, str], list[ActionRow]] = {(d.object_id, d.policy): [] for d in made}
+        groups: dict[tuple[str, str], list[ActionRow]] = {key: [] for key in self._deferred}
+        groups.update({(d.object_id, d.policy): [] for d in made})
+        self._deferred = []
         resumed: set[tuple[str, str]] = set()
         for action in self.store.open_actions():
             key = (action.object_id, action.policy)
@@ -307,15 +325,21 @@ class Autoscan:
                 out.append(d)
         return out
 
-    def _report(self, key: tuple[str, str], resumed: bool) -> Decision | None:
+    def _decision(self, key: tuple[str, str], resumed: bool) -> Decision | None:
         row = self.store.decision(*key)
         if row is None:
             return None
-        d = Decision(row.object_id, row.policy, row.candid, row.jd, row.score, row.magpsf, row.decided_at, row.live,
-                     self.store.actions_of(row.object_id), resumed=resumed, dry_run=self.dry_run)
+        return Decision(row.object_id, row.policy, row.candid, row.jd, row.score, row.magpsf, row.decided_at,
+                        row.live, self.store.actions_of(row.object_id), resumed=resumed, dry_run=self.dry_run)
+
+    def _report(self, key: tuple[str, str], resumed: bool) -> Decision | None:
+        """The decision with its actions as they stand, counted and written to the decisions file."""
+        d = self._decision(key, resumed)
+        if d is None:
+            return None
         if not resumed:
-            self.stats.decisions[row.policy] += 1
-            self.stats.decision_points.append((row.jd, row.score, row.object_id))
+            self.stats.decisions[d.policy] += 1
+            self.stats.decision_points.append((d.jd, d.score, d.objectId))
             if d.latency_s is not None:
                 self.stats.latencies.append(d.latency_s)
         if self._out is not None:
