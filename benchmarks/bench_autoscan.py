@@ -72,7 +72,8 @@ def main() -> None:
     print("| state | pass | s | rows/s | µs/row | decisions |\n|---|---|---|---|---|---|")
     for store, passes in results.items():
         for label, r in passes.items():
-            print(f"| {store} | {label} | {r['seconds']} | {r['rows_per_s']:,} | {r['us_per_row']} | {r['decisions']} |")
+            print(f"| {store} | {label} | {r['seconds']} | {r['rows_per_s']:,} | {r['us_per_row']} "
+                  f"| {r['decisions']} |")
     if args.json:
         args.json.write_text(json.dumps({"alerts": args.alerts, "policy": args.policy, "results": results}, indent=2))
 

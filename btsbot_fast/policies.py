@@ -61,8 +61,12 @@ class Policy:
             n, default, mag, peak = 2, 0.5, 19.0, (18.5 if base.endswith("2") else None)
         else:
             n, default, mag, peak = 1, 0.85, 19.0, (18.5 if base.endswith("2") else None)
-        thr = float(t) if t is not None else (float(threshold) if threshold is not None and base.startswith(("gt", "bts"))
-                                              else default)
+        if t is not None:
+            thr = float(t)
+        elif threshold is not None and base.startswith(("gt", "bts")):
+            thr = float(threshold)
+        else:
+            thr = default
         if not 0.0 <= thr <= 1.0:
             raise ValueError(f"policy {spec!r}: the threshold must be within [0, 1]")
         name = spec.strip() if t is not None or threshold is None or thr == default else f"{base}@{thr:g}"

@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("requests")
 
+from skyportal_server import SkyPortalServer
+
 from btsbot_fast.autoscan import Autoscan, AutoscanConfig, ConfigError, FollowupConfig, SkyPortalConfig, load_config
 from btsbot_fast.autoscan.actions import same_followup
 from btsbot_fast.autoscan.skyportal import SkyPortal
 from btsbot_fast.autoscan.state import StateError
-
-from skyportal_server import SkyPortalServer
 
 GROUP, ALLOCATION = 41, 7
 
@@ -321,7 +321,8 @@ validity_days = 2
     cfg = load_config(tmp_path / "autoscan.toml")
     assert cfg.policy == "bts_p1" and cfg.state == str(tmp_path / "state.sqlite")
     assert cfg.skyportal.url == server.url and cfg.skyportal.ignore_if_in_group_ids == {str(GROUP): (3,)}
-    assert cfg.followup.target_group_ids == (GROUP,) and cfg.followup.payload == {"observation_type": "IFU", "priority": 2}
+    assert cfg.followup.target_group_ids == (GROUP,)
+    assert cfg.followup.payload == {"observation_type": "IFU", "priority": 2}
     monkeypatch.delenv("SKYPORTAL_TOKEN", raising=False)
     with Autoscan.from_toml(tmp_path / "autoscan.toml", live=True) as scan:
         (d,) = scan.process([row("ZTFa", 1, 2460000.1, 0.9, mag=18.5), row("ZTFa", 2, 2460000.2, 0.8, mag=18.9)])
@@ -343,7 +344,8 @@ validity_days = 2
     bad('policy = "gt1"\nstate = "s"\n[followup]\nallocation_id = 1\n', "need SkyPortal settings")
     bad(f'policy = "gt1"\nstate = "s"\n[skyportal]\nurl = "{server.url}"\ngroup_ids = []\n', "at least one group")
     monkeypatch.delenv("SKYPORTAL_TOKEN", raising=False)
-    (tmp_path / "nt.toml").write_text(f'policy = "gt1"\nstate = "s"\n[skyportal]\nurl = "{server.url}"\ngroup_ids = [1]\n')
+    (tmp_path / "nt.toml").write_text(
+        f'policy = "gt1"\nstate = "s"\n[skyportal]\nurl = "{server.url}"\ngroup_ids = [1]\n')
     with pytest.raises(ConfigError, match="no SkyPortal token"):
         Autoscan.from_toml(tmp_path / "nt.toml")
 

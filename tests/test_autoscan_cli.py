@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 pytest.importorskip("requests")
 
-from btsbot_fast.cli import main
-
 from skyportal_server import SkyPortalServer
+
+from btsbot_fast.cli import main
 
 GROUP, ALLOCATION = 41, 7
 POLICIES = ("gt1", "gt2", "bts_p1", "bts_p2", "prod_p1", "prod_p2")
@@ -39,7 +39,7 @@ def by_hand(rows, policy):
     out = {}
     for oid, alerts in per_object.items():
         counted, peak = 0, float("inf")
-        for jd, candid, score, mag in sorted(alerts):
+        for _jd, candid, score, mag in sorted(alerts):  # jd order (ties by candid)
             peak = min(peak, mag)
             if score > threshold and (not mag_cut or mag < 19.0):
                 counted += 1
@@ -203,7 +203,8 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     first = lines(out)
     assert len(first) == 2  # two sources completed; the third was killed mid follow-up
     with sqlite3.connect(state) as db:
-        open_actions = db.execute("SELECT object_id, kind, state, attempts FROM actions WHERE state != 'done'").fetchall()
+        open_actions = db.execute(
+            "SELECT object_id, kind, state, attempts FROM actions WHERE state != 'done'").fetchall()
         n_decisions = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
     killed = server.followups[-1]["obj_id"]
     # the intent was recorded before the request went out; its outcome is unknown

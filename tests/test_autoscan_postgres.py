@@ -19,11 +19,11 @@ import pytest
 psycopg = pytest.importorskip("psycopg")
 pytest.importorskip("requests")
 
-from btsbot_fast.autoscan import Autoscan, AutoscanConfig, FollowupConfig, SkyPortalConfig
-from btsbot_fast.autoscan.state import PostgresStore, StateError, open_store, safe_url
-
 from pg_cluster import PostgresCluster
 from skyportal_server import SkyPortalServer
+
+from btsbot_fast.autoscan import Autoscan, AutoscanConfig, FollowupConfig, SkyPortalConfig
+from btsbot_fast.autoscan.state import PostgresStore, StateError, open_store, safe_url
 
 GROUP, ALLOCATION = 41, 7
 
@@ -61,7 +61,8 @@ def row(oid, candid, jd, score, mag=18.0):
 
 
 def config(state, server=None, policy="gt1", followup=True):
-    sp = SkyPortalConfig(url=server.url, group_ids=(GROUP,), timeout=10.0, max_attempts=3, backoff=0.01) if server else None
+    sp = (SkyPortalConfig(url=server.url, group_ids=(GROUP,), timeout=10.0, max_attempts=3, backoff=0.01)
+          if server else None)
     fu = FollowupConfig(allocation_id=ALLOCATION, target_group_ids=(GROUP,)) if server and followup else None
     return AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu)
 

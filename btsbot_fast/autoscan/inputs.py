@@ -50,7 +50,8 @@ def is_score_table(path: str | os.PathLike[str]) -> bool:
 def _check_columns(path: Path, columns: list[str] | None) -> None:
     missing = [c for c in NEEDED_COLUMNS if c not in (columns or [])]
     if missing:
-        hint = " (written by an older btsbot-fast: score the alerts again)" if set(missing) <= {"jd", "magpsf", "fid"} else ""
+        older = set(missing) <= {"jd", "magpsf", "fid"}
+        hint = " (written by an older btsbot-fast: score the alerts again)" if older else ""
         raise InputError(f"{path}: a score table needs the columns {', '.join(NEEDED_COLUMNS)}; "
                          f"missing {', '.join(missing)}{hint}")
 

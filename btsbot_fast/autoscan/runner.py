@@ -34,6 +34,7 @@ import json
 import math
 import os
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -130,9 +131,9 @@ class RunStats:
     actions: Counter = field(default_factory=Counter)  # per (kind, state)
     failure_messages: Counter = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
-    # for the figure: every scored alert (jd, score) and each decision (jd, score)
-    alert_jd: list[float] = field(default_factory=list)
-    alert_score: list[float] = field(default_factory=list)
+    # for the figure: every new scored alert (jd, score; compact: a night is a few 100k) and each decision
+    alert_jd: array = field(default_factory=lambda: array("d"))
+    alert_score: array = field(default_factory=lambda: array("d"))
     decision_points: list[tuple[float, float, str]] = field(default_factory=list)
 
 

@@ -179,7 +179,7 @@ class Store(ABC):
     def claim(self, action_id: int) -> ActionRow | None:
         """The action, if it is still open and this worker may send it now (else None)."""
 
-    def release(self, action_id: int) -> None:
+    def release(self, action_id: int) -> None:  # noqa: B027 - nothing to release where claims hold no lock
         """Give up the claim taken by :meth:`claim`."""
 
     @abstractmethod
@@ -399,7 +399,8 @@ class SQLiteStore(Store):
 
     def lock_sources(self, object_ids: Sequence[str], now: float) -> None:
         # the write transaction (BEGIN IMMEDIATE) already excludes every other writer
-        self._executemany("INSERT INTO sources (object_id, first_seen) VALUES (?, ?) ON CONFLICT (object_id) DO NOTHING",
+        self._executemany("INSERT INTO sources (object_id, first_seen) VALUES (?, ?) ON CONFLICT (object_id) "
+                          "DO NOTHING",
                           [(o, now) for o in sorted(set(object_ids))])
 
     def claim(self, action_id: int) -> ActionRow | None:

@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..policies import DEFAULT_POLICIES, STRICT, Policy
 from ..train.data import AlertSet, DataError, load_dataset
 from . import figures
 from .metrics import alert_metrics, roc_curve
-from ..policies import DEFAULT_POLICIES, STRICT, Policy
 from .sources import evaluate_sources, threshold_scan
 
 SCAN_POLICIES = ("gt1", "gt2", "bts_p1", "prod_p1")
