@@ -79,6 +79,7 @@ def test_trigger_is_first_alert_in_jd_order_even_when_older_alerts_arrive_late(t
         # an even older alert after the decision: nothing new, the recorded decision stays
         assert scan.process([row("ZTFa", 0, 2460000.0, 0.99)]) == []
     assert db_rows(tmp_path, "SELECT object_id, policy, candid FROM decisions") == [("ZTFa", "gt2", 3)]
+    assert db_rows(tmp_path, "PRAGMA journal_mode") == [("wal",)]
     (line,) = decisions_file(tmp_path)
     assert {k: line[k] for k in ("objectId", "policy", "candid", "jd", "score", "magpsf", "actions")} == {
         "objectId": "ZTFa", "policy": "gt2", "candid": 3, "jd": 2460000.3, "score": 0.8, "magpsf": 18.4, "actions": []}
@@ -324,9 +325,13 @@ validity_days = 2
     assert cfg.followup.target_group_ids == (GROUP,)
     assert cfg.followup.payload == {"observation_type": "IFU", "priority": 2}
     monkeypatch.delenv("SKYPORTAL_TOKEN", raising=False)
+    from btsbot_fast.autoscan.report import summary
+
     with Autoscan.from_toml(tmp_path / "autoscan.toml", live=True) as scan:
         (d,) = scan.process([row("ZTFa", 1, 2460000.1, 0.9, mag=18.5), row("ZTFa", 2, 2460000.2, 0.8, mag=18.9)])
+        latency = summary(scan)["latency"]
     assert d.candid == 2 and d.live and d.latency_s > 0
+    assert latency["n"] == 1 and latency["median_s"] == pytest.approx(d.latency_s)
     assert [r.path for r in server.requests] == ["/api/sources", "/api/followup_request", "/api/followup_request"]
     line = json.loads((tmp_path / "out" / "decisions.jsonl").read_text())
     assert line["latency_s"] == pytest.approx(d.latency_s, abs=1e-3)
