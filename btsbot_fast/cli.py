@@ -130,10 +130,11 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
 
 def _register_subcommands() -> None:
     # each group lives beside the code it drives; importing them is cheap (TensorFlow loads on use)
+    from .autoscan.commands import autoscan
     from .registry.commands import models
     from .train.commands import evaluate, train
 
-    for command in (models, train, evaluate):
+    for command in (models, train, evaluate, autoscan):
         main.add_command(command)
 
 

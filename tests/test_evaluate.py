@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from btsbot_fast.evaluate.metrics import alert_metrics, bin_index, confusion, predict, rates, roc_auc, roc_curve
-from btsbot_fast.evaluate.policies import (DEFAULT_POLICIES, Policy, critical_scores, evaluate_sources,
-                                           group_objects, threshold_scan)
+from btsbot_fast.evaluate.sources import critical_scores, evaluate_sources, group_objects, threshold_scan
+from btsbot_fast.policies import DEFAULT_POLICIES, STRICT, Policy, above
 
 
 # ---------------------------------------------------------------------------------------------- alert level
@@ -47,13 +47,14 @@ def test_roc_curve_points():
 def test_confusion_rates_and_threshold_comparison():
     labels = np.array([1, 1, 1, 0, 0, 0, 0])
     scores = np.array([0.9, 0.5, 0.2, 0.7, 0.5, 0.1, 0.0])
-    c = confusion(labels, predict(scores, 0.5))
+    c = confusion(labels, predict(scores, 0.5, strict=False))
     assert c == {"tp": 2, "fp": 2, "tn": 2, "fn": 1}
     r = rates(c)
     assert r["accuracy"] == 4 / 7 and r["precision"] == 0.5 and r["recall"] == 2 / 3
     assert r["balanced_accuracy"] == pytest.approx((2 / 3 + 0.5) / 2)
-    # upstream's `score > 0.5` differs exactly on the ties
-    assert confusion(labels, predict(scores, 0.5, strict=True)) == {"tp": 1, "fp": 1, "tn": 3, "fn": 2}
+    # upstream's `score > 0.5` (the default) differs exactly on the ties
+    assert confusion(labels, predict(scores, 0.5)) == {"tp": 1, "fp": 1, "tn": 3, "fn": 2}
+    assert confusion(labels, predict(scores, 0.5, strict=True)) == confusion(labels, predict(scores, 0.5))
     assert np.isnan(rates({"tp": 0, "fp": 0, "tn": 3, "fn": 0})["precision"])
 
 
@@ -107,7 +108,8 @@ def test_group_objects_sorts_by_jd_and_keeps_first_appearance_order():
 def test_policies_by_hand():
     oid, jd, mag, lab, sc = _objects()
     pols = [Policy.parse(p) for p in DEFAULT_POLICIES]
-    m, objs = evaluate_sources(oid, jd, mag, lab, sc, pols, ref_times={"A": 0.5, "B": 2.0, "C": 1.0})
+    # worked out with >= (the papers' wording); the strict default differs only on D's 0.5 (below)
+    m, objs = evaluate_sources(oid, jd, mag, lab, sc, pols, strict=False, ref_times={"A": 0.5, "B": 2.0, "C": 1.0})
     by = {o["objectId"]: o for o in objs}
     # A (jd order: .6@19.5, .4@18.8, .7@18.2): gt1 at jd 1, gt2 at jd 3, gt3 never;
     # bts_p1 needs 2 alerts >= .5 with mag < 19: only jd 3 qualifies -> never
@@ -145,11 +147,21 @@ def test_policies_by_hand():
     assert m["bts_p1"]["delay"]["values"] == [0.5]  # B: 2.5 - 2.0
 
 
-def test_strict_comparison_changes_only_ties():
+def test_strict_comparison_is_the_default_and_changes_only_ties():
+    assert STRICT is True
+    assert above([0.5, 0.50001, 0.4], 0.5).tolist() == [False, True, False]
+    assert above([0.5, 0.50001, 0.4], 0.5, strict=False).tolist() == [True, True, False]
     oid, jd, mag, lab, sc = _objects()
-    loose, _ = evaluate_sources(oid, jd, mag, lab, sc, [Policy.parse("gt2")])
-    strict, _ = evaluate_sources(oid, jd, mag, lab, sc, [Policy.parse("gt2")], strict=True)
+    loose, lobj = evaluate_sources(oid, jd, mag, lab, sc, [Policy.parse("gt2"), Policy.parse("bts_p1")], strict=False)
+    strict, sobj = evaluate_sources(oid, jd, mag, lab, sc, [Policy.parse("gt2"), Policy.parse("bts_p1")])
+    explicit, _ = evaluate_sources(oid, jd, mag, lab, sc, [Policy.parse("gt2"), Policy.parse("bts_p1")], strict=True)
+    assert all(strict[p][k] == explicit[p][k] for p in strict for k in ("tp", "fp", "fn", "tn"))
     assert loose["gt2"]["fp"] == 1 and strict["gt2"]["fp"] == 0  # D's 0.5 no longer counts
+    assert loose["bts_p1"]["fp"] == 1 and strict["bts_p1"]["fp"] == 0
+    # nothing else moves: the other objects' triggers are the same
+    for a, b in zip(lobj, sobj):
+        if a["objectId"] != "D":
+            assert a == b
 
 
 def test_policy_parse():
@@ -161,6 +173,8 @@ def test_policy_parse():
     assert Policy.parse("prod_p1", threshold=0.7).threshold == 0.85  # --threshold does not move prod_*
     with pytest.raises(ValueError):
         Policy.parse("gt0")
+    with pytest.raises(ValueError, match="within"):
+        Policy.parse("gt1@1.5")
     with pytest.raises(ValueError):
         Policy.parse("best")
 

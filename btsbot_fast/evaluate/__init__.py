@@ -1,7 +1,8 @@
 """Evaluation as in the BTSbot papers: alert-level metrics, source-level policies, figures."""
 
+from ..policies import DEFAULT_POLICIES, Policy
 from .metrics import alert_metrics, confusion, roc_auc, roc_curve
-from .policies import DEFAULT_POLICIES, PEAKMAG_EDGES, Policy, evaluate_sources, threshold_scan
+from .sources import PEAKMAG_EDGES, evaluate_sources, threshold_scan
 
 __all__ = ["DEFAULT_POLICIES", "PEAKMAG_EDGES", "Policy", "alert_metrics", "confusion", "evaluate",
            "evaluate_sources", "roc_auc", "roc_curve", "threshold_scan"]

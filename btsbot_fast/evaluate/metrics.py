@@ -9,6 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..policies import STRICT, above
+
 #: PSF-magnitude bins for alert-level counts (0.5 mag from 15 to 21, plus open-ended ends)
 MAGPSF_EDGES = tuple(np.round(np.arange(15.0, 21.0 + 1e-9, 0.5), 2).tolist())
 
@@ -17,10 +19,9 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / float(b) if b else float("nan")
 
 
-def predict(scores: np.ndarray, threshold: float = 0.5, strict: bool = False) -> np.ndarray:
-    """Boolean predictions: ``score >= threshold`` (``>`` when ``strict``, as upstream's code counts)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    return scores > threshold if strict else scores >= threshold
+def predict(scores: np.ndarray, threshold: float = 0.5, strict: bool = STRICT) -> np.ndarray:
+    """Boolean predictions by the project's one comparison rule (:func:`btsbot_fast.policies.above`)."""
+    return above(scores, threshold, strict)
 
 
 def confusion(labels: np.ndarray, preds: np.ndarray) -> dict[str, int]:
@@ -107,7 +108,7 @@ def bin_labels(edges: Sequence[float], open_ends: bool = True) -> list[dict[str,
 
 
 def alert_metrics(labels: np.ndarray, scores: np.ndarray, magpsf: np.ndarray | None = None,
-                  threshold: float = 0.5, strict: bool = False,
+                  threshold: float = 0.5, strict: bool = STRICT,
                   edges: Sequence[float] = MAGPSF_EDGES) -> dict[str, Any]:
     """Alert-level metrics at ``threshold``, overall and per PSF-magnitude bin."""
     labels = np.asarray(labels).astype(bool)

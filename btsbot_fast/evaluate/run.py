@@ -15,10 +15,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..policies import DEFAULT_POLICIES, STRICT, Policy
 from ..train.data import AlertSet, DataError, load_dataset
 from . import figures
 from .metrics import alert_metrics, roc_curve
-from .policies import DEFAULT_POLICIES, Policy, evaluate_sources, threshold_scan
+from .sources import evaluate_sources, threshold_scan
 
 SCAN_POLICIES = ("gt1", "gt2", "bts_p1", "prod_p1")
 SCORE_CHUNK = 4096
@@ -69,7 +70,7 @@ def _clean(x):
 
 
 def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: str = "test",
-             policies: Sequence[str] = DEFAULT_POLICIES, threshold: float = 0.5, strict: bool = False,
+             policies: Sequence[str] = DEFAULT_POLICIES, threshold: float = 0.5, strict: bool = STRICT,
              ref_times: str | Path | None = None, tag: str | None = None, labels: str | Path | None = None,
              split_fractions=(0.81, 0.09, 0.10), split_seed: int = 2, engine: str = "native",
              threads: int = 0, home: str | os.PathLike | None = None,

@@ -95,7 +95,9 @@ def train(config_path, arch, data_dir, run_dir, epochs, batch_size, seed, name, 
                    "(e.g. gt1@0.3). Default: gt1 gt2 gt3 bts_p1 bts_p2 prod_p1 prod_p2.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Alert-level threshold, and the default for the gtN / bts_* policies.")
-@click.option("--strict", is_flag=True, help="Count score > threshold (upstream code) instead of >= (the papers).")
+@click.option("--strict/--inclusive", default=True, show_default=True,
+              help="Count score > threshold (upstream's code, the default everywhere) or score >= threshold "
+                   "(the papers' wording); they differ only on exact ties.")
 @click.option("--ref-times", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV objectId,jd of reference identification times: adds trigger-delay distributions.")
 @click.option("--tag", default=None, help="Which file set of a release-layout directory.")
@@ -108,8 +110,8 @@ def evaluate(model, data_dir, split, out_dir, policies, threshold, strict, ref_t
              engine, threads) -> None:
     """Alert- and source-level evaluation as in the BTSbot papers: metrics.json and PNG figures."""
     from .. import registry
-    from ..evaluate.policies import DEFAULT_POLICIES, Policy
     from ..evaluate.run import evaluate as run_evaluate
+    from ..policies import DEFAULT_POLICIES, Policy
 
     try:
         for p in policies:

@@ -1,79 +1,23 @@
-"""Source-level evaluation: selection policies walked over each object's alerts in time order.
-
-Policies (spec btsbot-v1 §5/§6), with ``t`` the score threshold (default 0.5, or 0.85 for ``prod_*``):
-
-* ``gtN``    - at least N alerts with score >= t;
-* ``bts_p1`` - at least 2 alerts with score >= t and magpsf < 19 (the 2024 production save filter);
-* ``bts_p2`` - ``bts_p1`` and the peak (minimum) magpsf so far <= 18.5 (the trigger filter);
-* ``prod_p1`` - at least 1 alert with score >= 0.85 and magpsf < 19; ``prod_p2`` adds peak <= 18.5.
-
-Any policy takes an explicit threshold as ``name@t`` (``gt1@0.3``, ``bts_p1@0.7``). Scores are compared with
-``>=`` (the papers' wording); ``strict=True`` uses ``>`` like upstream's code (they differ only on ties).
+"""Source-level evaluation: the selection policies (:mod:`btsbot_fast.policies`) walked over each object's
+alerts in time order, scored against labels.
 
 For each object the alerts are walked in jd order; the policy is evaluated on the alerts so far and the
 first alert at which it passes gives the trigger (jd, magpsf). The object's prediction is the policy after
 its last alert. Completeness = TP/(TP+FN), purity = TP/(TP+FP) over objects, overall and per bin of the
-object's peak (minimum) magpsf (0.25 mag bins from 17.0 to 18.5).
+object's peak (minimum) magpsf (0.25 mag bins from 17.0 to 18.5). Scores are compared as
+:func:`btsbot_fast.policies.above` says (``>`` by default, ``>=`` with ``strict=False``).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..policies import STRICT, Policy, above
 from .metrics import _ratio, bin_index, bin_labels
 
 PEAKMAG_EDGES = (17.0, 17.25, 17.5, 17.75, 18.0, 18.25, 18.5)
-DEFAULT_POLICIES = ("gt1", "gt2", "gt3", "bts_p1", "bts_p2", "prod_p1", "prod_p2")
-_POLICY_RE = re.compile(r"^(gt(?P<n>[1-9][0-9]*)|bts_p1|bts_p2|prod_p1|prod_p2)(@(?P<t>[0-9.eE+-]+))?$")
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    min_count: int
-    threshold: float
-    mag_limit: float | None = None  # counted alerts need magpsf < mag_limit
-    peak_limit: float | None = None  # and the peak magpsf so far <= peak_limit
-
-    @classmethod
-    def parse(cls, spec: str, threshold: float | None = None) -> "Policy":
-        """``gt2``, ``bts_p1``, ``prod_p2@0.9`` ...; ``threshold`` replaces the default of a policy
-        written without ``@``."""
-        m = _POLICY_RE.match(spec.strip())
-        if not m:
-            raise ValueError(f"unknown policy {spec!r}: use gtN, bts_p1, bts_p2, prod_p1, prod_p2 (optionally @T)")
-        base = m.group(1)
-        t = m.group("t")
-        if base.startswith("gt"):
-            n, default, mag, peak = int(m.group("n")), 0.5, None, None
-        elif base.startswith("bts"):
-            n, default, mag, peak = 2, 0.5, 19.0, (18.5 if base.endswith("2") else None)
-        else:
-            n, default, mag, peak = 1, 0.85, 19.0, (18.5 if base.endswith("2") else None)
-        thr = float(t) if t is not None else (float(threshold) if threshold is not None and base.startswith(("gt", "bts"))
-                                              else default)
-        name = spec.strip() if t is not None or threshold is None or thr == default else f"{base}@{thr:g}"
-        return cls(name=name, min_count=n, threshold=thr, mag_limit=mag, peak_limit=peak)
-
-    def counted(self, scores: np.ndarray, magpsf: np.ndarray, strict: bool = False) -> np.ndarray:
-        s = np.asarray(scores, dtype=np.float64)
-        ok = s > self.threshold if strict else s >= self.threshold
-        if self.mag_limit is not None:
-            ok &= np.asarray(magpsf, dtype=np.float64) < self.mag_limit
-        return ok
-
-    def walk(self, scores: np.ndarray, magpsf: np.ndarray, strict: bool = False) -> int:
-        """Index (into the given, jd-ordered alerts) of the first alert at which the policy passes; -1 if never."""
-        ok = self.counted(scores, magpsf, strict)
-        passing = np.cumsum(ok) >= self.min_count
-        if self.peak_limit is not None:
-            passing &= np.minimum.accumulate(np.asarray(magpsf, dtype=np.float64)) <= self.peak_limit
-        hits = np.flatnonzero(passing)
-        return int(hits[0]) if len(hits) else -1
 
 
 def group_objects(object_ids: np.ndarray, jd: np.ndarray) -> list[np.ndarray]:
@@ -87,7 +31,7 @@ def group_objects(object_ids: np.ndarray, jd: np.ndarray) -> list[np.ndarray]:
 
 
 def evaluate_sources(object_ids: np.ndarray, jd: np.ndarray, magpsf: np.ndarray, labels: np.ndarray,
-                     scores: np.ndarray, policies: Sequence[Policy], strict: bool = False,
+                     scores: np.ndarray, policies: Sequence[Policy], strict: bool = STRICT,
                      ref_times: dict[str, float] | None = None,
                      edges: Sequence[float] = PEAKMAG_EDGES) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(metrics per policy, one row per object)`` for the given alerts."""
@@ -167,7 +111,7 @@ def critical_scores(object_ids: np.ndarray, jd: np.ndarray, magpsf: np.ndarray, 
 
 
 def threshold_scan(object_ids: np.ndarray, jd: np.ndarray, magpsf: np.ndarray, labels: np.ndarray,
-                   scores: np.ndarray, policy: Policy, thresholds: Sequence[float], strict: bool = False
+                   scores: np.ndarray, policy: Policy, thresholds: Sequence[float], strict: bool = STRICT
                    ) -> list[dict[str, Any]]:
     """Completeness and purity of ``policy`` (its after-last-alert prediction) at each threshold."""
     crit, groups = critical_scores(object_ids, jd, magpsf, policy, scores)
@@ -175,7 +119,7 @@ def threshold_scan(object_ids: np.ndarray, jd: np.ndarray, magpsf: np.ndarray, l
     y = np.array([labels[r].max() for r in groups], dtype=bool)
     rows = []
     for t in thresholds:
-        pred = crit > t if strict else crit >= t
+        pred = above(crit, t, strict)
         c = _counts(y, pred)
         rows.append({"threshold": float(t), **c})
     return rows

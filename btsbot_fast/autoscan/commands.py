@@ -1,0 +1,150 @@
+"""``btsbot-fast autoscan``: decisions and SkyPortal actions from alerts or score tables."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..prep import ENGINES
+from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
+
+#: result rows per state transaction (and per round of actions)
+ROWS_PER_BATCH = 1000
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--policy", required=True,
+              help="gtN, bts_p1, bts_p2, prod_p1, prod_p2, optionally @THRESHOLD (counts score > threshold).")
+@click.option("--state", required=True,
+              help="State: a SQLite file (created if needed), or postgresql://user@host/db for several workers.")
+@click.option("--skyportal-url", default=None, help="SkyPortal (Fritz) base URL; without it, decisions only.")
+@click.option("--group-id", "group_ids", type=int, multiple=True, help="Group to save sources to (repeatable).")
+@click.option("--ignore-if-in-group-ids", default=None,
+              help='JSON {"group_id": [group ids]}: SkyPortal skips saving to a group if the source is in those.')
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File holding the SkyPortal token (default: $SKYPORTAL_TOKEN).")
+@click.option("--allocation-id", type=int, default=None, help="Request follow-up on this allocation (e.g. SEDM).")
+@click.option("--target-group-id", "target_group_ids", type=int, multiple=True,
+              help="Target groups of follow-up requests (repeatable; default: the --group-id values).")
+@click.option("--followup-payload", default=None,
+              help='Follow-up payload JSON (default {"observation_type": "IFU", "priority": 3}); '
+                   "start_date and end_date are added.")
+@click.option("--validity-days", type=click.FloatRange(min=0, min_open=True), default=7.0, show_default=True,
+              help="end_date = decision time + this many days.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Seconds per SkyPortal request.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Tries per action on 5xx answers, timeouts and connection errors; then a dead letter.")
+@click.option("--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="First retry delay in seconds, doubled at each retry.")
+@click.option("--decisions", "decisions_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append one JSON line per decision (with its actions' outcomes) to this file.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write summary.json and decisions.png (needs the [report] extra) into this folder.")
+@click.option("--dry-run", is_flag=True, help="Send nothing and leave the state as it was.")
+@click.option("--retry-failed", is_flag=True, help="Put dead-lettered actions back in the queue first.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+              help="Model for alert inputs (score tables are used as they are).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Preprocessing threads (0 = all cores).")
+@click.option("--engine", type=click.Choice(ENGINES), default="native", show_default=True)
+def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_ids, token_file, allocation_id,
+             target_group_ids, followup_payload, validity_days, timeout, max_attempts, backoff, decisions_path,
+             report_dir, dry_run, retry_failed, model, batch_size, threads, engine) -> None:
+    """Turn scores into per-source decisions and act on them in SkyPortal, exactly once.
+
+    PATHS are what `score` takes (alert files, directories, .tar nights, Parquet alert tables) or score
+    tables written by `score` (.csv, .jsonl, .parquet). Each source's alerts are judged in jd order; a
+    selected source is saved to --group-id groups and, with --allocation-id, gets one follow-up request.
+    Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
+    """
+    from .config import AutoscanConfig, ConfigError, FollowupConfig, SkyPortalConfig, parse_ignore_groups, parse_payload
+    from .inputs import InputError, batched, result_rows
+    from .runner import Autoscan
+    from .skyportal import INSTALL_HINT
+    from .state import StateError, safe_url
+
+    if report_dir is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise click.ClickException("--report needs matplotlib: pip install 'btsbot-fast[report]'") from None
+    try:
+        sp = fu = None
+        if skyportal_url:
+            sp = SkyPortalConfig(url=skyportal_url.rstrip("/"), group_ids=tuple(group_ids),
+                                 ignore_if_in_group_ids=parse_ignore_groups(ignore_if_in_group_ids),
+                                 token_file=token_file, timeout=timeout, max_attempts=max_attempts, backoff=backoff)
+        elif group_ids or allocation_id is not None:
+            raise ConfigError("--group-id and --allocation-id need --skyportal-url")
+        if allocation_id is not None:
+            fu = FollowupConfig(allocation_id=allocation_id,
+                                target_group_ids=tuple(target_group_ids or group_ids),
+                                payload=parse_payload(followup_payload) if followup_payload else
+                                {"observation_type": "IFU", "priority": 3},
+                                validity_days=validity_days)
+        elif followup_payload or target_group_ids:
+            raise ConfigError("--followup-payload and --target-group-id need --allocation-id")
+        config = AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu, decisions=decisions_path)
+        scan = Autoscan(config, dry_run=dry_run)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ImportError as exc:  # requests / psycopg missing
+        raise click.ClickException(str(exc) or INSTALL_HINT) from None
+
+    scorer = None
+
+    def make_scorer():
+        nonlocal scorer
+        if scorer is None:
+            from .. import registry
+            from ..scorer import Scorer
+
+            try:
+                scorer = Scorer(model, engine=engine, batch_size=batch_size, threads=threads)
+            except registry.ModelNotFoundError as exc:
+                raise click.ClickException(str(exc)) from None
+            except (ImportError, registry.ModelCardError, ValueError, OSError) as exc:
+                raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
+        return scorer
+
+    try:
+        with scan:
+            if retry_failed:
+                n = scan.retry_failed()
+                click.echo(f"autoscan: {n} failed action(s) put back in the queue", err=True)
+            scan.resume()
+            for rows in batched(result_rows(list(paths), make_scorer), ROWS_PER_BATCH):
+                scan.process(rows)
+            if report_dir is not None:
+                from .report import write_report
+
+                write_report(scan, report_dir)
+            st = scan.stats
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from None
+    except scan.store.errors as exc:  # the database failed mid-run: what was committed stays consistent
+        raise click.ClickException(f"state {safe_url(state)}: {type(exc).__name__}: {exc}") from None
+
+    failed = sum(n for (_, s), n in st.actions.items() if s == "failed")
+    done = sum(n for (_, s), n in st.actions.items() if s == "done")
+    decided = sum(st.decisions.values())
+    where = f" in {safe_url(state)}" if not dry_run else " (dry run: nothing sent, state unchanged)"
+    click.echo(f"autoscan {scan.policy.name}: {st.rows} rows ({st.scored} scored, {st.failed + st.unusable} failed, "
+               f"{st.duplicates} already seen), {len(st.sources)} sources, {decided} new decisions, "
+               f"{done} actions done, {failed} failed{where}", err=True)
+    if failed:
+        click.echo(f"autoscan: {failed} action(s) failed and were dead-lettered; rerun with --retry-failed "
+                   "once the cause is fixed", err=True)
+        sys.exit(1)
+
+
+__all__ = ["autoscan"]

@@ -1,0 +1,232 @@
+"""Autoscan configuration: what to decide (policy), where the state lives, what to do in SkyPortal.
+
+The same :class:`AutoscanConfig` comes from the ``autoscan`` command's options or from a TOML file
+(``btsbot-fast stream ... --autoscan CONFIG.toml``)::
+
+    policy = "bts_p1"
+    state = "autoscan.sqlite"            # or "postgresql://user@host/db" for several workers
+    decisions = "decisions.jsonl"        # optional: one JSON line per decision (appended)
+
+    [skyportal]                          # optional: without it, decisions only
+    url = "https://fritz.science"
+    group_ids = [41]
+    ignore_if_in_group_ids = { 41 = [1, 2] }   # optional
+    token_file = "~/.config/skyportal-token"  # optional; default: $SKYPORTAL_TOKEN
+    timeout = 10.0                       # seconds per HTTP request
+    max_attempts = 4                     # per action, on 5xx / timeouts / connection errors
+    backoff = 1.0                        # first retry delay, doubled each time (capped at 60 s)
+
+    [followup]                           # optional: needs [skyportal] (saving comes first)
+    allocation_id = 7
+    target_group_ids = [41]              # default: skyportal.group_ids
+    payload = { observation_type = "IFU", priority = 3 }
+    validity_days = 7                    # start_date = now, end_date = now + validity_days
+
+The token is never read from this file: a ``token`` key anywhere is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..policies import Policy
+
+TOKEN_ENV = "SKYPORTAL_TOKEN"
+ORIGIN = "btsbot-fast"
+DEFAULT_PAYLOAD = {"observation_type": "IFU", "priority": 3}
+
+
+class ConfigError(ValueError):
+    """An autoscan configuration that cannot be used (the message says which key and why)."""
+
+
+@dataclass(frozen=True)
+class SkyPortalConfig:
+    url: str
+    group_ids: tuple[int, ...]
+    ignore_if_in_group_ids: Mapping[str, tuple[int, ...]] | None = None
+    token_file: Path | None = None
+    origin: str = ORIGIN
+    timeout: float = 10.0
+    max_attempts: int = 4
+    backoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"skyportal.url must start with http:// or https://, got {self.url!r}")
+        if not self.group_ids:
+            raise ConfigError("skyportal.group_ids: saving needs at least one group id")
+        if self.timeout <= 0 or self.max_attempts < 1 or self.backoff < 0:
+            raise ConfigError("skyportal: timeout must be > 0, max_attempts >= 1 and backoff >= 0")
+
+    def token(self) -> str:
+        """The API token: from ``token_file`` when set, else ``$SKYPORTAL_TOKEN``. Never logged."""
+        if self.token_file is not None:
+            try:
+                value = Path(self.token_file).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the SkyPortal token file {self.token_file}: {exc.strerror}") from None
+            if not value:
+                raise ConfigError(f"the SkyPortal token file {self.token_file} is empty")
+            return value
+        value = os.environ.get(TOKEN_ENV, "").strip()
+        if not value:
+            raise ConfigError(f"no SkyPortal token: set ${TOKEN_ENV} or give a token file")
+        return value
+
+
+@dataclass(frozen=True)
+class FollowupConfig:
+    allocation_id: int
+    target_group_ids: tuple[int, ...]
+    payload: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_PAYLOAD))
+    validity_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.payload, Mapping):
+            raise ConfigError("followup.payload must be a table / JSON object")
+        if self.validity_days <= 0:
+            raise ConfigError("followup.validity_days must be > 0")
+
+
+@dataclass(frozen=True)
+class AutoscanConfig:
+    policy: str
+    state: str
+    skyportal: SkyPortalConfig | None = None
+    followup: FollowupConfig | None = None
+    decisions: Path | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            Policy.parse(self.policy)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if not str(self.state):
+            raise ConfigError("state: give a SQLite file or a postgresql:// URL")
+        if self.followup is not None and self.skyportal is None:
+            raise ConfigError("follow-up requests need SkyPortal settings (url, group ids): saving comes first")
+
+    @property
+    def parsed_policy(self) -> Policy:
+        return Policy.parse(self.policy)
+
+
+def parse_ignore_groups(value: Any) -> dict[str, tuple[int, ...]] | None:
+    """``{group_id: [group ids]}`` from a TOML table or a JSON object string; keys kept as strings (JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"ignore_if_in_group_ids is not valid JSON: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError("ignore_if_in_group_ids must map a group id to a list of group ids")
+    try:
+        return {str(int(k)): tuple(int(g) for g in v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        raise ConfigError("ignore_if_in_group_ids must map a group id to a list of group ids") from None
+
+
+def parse_payload(value: Any) -> dict[str, Any]:
+    """A follow-up payload from a TOML table or a JSON object string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"the follow-up payload is not valid JSON: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError("the follow-up payload must be a JSON object / TOML table")
+    return dict(value)
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError as exc:
+            raise ConfigError("reading TOML on Python 3.10 needs tomli: pip install 'btsbot-fast[autoscan]'") from exc
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _reject_secrets(table: Mapping[str, Any], where: str) -> None:
+    for key, value in table.items():
+        if key.lower() in ("token", "api_token", "password"):
+            raise ConfigError(f"{where}{key}: secrets never go in the config file; set ${TOKEN_ENV} or "
+                              "skyportal.token_file")
+        if isinstance(value, Mapping):
+            _reject_secrets(value, f"{where}{key}.")
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+
+
+def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
+    """An :class:`AutoscanConfig` from a TOML file (see the module docstring); relative paths in it are
+    relative to the file's folder."""
+    path = Path(path)
+    data = _load_toml(path)
+    _reject_secrets(data, "")
+    _check_keys(data, {"policy", "state", "decisions", "skyportal", "followup"}, str(path))
+    base = path.parent
+
+    def rel(value: Any) -> Path:
+        p = Path(str(value)).expanduser()
+        return p if p.is_absolute() else base / p
+
+    if "policy" not in data or "state" not in data:
+        raise ConfigError(f"{path}: needs 'policy' and 'state'")
+    state = str(data["state"])
+    if "://" not in state:
+        state = str(rel(state))
+    try:
+        skyportal = None
+        if "skyportal" in data:
+            sp = data["skyportal"]
+            _check_keys(sp, {"url", "group_ids", "ignore_if_in_group_ids", "token_file", "origin", "timeout",
+                             "max_attempts", "backoff"}, f"{path} [skyportal]")
+            skyportal = SkyPortalConfig(
+                url=str(sp.get("url", "")).rstrip("/"),
+                group_ids=tuple(int(g) for g in sp.get("group_ids", ())),
+                ignore_if_in_group_ids=parse_ignore_groups(sp.get("ignore_if_in_group_ids")),
+                token_file=rel(sp["token_file"]) if "token_file" in sp else None,
+                origin=str(sp.get("origin", ORIGIN)),
+                timeout=float(sp.get("timeout", 10.0)),
+                max_attempts=int(sp.get("max_attempts", 4)),
+                backoff=float(sp.get("backoff", 1.0)))
+        followup = None
+        if "followup" in data:
+            fu = data["followup"]
+            _check_keys(fu, {"allocation_id", "target_group_ids", "payload", "validity_days"}, f"{path} [followup]")
+            if "allocation_id" not in fu:
+                raise ConfigError(f"{path} [followup]: needs allocation_id")
+            targets = fu.get("target_group_ids", skyportal.group_ids if skyportal else ())
+            followup = FollowupConfig(
+                allocation_id=int(fu["allocation_id"]),
+                target_group_ids=tuple(int(g) for g in targets),
+                payload=parse_payload(fu.get("payload", DEFAULT_PAYLOAD)),
+                validity_days=float(fu.get("validity_days", 7.0)))
+        return AutoscanConfig(policy=str(data["policy"]), state=state, skyportal=skyportal, followup=followup,
+                              decisions=rel(data["decisions"]) if "decisions" in data else None)
+    except (TypeError, ValueError) as exc:  # ConfigError too: name the file
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+__all__ = ["AutoscanConfig", "ConfigError", "FollowupConfig", "SkyPortalConfig", "TOKEN_ENV", "load_config"]

@@ -1,0 +1,113 @@
+"""Autoscan inputs: what ``score`` takes (alert files, directories, tar nights, Parquet alert tables),
+scored by the project's :class:`~btsbot_fast.scorer.Scorer`, plus score tables written by ``score``
+(CSV, JSON Lines, Parquet), read as they are.
+
+A path named on the command line is a score table when it is a ``.csv``/``.jsonl``/``.ndjson`` file, or
+a ``.parquet`` file with a ``score`` column and no alert columns. Directories are walked by the Scorer
+(score tables inside them are not picked up). Inputs are read in the order given; consecutive alert
+inputs are scored in one Scorer pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+#: the columns autoscan needs from a score table (``score`` writes them all, with status and more)
+NEEDED_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status")
+TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+
+
+class InputError(ValueError):
+    """A score table autoscan cannot use (the message names the file and the problem)."""
+
+
+def is_score_table(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    if p.is_dir():
+        return False
+    name = p.name.lower()
+    if name.endswith(TABLE_SUFFIXES):
+        return True
+    if name.endswith(".parquet"):
+        try:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(p).names
+        except Exception:  # no pyarrow or not readable: the Scorer reports it as an alert input
+            return False
+        from ..io.parquet import ALERT_COLUMNS
+
+        return "score" in names and not any(c in names for c in ALERT_COLUMNS)
+    return False
+
+
+def _check_columns(path: Path, columns: list[str] | None) -> None:
+    missing = [c for c in NEEDED_COLUMNS if c not in (columns or [])]
+    if missing:
+        older = set(missing) <= {"jd", "magpsf", "fid"}
+        hint = " (written by an older btsbot-fast: score the alerts again)" if older else ""
+        raise InputError(f"{path}: a score table needs the columns {', '.join(NEEDED_COLUMNS)}; "
+                         f"missing {', '.join(missing)}{hint}")
+
+
+def read_score_table(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The rows of a ``btsbot-fast score`` output (values as written: strings for CSV)."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            _check_columns(path, reader.fieldnames)
+            yield from reader
+    elif name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        f = pq.ParquetFile(path)
+        _check_columns(path, f.schema_arrow.names)
+        for batch in f.iter_batches(batch_size=4096, columns=list(NEEDED_COLUMNS)):
+            yield from batch.to_pylist()
+    else:
+        with open(path, encoding="utf-8") as fh:
+            checked = False
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{n}: not a JSON object")
+                if not checked:
+                    _check_columns(path, list(row))
+                    checked = True
+                yield row
+
+
+def result_rows(paths: list[Path], scorer: Callable[[], Any]) -> Iterator[dict[str, Any]]:
+    """Result rows for every input in order; ``scorer()`` builds the Scorer on first need."""
+    for table, group in itertools.groupby(paths, key=is_score_table):
+        group = list(group)
+        if table:
+            for p in group:
+                yield from read_score_table(p)
+        else:
+            for result in scorer().score_files(group):
+                yield result.as_dict()
+
+
+def batched(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while True:
+        chunk = list(itertools.islice(rows, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+__all__ = ["InputError", "batched", "is_score_table", "read_score_table", "result_rows"]

@@ -1,0 +1,107 @@
+"""The nightly summary of an autoscan run: ``summary.json`` and ``decisions.png`` in a folder.
+
+``summary.json``: counts (rows, scored and failed alerts, new and already-seen alerts, sources, decisions
+per policy, actions per kind and outcome, failures with their messages, dead letters in the state),
+and the decision latency (triggering alert's jd -> decision time) for live decisions; an offline replay
+has no meaningful latency, so it says so instead.
+
+``decisions.png`` (matplotlib, the ``[report]`` extra): every scored alert's score against its time in the
+night, the decisions marked at their triggering alerts, and the cumulative number of decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .runner import JD_UNIX_EPOCH, Autoscan
+
+MPL_HINT = "the decisions figure needs matplotlib: pip install 'btsbot-fast[report]'"
+
+
+def summary(scan: Autoscan) -> dict[str, Any]:
+    st = scan.stats
+    actions: dict[str, dict[str, int]] = {}
+    for (kind, state), n in sorted(st.actions.items()):
+        actions.setdefault(kind, {})[state] = n
+    lat = np.array(st.latencies, dtype=np.float64)
+    latency: dict[str, Any]
+    if len(lat):
+        latency = {"n": int(len(lat)), "median_s": float(np.median(lat)), "p90_s": float(np.percentile(lat, 90)),
+                   "max_s": float(lat.max())}
+    else:
+        latency = {"n": 0, "note": "no live decisions (an offline replay's alert times are not decision times)"}
+    jd = np.array(st.alert_jd, dtype=np.float64)
+    return {
+        "policy": scan.policy.name,
+        "dry_run": scan.dry_run,
+        "live": scan.live,
+        "night": {"first_jd": float(jd.min()), "last_jd": float(jd.max())} if len(jd) else None,
+        "alerts": {"rows": st.rows, "scored": st.scored, "failed": st.failed, "unusable": st.unusable,
+                   "new": st.new_alerts, "already_seen": st.duplicates},
+        "sources": len(st.sources),
+        "decisions": dict(st.decisions),
+        "actions": actions,
+        "failures": {"actions_failed": sum(n for (_, s), n in st.actions.items() if s == "failed"),
+                     "messages": dict(st.failure_messages.most_common(20))},
+        "dead_letters_in_state": len(scan.store.dead_letters()),
+        "latency": latency,
+    }
+
+
+def decisions_figure(scan: Autoscan, path: Path) -> Path:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(MPL_HINT) from exc
+    st = scan.stats
+    jd = np.array(st.alert_jd, dtype=np.float64)
+    # hours from 0h UTC of the first alert's date (JD x.5): a Palomar night falls within about 3h-13h
+    t0 = float(np.floor(jd.min() - 0.5) + 0.5) if len(jd) else 0.0
+    hours = (jd - t0) * 24.0
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.scatter(hours, st.alert_score, s=4, c="0.6", label=f"scored alerts ({len(jd)})", rasterized=True)
+    if st.decision_points:
+        djd = np.array([p[0] for p in st.decision_points])
+        ax.scatter((djd - t0) * 24.0, [p[1] for p in st.decision_points], s=40, marker="*", c="tab:red",
+                   label=f"decisions ({len(djd)}), at the triggering alert")
+        order = np.sort((djd - t0) * 24.0)
+        ax2.step(order, np.arange(1, len(order) + 1), where="post", c="tab:red")
+    ax.axhline(scan.policy.threshold, c="k", lw=0.8, ls="--", label=f"threshold {scan.policy.threshold:g}")
+    ax.set_ylabel("score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"autoscan {scan.policy.name}: decisions over the night (JD {t0:.1f} + hours)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.set_ylabel("decisions")
+    ax2.set_xlabel(f"hours since JD {t0:.1f} (UTC {_utc_label(t0)})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _utc_label(jd: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp((jd - JD_UNIX_EPOCH) * 86400.0, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def write_report(scan: Autoscan, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write ``summary.json`` and ``decisions.png`` into ``out_dir``; returns the summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = summary(scan)
+    decisions_figure(scan, out / "decisions.png")
+    data["figure"] = "decisions.png"
+    (out / "summary.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return data
+
+
+__all__ = ["summary", "write_report"]

@@ -1,0 +1,372 @@
+"""Autoscan: scored alert rows -> per-source decisions -> SkyPortal actions, exactly once.
+
+:class:`Autoscan` is what both the ``autoscan`` command and the live stream call. Its contract
+(:meth:`Autoscan.process`):
+
+* **Input**: an iterable of result rows, dicts with at least ``objectId``, ``candid``, ``jd``, ``magpsf``,
+  ``fid``, ``score`` and ``status`` (``ScoreResult.as_dict()`` and the rows of a ``score`` table fit;
+  other keys are ignored). Rows whose status is not ``ok`` (or with no score or jd) are recorded and
+  counted as failures and take no part in the policy. Rows without objectId or candid cannot be
+  recorded; they are counted.
+* **One transaction per call**: every row is stored (idempotent by candid), then each touched source that
+  has no decision yet is judged on its whole scored history in jd order. A new decision and its actions
+  (the intent) are committed together with the alerts.
+* **Then the actions are sent**, synchronously, before ``process`` returns; each attempt is committed
+  before it is sent and each outcome after. Actions left unfinished by an earlier process that died are
+  resumed by the first call (and by every call, so that live workers pick up a dead worker's leftovers).
+* **Returns** the decisions made by this call, plus decisions whose unfinished actions it resumed, each
+  with its actions' outcomes; the same lines go to the decisions file when configured.
+* **Re-delivery is harmless**: rows already stored change nothing, a decided source is never decided
+  again, a finished action is never sent again. So the stream may call ``process`` after a batch's
+  outputs are durable and commit its offsets after ``process`` returns; a crash in between re-delivers
+  the batch and nothing is repeated.
+* **Raises** only when the state cannot be used (:class:`~.state.StateError`, database errors): then the
+  caller must not commit its offsets. SkyPortal failures never raise: after bounded retries they become
+  ``failed`` actions with a dead-letter row, and the run goes on.
+
+One :class:`Autoscan` per thread; several processes need a PostgreSQL state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .actions import FOLLOWUP, SAVE, ActionRunner, plan
+from .config import AutoscanConfig, load_config
+from .skyportal import SkyPortal
+from .state import ActionRow, AlertRow, DecisionRow, Store, open_store
+
+#: Julian date of the Unix epoch
+JD_UNIX_EPOCH = 2440587.5
+_TRANSACTION_TRIES = 5
+
+
+def jd_to_unix(jd: float) -> float:
+    return (jd - JD_UNIX_EPOCH) * 86400.0
+
+
+def _utc(t: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, tz=dt.timezone.utc).replace(tzinfo=None)
+
+
+def _float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        f = _float(value)
+        return int(f) if f is not None and f.is_integer() else None
+
+
+@dataclass
+class Decision:
+    """A source selected by the policy at its triggering alert, with what was done about it."""
+
+    objectId: str
+    policy: str
+    candid: int
+    jd: float
+    score: float
+    magpsf: float | None
+    decided_at: float  # Unix time
+    live: bool
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False
+    dry_run: bool = False
+
+    @property
+    def latency_s(self) -> float | None:
+        """Seconds from the triggering alert's exposure (jd) to the decision; meaningful live only."""
+        return self.decided_at - jd_to_unix(self.jd) if self.live else None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"objectId": self.objectId, "policy": self.policy, "candid": self.candid, "jd": self.jd,
+               "score": self.score, "magpsf": self.magpsf,
+               "decided_at": _utc(self.decided_at).isoformat(timespec="milliseconds") + "Z", "live": self.live,
+               "actions": self.actions}
+        if self.live:
+            out["latency_s"] = round(self.latency_s, 3)
+        if self.resumed:
+            out["resumed"] = True
+        if self.dry_run:
+            out["dry_run"] = True
+        return out
+
+
+@dataclass
+class RunStats:
+    """What one run (one :class:`Autoscan`) saw and did; the nightly report is made from it."""
+
+    rows: int = 0
+    scored: int = 0
+    failed: int = 0  # rows with a status other than ok, or no score / jd
+    unusable: int = 0  # rows without objectId or candid (cannot be recorded)
+    new_alerts: int = 0
+    duplicates: int = 0  # candids already in the state (re-delivered or replayed)
+    sources: set[str] = field(default_factory=set)
+    decisions: Counter = field(default_factory=Counter)  # per policy
+    actions: Counter = field(default_factory=Counter)  # per (kind, state)
+    failure_messages: Counter = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    # for the figure: every new scored alert (jd, score; compact: a night is a few 100k) and each decision
+    alert_jd: array = field(default_factory=lambda: array("d"))
+    alert_score: array = field(default_factory=lambda: array("d"))
+    decision_points: list[tuple[float, float, str]] = field(default_factory=list)
+
+
+class Autoscan:
+    """Decide and act on scored alerts; see the module docstring for the :meth:`process` contract.
+
+    ``live=True`` (the stream) marks decisions as live, which gives them a latency (alert jd -> decision).
+    ``dry_run=True`` sends nothing and leaves the state as it was. ``token`` overrides the configured
+    token source (tests); ``sleep`` and ``clock`` are the retry backoff's and the decisions' time.
+    """
+
+    def __init__(self, config: AutoscanConfig, *, dry_run: bool = False, live: bool = False,
+                 token: str | None = None, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time):
+        self.config = config
+        self.policy = config.parsed_policy
+        self.dry_run = dry_run
+        self.live = live
+        self.clock = clock
+        self.stats = RunStats()
+        client = None
+        sp = config.skyportal
+        if sp is not None and not dry_run:
+            client = SkyPortal(sp.url, token if token is not None else sp.token(), timeout=sp.timeout)
+        self.runner = ActionRunner(client, max_attempts=sp.max_attempts if sp else 1,
+                                   backoff=sp.backoff if sp else 0.0, sleep=sleep)
+        self._out: IO[str] | None = None
+        self._deferred: list[tuple[str, str]] = []
+        try:
+            self.store: Store = open_store(config.state, dry_run=dry_run)
+        except BaseException:
+            if client is not None:
+                client.close()
+            raise
+        if config.decisions is not None:
+            path = Path(config.decisions)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._out = open(path, "a", encoding="utf-8")
+            except OSError:
+                self.close()
+                raise
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Autoscan:
+        """An :class:`Autoscan` from a TOML file (:func:`~.config.load_config`); ``kwargs`` as for the class."""
+        return cls(load_config(path), **kwargs)
+
+    # --- the hook ---------------------------------------------------------------------------------
+    def process(self, rows: Iterable[Mapping[str, Any]], send: bool = True) -> list[Decision]:
+        """Record a batch of result rows, decide, act; returns this call's decisions (module docstring).
+
+        ``send=False`` stops after the commit: the decisions' actions stay queued (durably) and the next
+        ``process``/``resume`` sends them - for a caller that wants to commit its offsets first."""
+        alerts, repeated = self._alert_rows(rows)
+        now = self.clock()
+        for attempt in range(1, _TRANSACTION_TRIES + 1):
+            try:
+                with self.store.transaction():
+                    made, new = self._ingest(alerts, now)
+                break
+            except self.store.retryable_errors:
+                if attempt == _TRANSACTION_TRIES:
+                    raise
+                time.sleep(0.05 * attempt)
+        self.stats.new_alerts += len(new)
+        self.stats.duplicates += len(alerts) - len(new) + repeated
+        self.stats.sources.update(a.object_id for a in alerts)
+        for a in new:
+            if a.score is not None:
+                self.stats.alert_jd.append(a.jd)
+                self.stats.alert_score.append(a.score)
+        if not send:  # reported (file, stats) when their actions have been sent
+            self._deferred.extend((m.object_id, m.policy) for m in made)
+            return [d for d in (self._decision((m.object_id, m.policy), False) for m in made) if d is not None]
+        return self._act(made)
+
+    def resume(self) -> list[Decision]:
+        """Send the actions left unfinished by an earlier run (``process`` does this too)."""
+        return self._act([])
+
+    def retry_failed(self) -> int:
+        """Put dead-lettered actions back in the queue (sent by the next ``process``/``resume``)."""
+        return self.store.retry_failed()
+
+    def close(self) -> None:
+        try:
+            self.store.close()
+        finally:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+            if self.runner.client is not None:
+                self.runner.client.close()
+
+    def __enter__(self) -> Autoscan:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- steps ------------------------------------------------------------------------------------
+    def _alert_rows(self, rows: Iterable[Mapping[str, Any]]) -> tuple[list[AlertRow], int]:
+        """The batch's recordable rows (first of each candid) and how many repeated a candid of the batch."""
+        out: dict[int, AlertRow] = {}
+        repeated = 0
+        st = self.stats
+        for r in rows:
+            st.rows += 1
+            oid, candid = r.get("objectId"), _int(r.get("candid"))
+            if not oid or candid is None:
+                st.unusable += 1
+                st.failure_messages["no objectId or candid"] += 1
+                continue
+            status = str(r.get("status") or "ok")
+            jd, score = _float(r.get("jd")), _float(r.get("score"))
+            if status != "ok" or score is None or jd is None:
+                st.failed += 1
+                st.failure_messages[status if status != "ok" else "no score or jd"] += 1
+                score = None
+                if status == "ok":
+                    status = "incomplete_row"
+            else:
+                st.scored += 1
+            if candid in out:
+                repeated += 1
+                continue
+            out[candid] = AlertRow(str(oid), candid, jd, score, _float(r.get("magpsf")), _int(r.get("fid")), status)
+        return list(out.values()), repeated
+
+    def _ingest(self, alerts: list[AlertRow], now: float) -> tuple[list[DecisionRow], list[AlertRow]]:
+        """Store the batch and judge its undecided sources (inside the caller's transaction)."""
+        store, policy = self.store, self.policy
+        store.lock_sources([a.object_id for a in alerts], now)
+        known = store.known_alerts([a.candid for a in alerts])
+        new = [a for a in alerts if a.candid not in known]
+        scored_late = [a for a in alerts if known.get(a.candid) is False and a.score is not None]
+        store.insert_alerts(new, now)
+        store.add_scores(scored_late)
+        touched = sorted({a.object_id for a in (*new, *scored_late) if a.score is not None})
+        undecided = sorted(set(touched) - store.decided(touched, policy.name))
+        history = store.history(undecided)
+        made: list[DecisionRow] = []
+        for oid in undecided:
+            h = history.get(oid)
+            if not h:
+                continue
+            scores = np.array([x[2] for x in h], dtype=np.float64)
+            mags = np.array([np.nan if x[3] is None else x[3] for x in h], dtype=np.float64)
+            i = policy.walk(scores, mags)
+            if i < 0:
+                continue
+            candid, jd, score, mag = h[i]
+            d = DecisionRow(oid, policy.name, candid, jd, score, mag, now, self.live)
+            if store.insert_decision(d):
+                for action in plan(oid, self.config.skyportal, self.config.followup, _utc(now)):
+                    store.insert_action(oid, policy.name, action.kind, action.key, action.request, now)
+                made.append(d)
+        return made, [*new, *scored_late]
+
+    def _act(self, made: list[DecisionRow]) -> list[Decision]:
+        """Send the open actions, source by source, and report each source's decision once its actions
+        are finished (so a decisions file is written as the run goes, not at the end of a batch)."""
+        groups: dict[tuple[str, str], list[ActionRow]] = {key: [] for key in self._deferred}
+        groups.update({(d.object_id, d.policy): [] for d in made})
+        self._deferred = []
+        resumed: set[tuple[str, str]] = set()
+        for action in self.store.open_actions():
+            key = (action.object_id, action.policy)
+            if key not in groups:
+                groups[key] = []
+                resumed.add(key)
+            groups[key].append(action)
+        out = []
+        for key, actions in groups.items():
+            sent = False
+            for action in actions:
+                owned = self.store.claim(action.id)
+                if owned is None:  # finished meanwhile, or another worker is sending it
+                    continue
+                try:
+                    self._send(owned)
+                    sent = True
+                finally:
+                    self.store.release(owned.id)
+            if key in resumed and not sent:
+                continue
+            d = self._report(key, resumed=key in resumed)
+            if d is not None:
+                out.append(d)
+        return out
+
+    def _decision(self, key: tuple[str, str], resumed: bool) -> Decision | None:
+        row = self.store.decision(*key)
+        if row is None:
+            return None
+        return Decision(row.object_id, row.policy, row.candid, row.jd, row.score, row.magpsf, row.decided_at,
+                        row.live, self.store.actions_of(row.object_id), resumed=resumed, dry_run=self.dry_run)
+
+    def _report(self, key: tuple[str, str], resumed: bool) -> Decision | None:
+        """The decision with its actions as they stand, counted and written to the decisions file."""
+        d = self._decision(key, resumed)
+        if d is None:
+            return None
+        if not resumed:
+            self.stats.decisions[d.policy] += 1
+            self.stats.decision_points.append((d.jd, d.score, d.objectId))
+            if d.latency_s is not None:
+                self.stats.latencies.append(d.latency_s)
+        if self._out is not None:
+            self._out.write(json.dumps(d.as_dict()) + "\n")
+            self._out.flush()
+        return d
+
+    def _send(self, action: ActionRow) -> None:
+        store = self.store
+        if action.kind == FOLLOWUP:
+            save = store.action_state(action.object_id, SAVE)
+            if save in ("pending", "sending"):
+                return  # another worker is saving: the follow-up waits for the next sweep
+            if save == "failed":
+                store.finish(action, "failed", action.attempts, None, None,
+                             "not sent: saving the source failed", self.clock())
+                self.stats.actions[(action.kind, "failed")] += 1
+                return
+        base = action.attempts
+        outcome = self.runner.run(action.kind, action.request,
+                                  before_attempt=lambda n: store.mark_attempt(action.id, base + n, self.clock()))
+        store.finish(action, outcome.state, base + outcome.attempts, outcome.http_status, outcome.result,
+                     outcome.error, self.clock())
+        self.stats.actions[(action.kind, outcome.state)] += 1
+        if outcome.error:
+            self.stats.failure_messages[outcome.error[:160]] += 1
+
+
+__all__ = ["Autoscan", "Decision", "RunStats", "jd_to_unix"]

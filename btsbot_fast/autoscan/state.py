@@ -1,0 +1,538 @@
+"""The autoscan state: per-source alert history, decisions, actions (intent and outcome), dead letters.
+
+Two stores share one schema and one set of SQL statements:
+
+* :class:`SQLiteStore` (default, ``--state FILE``): an embedded database in WAL mode with
+  ``synchronous=FULL`` (a committed intent survives a power cut). One process at a time: the store holds
+  an exclusive lock on ``FILE.lock`` while open, so an action found half-sent at start-up belongs to a
+  process that has died and is resumed.
+* :class:`PostgresStore` (``--state postgresql://...``, the ``[postgres]`` extra, psycopg 3) for several
+  workers. Ingesting a batch locks its sources' rows (``SELECT ... FOR UPDATE``, in a sorted order), so
+  two workers never judge the same source on different halves of its history; sending an action holds a
+  session-level advisory lock on the action's id, released by the server if the worker dies, so a live
+  worker's send is never duplicated and a dead worker's is resumed.
+
+Tables: ``alerts`` (one row per candid: the same alert seen twice changes nothing, except that a row
+recorded without a score gets one if the alert is later scored), ``sources``, ``decisions`` (one per
+source and policy, never changed), ``actions`` (one per source and action key: ``pending`` -> ``sending``
+-> ``done`` | ``failed``), ``dead_letters`` (one row per failed action, for a person to look at).
+
+With ``dry_run=True`` everything happens inside one transaction that is rolled back on close: the run
+sees its own writes, the state is left as it was.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+SCHEMA_VERSION = "1"
+POSTGRES_INSTALL_HINT = "a PostgreSQL state needs psycopg 3: pip install 'btsbot-fast[postgres]'"
+#: SQLite's limit on bound parameters is 999 on old builds: membership tests go in chunks of this size
+_IN_CHUNK = 500
+
+# Portable SQL: {id} and {float} are filled per dialect; '?' placeholders (PostgreSQL: %s).
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+  object_id TEXT PRIMARY KEY,
+  first_seen {float} NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (
+  candid BIGINT PRIMARY KEY,
+  object_id TEXT NOT NULL,
+  jd {float}, score {float}, magpsf {float}, fid INTEGER,
+  status TEXT NOT NULL,
+  seen_at {float} NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_by_object ON alerts (object_id, jd);
+CREATE TABLE IF NOT EXISTS decisions (
+  object_id TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  candid BIGINT NOT NULL, jd {float} NOT NULL, score {float} NOT NULL, magpsf {float},
+  decided_at {float} NOT NULL,
+  live INTEGER NOT NULL,
+  PRIMARY KEY (object_id, policy));
+CREATE TABLE IF NOT EXISTS actions (
+  id {id},
+  object_id TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  action_key TEXT NOT NULL,
+  request TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  http_status INTEGER, result TEXT, error TEXT,
+  created_at {float} NOT NULL, sent_at {float}, finished_at {float},
+  UNIQUE (object_id, action_key));
+CREATE INDEX IF NOT EXISTS actions_by_state ON actions (state);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id {id},
+  action_id BIGINT NOT NULL,
+  object_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  request TEXT NOT NULL,
+  http_status INTEGER,
+  error TEXT NOT NULL,
+  created_at {float} NOT NULL);
+"""
+
+OPEN_STATES = ("pending", "sending")
+
+
+class StateError(RuntimeError):
+    """The state cannot be opened or used (locked by another process, unreachable, wrong version)."""
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One scored (or failed) alert as the state keeps it."""
+
+    object_id: str
+    candid: int
+    jd: float | None
+    score: float | None
+    magpsf: float | None
+    fid: int | None
+    status: str
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    object_id: str
+    policy: str
+    candid: int
+    jd: float
+    score: float
+    magpsf: float | None
+    decided_at: float
+    live: bool
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    id: int
+    object_id: str
+    policy: str
+    kind: str
+    key: str
+    request: dict[str, Any]
+    state: str
+    attempts: int
+
+
+def safe_url(url: str) -> str:
+    """A state location fit for messages: a PostgreSQL URL without its password."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class Store(ABC):
+    """The statements both databases run; subclasses supply the connection and the locking."""
+
+    placeholder = "?"
+
+    def __init__(self, dry_run: bool = False):
+        self.dry_run = dry_run
+
+    @property
+    def retryable_errors(self) -> tuple[type[BaseException], ...]:
+        """Errors after which a rolled-back transaction may simply be run again (PostgreSQL deadlocks)."""
+        return ()
+
+    @property
+    @abstractmethod
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """The database driver's errors (the state became unusable: disk, server, connection)."""
+
+    # --- per dialect --------------------------------------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    @abstractmethod
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit (in a dry run: a savepoint inside the run's never-committed transaction)."""
+
+    @abstractmethod
+    def lock_sources(self, object_ids: Sequence[str], now: float) -> None:
+        """Create missing ``sources`` rows; where rows can be locked, lock them until the transaction ends."""
+
+    @abstractmethod
+    def claim(self, action_id: int) -> ActionRow | None:
+        """The action, if it is still open and this worker may send it now (else None)."""
+
+    def release(self, action_id: int) -> None:  # noqa: B027 - nothing to release where claims hold no lock
+        """Give up the claim taken by :meth:`claim`."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def _in(self, column: str, values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+        """``(sql fragment, params)`` pieces testing ``column`` for membership in ``values``."""
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def _select_in(self, sql: str, column: str, values: Sequence[Any], before: Sequence[Any] = ()) -> list[tuple]:
+        out: list[tuple] = []
+        for fragment, params in self._in(column, list(values)):
+            out.extend(self._execute(sql.replace("{in}", fragment), [*before, *params]).fetchall())
+        return out
+
+    def _create_schema(self, float_type: str, id_type: str) -> None:
+        for statement in _SCHEMA.format(float=float_type, id=id_type).split(";"):
+            if statement.strip():
+                self._execute(statement)
+        row = self._execute(self._sql("SELECT value FROM meta WHERE key = ?"), ["schema_version"]).fetchone()
+        if row is None:
+            self._execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"), ["schema_version", SCHEMA_VERSION])
+        elif row[0] != SCHEMA_VERSION:
+            raise StateError(f"state schema version {row[0]} is not the {SCHEMA_VERSION} this btsbot-fast writes")
+
+    # --- alerts and decisions ---------------------------------------------------------------------
+    def known_alerts(self, candids: Sequence[int]) -> dict[int, bool]:
+        """``candid -> has a score`` for the candids already in the state."""
+        rows = self._select_in("SELECT candid, score FROM alerts WHERE {in}", "candid", candids)
+        return {int(c): s is not None for c, s in rows}
+
+    def insert_alerts(self, rows: Sequence[AlertRow], now: float) -> None:
+        self._executemany(self._sql(
+            "INSERT INTO alerts (candid, object_id, jd, score, magpsf, fid, status, seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (candid) DO NOTHING"),
+            [(r.candid, r.object_id, r.jd, r.score, r.magpsf, r.fid, r.status, now) for r in rows])
+
+    def add_scores(self, rows: Sequence[AlertRow]) -> None:
+        """Give a score to alerts recorded earlier without one."""
+        self._executemany(self._sql(
+            "UPDATE alerts SET jd = ?, score = ?, magpsf = ?, fid = ?, status = ? WHERE candid = ? AND score IS NULL"),
+            [(r.jd, r.score, r.magpsf, r.fid, r.status, r.candid) for r in rows])
+
+    def decided(self, object_ids: Sequence[str], policy: str) -> set[str]:
+        rows = self._select_in(self._sql("SELECT object_id FROM decisions WHERE policy = ? AND {in}"), "object_id",
+                               object_ids, before=[policy])
+        return {r[0] for r in rows}
+
+    def history(self, object_ids: Sequence[str]) -> dict[str, list[tuple[int, float, float, float | None]]]:
+        """Each source's scored alerts ``(candid, jd, score, magpsf)`` in jd order (ties by candid)."""
+        rows = self._select_in("SELECT object_id, candid, jd, score, magpsf FROM alerts "
+                               "WHERE score IS NOT NULL AND jd IS NOT NULL AND {in}", "object_id", object_ids)
+        out: dict[str, list[tuple[int, float, float, float | None]]] = {}
+        for oid, candid, jd, score, mag in sorted(rows, key=lambda r: (r[0], r[2], r[1])):
+            out.setdefault(oid, []).append((int(candid), float(jd), float(score), None if mag is None else float(mag)))
+        return out
+
+    def insert_decision(self, d: DecisionRow) -> bool:
+        cur = self._execute(self._sql(
+            "INSERT INTO decisions (object_id, policy, candid, jd, score, magpsf, decided_at, live) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (object_id, policy) DO NOTHING"),
+            [d.object_id, d.policy, d.candid, d.jd, d.score, d.magpsf, d.decided_at, int(d.live)])
+        return cur.rowcount == 1
+
+    def decision(self, object_id: str, policy: str) -> DecisionRow | None:
+        row = self._execute(self._sql(
+            "SELECT object_id, policy, candid, jd, score, magpsf, decided_at, live FROM decisions "
+            "WHERE object_id = ? AND policy = ?"), [object_id, policy]).fetchone()
+        return None if row is None else DecisionRow(row[0], row[1], int(row[2]), row[3], row[4], row[5], row[6],
+                                                    bool(row[7]))
+
+    # --- actions ----------------------------------------------------------------------------------
+    def insert_action(self, object_id: str, policy: str, kind: str, key: str, request: dict[str, Any],
+                      now: float) -> None:
+        """Record an intent (state ``pending``); an action with the same source and key is kept as it is."""
+        self._execute(self._sql(
+            "INSERT INTO actions (object_id, policy, kind, action_key, request, state, attempts, created_at) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (object_id, action_key) DO NOTHING"),
+            [object_id, policy, kind, key, json.dumps(request, sort_keys=True), now])
+
+    _ACTION_COLUMNS = "id, object_id, policy, kind, action_key, request, state, attempts"
+
+    @staticmethod
+    def _action(row: tuple) -> ActionRow:
+        return ActionRow(int(row[0]), row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], int(row[7]))
+
+    def open_actions(self) -> list[ActionRow]:
+        """Actions not finished (pending, or sent with no recorded outcome), oldest first."""
+        rows = self._execute(f"SELECT {self._ACTION_COLUMNS} FROM actions WHERE state IN ('pending', 'sending') "
+                             "ORDER BY id").fetchall()
+        return [self._action(r) for r in rows]
+
+    def _read_action(self, action_id: int) -> ActionRow | None:
+        row = self._execute(self._sql(f"SELECT {self._ACTION_COLUMNS} FROM actions WHERE id = ?"),
+                            [action_id]).fetchone()
+        return None if row is None else self._action(row)
+
+    def actions_of(self, object_id: str) -> list[dict[str, Any]]:
+        rows = self._execute(self._sql(
+            "SELECT kind, state, attempts, http_status, result, error FROM actions WHERE object_id = ? ORDER BY id"),
+            [object_id]).fetchall()
+        return [{"kind": k, "state": s, "attempts": a, "http_status": h,
+                 "result": json.loads(r) if r else None, "error": e} for k, s, a, h, r, e in rows]
+
+    def mark_attempt(self, action_id: int, attempt: int, now: float) -> None:
+        """The intent of one try, committed before the request goes out."""
+        with self.transaction():
+            self._execute(self._sql("UPDATE actions SET state = 'sending', attempts = ?, sent_at = ? WHERE id = ?"),
+                          [attempt, now, action_id])
+
+    def finish(self, action: ActionRow, state: str, attempts: int, http_status: int | None,
+               result: dict[str, Any] | None, error: str | None, now: float) -> None:
+        """The outcome; a failed action also gets a dead-letter row."""
+        with self.transaction():
+            self._execute(self._sql(
+                "UPDATE actions SET state = ?, attempts = ?, http_status = ?, result = ?, error = ?, finished_at = ? "
+                "WHERE id = ?"),
+                [state, attempts, http_status, json.dumps(result, sort_keys=True) if result is not None else None,
+                 error, now, action.id])
+            if state == "failed":
+                self._execute(self._sql(
+                    "INSERT INTO dead_letters (action_id, object_id, kind, request, http_status, error, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    [action.id, action.object_id, action.kind, json.dumps(action.request, sort_keys=True),
+                     http_status, error or "", now])
+
+    def action_state(self, object_id: str, kind: str) -> str | None:
+        row = self._execute(self._sql("SELECT state FROM actions WHERE object_id = ? AND kind = ? ORDER BY id DESC"),
+                            [object_id, kind]).fetchone()
+        return None if row is None else row[0]
+
+    def retry_failed(self) -> int:
+        """Put failed (dead-lettered) actions back to ``pending``; their dead-letter rows stay as history."""
+        with self.transaction():
+            cur = self._execute("UPDATE actions SET state = 'pending' WHERE state = 'failed'")
+            return max(cur.rowcount, 0)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        rows = self._execute("SELECT action_id, object_id, kind, http_status, error, created_at FROM dead_letters "
+                             "ORDER BY id").fetchall()
+        return [{"action_id": a, "objectId": o, "kind": k, "http_status": h, "error": e, "created_at": t}
+                for a, o, k, h, e, t in rows]
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | os.PathLike[str], dry_run: bool = False):
+        super().__init__(dry_run)
+        self._db = None
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise StateError(f"{self.path} is in use by another autoscan process; a SQLite state serves one "
+                             "process at a time (use a postgresql:// state for several workers)") from None
+        self._depth = 0
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            if dry_run:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+            with self.transaction():
+                self._create_schema("DOUBLE PRECISION", "INTEGER PRIMARY KEY AUTOINCREMENT")
+        except sqlite3.DatabaseError as exc:
+            self._lock.close()
+            raise StateError(f"cannot open the state {self.path}: {exc}") from None
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._db.execute(sql, params)
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            name = f"sp{self._depth}"
+            self._db.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._db.execute(f"ROLLBACK TO {name}")
+                self._db.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._depth -= 1
+            self._db.execute(f"RELEASE {name}")
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._db.execute("COMMIT")
+
+    def lock_sources(self, object_ids: Sequence[str], now: float) -> None:
+        # the write transaction (BEGIN IMMEDIATE) already excludes every other writer
+        self._executemany("INSERT INTO sources (object_id, first_seen) VALUES (?, ?) ON CONFLICT (object_id) "
+                          "DO NOTHING",
+                          [(o, now) for o in sorted(set(object_ids))])
+
+    def claim(self, action_id: int) -> ActionRow | None:
+        # one process per state file (the lock file): an open action is never being sent by anyone else
+        action = self._read_action(action_id)
+        return action if action is not None and action.state in OPEN_STATES else None
+
+    def _in(self, column: str, values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+        return [(f"{column} IN ({', '.join('?' * len(chunk))})", chunk)
+                for chunk in (values[i:i + _IN_CHUNK] for i in range(0, len(values), _IN_CHUNK))]
+
+    def close(self) -> None:
+        if self._db is None:
+            return
+        try:
+            if self.dry_run and self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._db.close()
+        finally:
+            self._db = None
+            self._lock.close()
+
+
+class PostgresStore(Store):
+    placeholder = "%s"
+    #: pg_advisory_xact_lock key serializing schema creation between workers starting together
+    _SCHEMA_LOCK = 0x62747362  # "btsb"
+
+    def __init__(self, url: str, dry_run: bool = False):
+        super().__init__(dry_run)
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise ImportError(POSTGRES_INSTALL_HINT) from exc
+        self._psycopg = psycopg
+        self.url = url
+        try:
+            # autocommit: every transaction is an explicit conn.transaction() block; in a dry run the
+            # connection keeps one implicit transaction open and the blocks become savepoints
+            self._db = psycopg.connect(url, autocommit=not dry_run)
+            if dry_run:
+                self._db.execute("SELECT 1")  # open the run's transaction: later blocks nest as savepoints
+        except psycopg.Error as exc:
+            raise StateError(f"cannot connect to the state {safe_url(url)}: {type(exc).__name__}: "
+                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+        try:
+            with self.transaction():
+                self._execute("SELECT pg_advisory_xact_lock(%s)", [self._SCHEMA_LOCK])
+                self._create_schema("DOUBLE PRECISION", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+        except psycopg.Error as exc:
+            self._db.close()
+            raise StateError(f"cannot set up the state in {safe_url(url)}: {type(exc).__name__}: {exc}") from None
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return (self._psycopg.Error,)
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._db.execute(sql, params)
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            with self._db.cursor() as cur:
+                cur.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._db.transaction():
+            yield
+
+    def lock_sources(self, object_ids: Sequence[str], now: float) -> None:
+        ids = sorted(set(object_ids))
+        if not ids:
+            return
+        # sorted inserts and sorted row locks: two workers wait for each other instead of deadlocking
+        self._executemany("INSERT INTO sources (object_id, first_seen) VALUES (%s, %s) ON CONFLICT (object_id) "
+                          "DO NOTHING", [(o, now) for o in ids])
+        self._execute("SELECT object_id FROM sources WHERE object_id = ANY(%s) ORDER BY object_id FOR UPDATE",
+                      [ids]).fetchall()
+
+    def claim(self, action_id: int) -> ActionRow | None:
+        if self.dry_run:
+            action = self._read_action(action_id)
+            return action if action is not None and action.state in OPEN_STATES else None
+        # a session-level lock: held across the commits of the attempt and the outcome, dropped by the
+        # server if this worker dies, so the action becomes claimable again
+        got = self._execute("SELECT pg_try_advisory_lock(%s)", [action_id]).fetchone()[0]
+        if not got:
+            return None
+        action = self._read_action(action_id)  # read after locking: sees a finished send's outcome
+        if action is None or action.state not in OPEN_STATES:
+            self.release(action_id)
+            return None
+        return action
+
+    def release(self, action_id: int) -> None:
+        if not self.dry_run:
+            self._execute("SELECT pg_advisory_unlock(%s)", [action_id]).fetchone()
+
+    def _in(self, column: str, values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+        return [(f"{column} = ANY(%s)", [values])] if values else []
+
+    def close(self) -> None:
+        if self._db is None:
+            return
+        try:
+            if self.dry_run:
+                self._db.rollback()
+            self._db.close()
+        finally:
+            self._db = None
+
+    @property
+    def retryable_errors(self) -> tuple[type[BaseException], ...]:
+        errors = self._psycopg.errors
+        return (errors.DeadlockDetected, errors.SerializationFailure)
+
+
+def open_store(location: str | os.PathLike[str], dry_run: bool = False) -> Store:
+    """A :class:`PostgresStore` for ``postgresql://`` / ``postgres://`` URLs, else a :class:`SQLiteStore`."""
+    text = os.fspath(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(text, dry_run=dry_run)
+    if "://" in text:
+        raise StateError(f"unknown state location {safe_url(text)!r}: give a file or a postgresql:// URL")
+    return SQLiteStore(text, dry_run=dry_run)
+
+
+def now() -> float:
+    return time.time()
+
+
+__all__ = ["ActionRow", "AlertRow", "DecisionRow", "PostgresStore", "SQLiteStore", "StateError", "Store",
+           "open_store", "safe_url"]
