@@ -131,9 +131,10 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
 def _register_subcommands() -> None:
     # each group lives beside the code it drives; importing them is cheap (TensorFlow loads on use)
     from .registry.commands import models
+    from .stream.commands import stream
     from .train.commands import evaluate, train
 
-    for command in (models, train, evaluate):
+    for command in (models, train, evaluate, stream):
         main.add_command(command)
 
 
