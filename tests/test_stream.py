@@ -140,3 +140,191 @@ def test_kill9_mid_run_then_restart_loses_nothing(kafka, sample, file_scores, of
                                             if v["record_index"] == 0).values())
     print(f"output topic: {len(values)} messages, {topic_dups} duplicated")
     assert topic_dups <= batch
+
+
+# --- bad messages, the Python entry point, the hook, Avro output --------------------------------------------
+@pytest.fixture(scope="module")
+def scorer(official_model):
+    from btsbot_fast import Scorer
+
+    return Scorer(official_model.onnx_path.parent.name if False else "btsbot-v1.0.1", batch_size=8,
+                  home=official_model.onnx_path.parent.parent)
+
+
+def _zero_record_ocf() -> bytes:
+    buf = io.BytesIO()
+    fastavro.writer(buf, fastavro.parse_schema({"type": "record", "name": "alert", "namespace": "ztf",
+                                                 "fields": [{"name": "objectId", "type": "string"}]}), [])
+    return buf.getvalue()
+
+
+def test_bad_messages_each_get_one_error_row_and_their_offsets_committed(kafka, reference, scorer, tmp_path):
+    import re
+
+    from btsbot_fast.stream import HOOK_FIELDS, OUTPUT_FIELDS, output_schema, run_stream
+
+    good = sorted((reference.dev / "kowalski").glob("*.avro"))[:3]
+    zuds = sorted((reference.dev / "Ampel-ZTF" / "zuds_20200106").glob("*.avro"))[0]
+    real = good[0].read_bytes()
+    messages = [
+        ("good", real),
+        ("garbage", b"this is not an Avro container"),
+        ("truncated", real[: len(real) // 2]),
+        ("zuds", zuds.read_bytes()),
+        ("empty", b""),
+        ("null", None),
+        ("no records", _zero_record_ocf()),
+        ("good2", good[1].read_bytes()),
+        ("good3", good[2].read_bytes()),
+    ]
+    topic, group, scores_topic = kafka.name("ztf_bad"), kafka.name("btsbot"), kafka.name("scores_avro")
+    placed = kafka.produce(topic, [v for _, v in messages])
+    what = {pl: name for pl, (name, _) in zip(placed, messages)}
+    hooked: list[list[dict]] = []
+    summary = run_stream(bootstrap_servers=kafka.bootstrap, group_id=group, topic_pattern=f"^{re.escape(topic)}$",
+                         scorer=scorer, max_alerts=len(messages), output_topic=scores_topic, output_format="avro",
+                         output_file=tmp_path / "scores.csv", on_batch=hooked.append, from_beginning=True,
+                         kafka_config={"session.timeout.ms": "6000"}, stats_json=tmp_path / "stats.jsonl",
+                         stats_interval=0.5, stats_stream=None)
+    assert summary.messages == len(messages) and summary.stopped_by == f"max-alerts {len(messages)}"
+
+    rows = [r for batch in hooked for r in batch]
+    assert all(tuple(r) == OUTPUT_FIELDS[:-1] + ("scored_at", "magpsf", "fid") or set(r) == set(HOOK_FIELDS)
+               for r in rows)
+    by_name = {what[(r["partition"], r["offset"])]: r for r in rows}
+    assert len(rows) == len(messages) == len(by_name)  # exactly one row per message, none dropped
+    expected_status = {"good": "ok", "good2": "ok", "good3": "ok", "garbage": "decode_error",
+                       "truncated": "decode_error", "zuds": "unsupported_schema", "empty": "decode_error",
+                       "null": "decode_error", "no records": "decode_error"}
+    assert {n: r["status"] for n, r in by_name.items()} == expected_status
+    assert by_name["null"]["error"] == "message has no value (null)"
+    assert by_name["empty"]["error"] == "message value is empty"
+    assert by_name["no records"]["error"] == "Avro container holds no alert records"
+    assert "bad magic" in by_name["garbage"]["error"]
+    for name, path in (("good", good[0]), ("good2", good[1]), ("good3", good[2])):
+        want = next(scorer.score_files([path]))
+        row = by_name[name]
+        assert (row["candid"], row["objectId"], row["fid"]) == (want.candid, want.objectId, want.fid)
+        assert row["score"] == pytest.approx(want.score, abs=SCORE_TOL) and row["magpsf"] == want.magpsf
+        assert isinstance(row["candid"], int) and row["scored_at"].endswith("Z")
+    assert all(r["score"] is None for n, r in by_name.items() if not n.startswith("good"))
+
+    # every offset committed, the file and the topic hold the same rows
+    assert kafka.committed(group, topic) == {p: max(o for q, o in placed if q == p) + 1 for p in range(4)}
+    import csv
+
+    with open(tmp_path / "scores.csv", newline="") as fh:
+        file_rows = list(csv.DictReader(fh))
+    assert tuple(file_rows[0]) == OUTPUT_FIELDS and len(file_rows) == len(rows)
+    published = kafka.consume_all(scores_topic, expected=len(rows))
+    assert len(published) == len(rows)
+    decoded = []
+    for msg in published:
+        reader = fastavro.reader(io.BytesIO(msg.value()))
+        assert reader.writer_schema["name"] == output_schema()["name"]
+        (record,) = list(reader)
+        decoded.append(record)
+    assert {(d["partition"], d["offset"]): d["status"] for d in decoded} == \
+           {(r["partition"], r["offset"]): r["status"] for r in rows}
+    stats = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert stats[-1]["alerts"] == len(messages) and stats[-1]["status"]["ok"] == 3 and stats[-1]["errors"] == 6
+
+
+def test_hook_failure_stops_without_committing(kafka, reference, scorer, tmp_path):
+    from btsbot_fast.stream import StreamHookError, run_stream
+
+    topic, group = kafka.name("ztf_hook"), kafka.name("btsbot")
+    placed = kafka.produce(topic, [p.read_bytes() for p in sorted((reference.dev / "boom").glob("*.avro"))[:4]])
+
+    def hook(rows):
+        raise RuntimeError("the database is down")
+
+    with pytest.raises(StreamHookError, match="the database is down"):
+        run_stream(bootstrap_servers=kafka.bootstrap, group_id=group, topics=[topic], scorer=scorer,
+                   output_file=tmp_path / "scores.jsonl", on_batch=hook, from_beginning=True, idle_timeout=3,
+                   kafka_config={"session.timeout.ms": "6000"}, stats_stream=None)
+    assert kafka.committed(group, topic) == {}  # the batch comes again on restart
+    written = _jsonl(tmp_path / "scores.jsonl")  # the outputs were durable before the hook ran
+    assert written and {(r["partition"], r["offset"]) for r in written} <= set(placed)
+
+
+# --- graceful stop, stats, secrets -----------------------------------------------------------------------
+def _secret_config(tmp_path: Path, **extra: str) -> Path:
+    path = tmp_path / "kafka.properties"
+    lines = ["# credentials live here, never on the command line", "sasl.username=btsbot",
+             f"sasl.password={SECRET}", *(f"{k}={v}" for k, v in extra.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits_0(kafka, sample, official_model, tmp_path):
+    topic, group = kafka.name("ztf_term"), kafka.name("btsbot")
+    placed = kafka.produce(topic, [p.read_bytes() for p in sample[:120]])
+    out, stats = tmp_path / "scores.jsonl", tmp_path / "stats.jsonl"
+    cmd = _stream_cmd(kafka, topic, group, "-o", str(out), "--from-beginning", "--batch-size", "4",
+                      "--batch-timeout", "0.05", "--stats-interval", "0.2", "--stats-json", str(stats),
+                      "--kafka-config", str(_secret_config(tmp_path)), "-X", "debug=conf", "-v")
+    proc = subprocess.Popen(cmd, env=_env(official_model), cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_lines(out, 4, proc)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "stopped (signal SIGTERM)" in stderr
+    rows = _jsonl(out)
+    assert 4 <= len(rows) < len(placed), "SIGTERM should have stopped the run part-way"
+    done: dict[int, int] = {}
+    for r in rows:
+        done[r["partition"]] = max(done.get(r["partition"], -1), r["offset"])
+    # exactly what was written is committed: nothing lost, nothing claimed that was not written
+    assert kafka.committed(group, topic) == {p: o + 1 for p, o in done.items()}
+    for p, last in done.items():
+        assert sorted(r["offset"] for r in rows if r["partition"] == p) == list(range(last + 1))
+    reports = [json.loads(line) for line in stats.read_text().splitlines()]
+    assert reports[-1]["final"] and reports[-1]["alerts"] == len(rows)
+    assert {"alerts_per_s", "lag", "status", "errors"} <= set(reports[0])
+    assert any(r["lag"] for r in reports), "no report saw the partitions' lag"
+    assert SECRET not in stderr and SECRET not in stats.read_text()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_brokers_fail_clearly_without_leaking_the_password(official_model, tmp_path):
+    config = _secret_config(tmp_path, **{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "PLAIN"})
+    cmd = [sys.executable, "-m", "btsbot_fast", "stream", "--bootstrap-servers", f"127.0.0.1:{_closed_port()}",
+           "--topic", "ztf_20240501_programid1", "--group-id", "btsbot", "-o", str(tmp_path / "s.jsonl"),
+           "--kafka-config", str(config), "--connect-timeout", "2", "-v", "-X", "debug=broker,security,conf"]
+    res = subprocess.run(cmd, env=_env(official_model), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "cannot reach the Kafka brokers at 127.0.0.1:" in res.stderr
+    assert SECRET not in res.stderr + res.stdout
+
+
+def test_unknown_topic_fails_clearly(kafka, official_model, tmp_path):
+    cmd = _stream_cmd(kafka, "ztf_19990101_programid1", kafka.name("btsbot"), "-o", str(tmp_path / "s.jsonl"))
+    res = subprocess.run(cmd, env=_env(official_model), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "unknown topic(s)" in res.stderr and "ztf_19990101_programid1" in res.stderr
+
+
+def test_secrets_are_refused_on_the_command_line():
+    from click.testing import CliRunner
+
+    from btsbot_fast.cli import main
+
+    res = CliRunner().invoke(main, ["stream", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--group-id", "g",
+                                    "-o", "x.jsonl", "-X", f"sasl.password={SECRET}"])
+    assert res.exit_code == 2
+    assert "--kafka-config" in res.output and SECRET not in res.output
+    res = CliRunner().invoke(main, ["stream", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--group-id", "g",
+                                    "-o", "x.jsonl", "-X", "enable.auto.commit=true"])
+    assert res.exit_code == 2 and "enable.auto.commit must stay false" in res.output

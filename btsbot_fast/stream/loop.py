@@ -35,6 +35,15 @@ kafka_log = logging.getLogger("btsbot_fast.stream.librdkafka")
 BatchHook = Callable[[list[dict[str, Any]]], None]
 
 
+class _ScopeNoiseFilter(logging.Filter):
+    """Drop librdkafka's notes that a consumer property is ignored by the producer (and the reverse):
+    one set of properties configures both clients on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("property and will be ignored by this" in text and "CONFWARN" in text)
+
+
 class StreamError(RuntimeError):
     """The stream cannot start or go on (unreachable brokers, unknown topic, a sink failure...)."""
 
@@ -142,8 +151,10 @@ class StreamScorer:
 
     def _open(self) -> None:
         ck = _require_kafka()
-        if not any(isinstance(f, RedactingFilter) for f in kafka_log.filters):
-            kafka_log.addFilter(RedactingFilter(self.redact))
+        for f in [f for f in kafka_log.filters if isinstance(f, (RedactingFilter, _ScopeNoiseFilter))]:
+            kafka_log.removeFilter(f)
+        kafka_log.addFilter(_ScopeNoiseFilter())
+        kafka_log.addFilter(RedactingFilter(self.redact))
         try:
             consumer = ck.Consumer(self._consumer_config())
         except ck.KafkaException as exc:
@@ -205,6 +216,7 @@ class StreamScorer:
         reporter = StatsReporter(*self._stats_args)
         self.stats = StreamStats()
         stopped_by = ""
+        final_lag: dict[str, int] = {}
         try:
             self._open()
             last_message = None
@@ -232,11 +244,12 @@ class StreamScorer:
                     reporter.report(self.stats.snapshot(self._lag()))
             stopped_by = stopped_by or self._stop_reason
             self._settle(force=True)
+            final_lag = self._lag()
         except SinkError as exc:
             raise StreamError(str(exc)) from None
         finally:
             self._close()
-            reporter.report(self.stats.snapshot({}), final=True)
+            reporter.report(self.stats.snapshot(final_lag), final=True)
             reporter.close()
         return StreamSummary(self.stats.messages, self.stats.rows, dict(self.stats.status), self.stats.commits,
                              self.stats.busy_seconds, stopped_by,
