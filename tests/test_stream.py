@@ -147,8 +147,7 @@ def test_kill9_mid_run_then_restart_loses_nothing(kafka, sample, file_scores, of
 def scorer(official_model):
     from btsbot_fast import Scorer
 
-    return Scorer(official_model.onnx_path.parent.name if False else "btsbot-v1.0.1", batch_size=8,
-                  home=official_model.onnx_path.parent.parent)
+    return Scorer("btsbot-v1.0.1", batch_size=8, home=official_model.onnx_path.parent.parent)
 
 
 def _zero_record_ocf() -> bytes:
@@ -161,7 +160,7 @@ def _zero_record_ocf() -> bytes:
 def test_bad_messages_each_get_one_error_row_and_their_offsets_committed(kafka, reference, scorer, tmp_path):
     import re
 
-    from btsbot_fast.stream import HOOK_FIELDS, OUTPUT_FIELDS, output_schema, run_stream
+    from btsbot_fast.stream import HOOK_FIELDS, OUTPUT_FIELDS, output_schema, run_stream  # noqa: F401
 
     good = sorted((reference.dev / "kowalski").glob("*.avro"))[:3]
     zuds = sorted((reference.dev / "Ampel-ZTF" / "zuds_20200106").glob("*.avro"))[0]
@@ -189,8 +188,7 @@ def test_bad_messages_each_get_one_error_row_and_their_offsets_committed(kafka, 
     assert summary.messages == len(messages) and summary.stopped_by == f"max-alerts {len(messages)}"
 
     rows = [r for batch in hooked for r in batch]
-    assert all(tuple(r) == OUTPUT_FIELDS[:-1] + ("scored_at", "magpsf", "fid") or set(r) == set(HOOK_FIELDS)
-               for r in rows)
+    assert all(set(r) == set(HOOK_FIELDS) for r in rows)
     by_name = {what[(r["partition"], r["offset"])]: r for r in rows}
     assert len(rows) == len(messages) == len(by_name)  # exactly one row per message, none dropped
     expected_status = {"good": "ok", "good2": "ok", "good3": "ok", "garbage": "decode_error",
@@ -328,3 +326,107 @@ def test_secrets_are_refused_on_the_command_line():
     res = CliRunner().invoke(main, ["stream", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--group-id", "g",
                                     "-o", "x.jsonl", "-X", "enable.auto.commit=true"])
     assert res.exit_code == 2 and "enable.auto.commit must stay false" in res.output
+
+
+# --- sinks and settings, on real files (no broker) --------------------------------------------------------
+def _row(i: int, **over) -> dict:
+    row = {"objectId": f"ZTF24aa{i:05d}", "candid": 2_475_433_850_015_015_000 + i, "jd": 2460000.5 + i,
+           "score": 0.25 + i / 1000, "status": "ok", "error": "", "model": "btsbot-v1.0.1", "model_version": "1.0.1",
+           "topic": "ztf_20240501_programid1", "partition": i % 4, "offset": i, "record_index": 0,
+           "scored_at": "2024-05-01T03:04:05.678Z", "magpsf": 18.5, "fid": 1}
+    row.update(over)
+    return row
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_file_sink_appends_and_cuts_a_torn_last_line(tmp_path, suffix):
+    from btsbot_fast.stream.sinks import open_file_sink
+
+    path = tmp_path / f"scores{suffix}"
+    sink = open_file_sink(path)
+    sink.write([_row(0), _row(1, status="bad_cutout", score=None, error="gzip:\nbroken")])
+    assert sink.sync()
+    sink.close()
+    whole = path.read_bytes()
+    with open(path, "ab") as fh:  # what kill -9 in the middle of a write leaves
+        fh.write(b'{"objectId": "ZTF24aa0000' if suffix == ".jsonl" else b"ZTF24aa00002,24754338")
+    again = open_file_sink(path)
+    assert again.repaired_bytes > 0 and path.read_bytes() == whole  # rows already written are untouched
+    again.write([_row(2)])
+    again.close()
+    if suffix == ".jsonl":
+        rows = _jsonl(path)
+        assert [r["candid"] for r in rows] == [_row(i)["candid"] for i in range(3)]
+        assert rows[1]["score"] is None and rows[1]["error"] == "gzip:\nbroken" and "magpsf" not in rows[0]
+    else:
+        import csv
+
+        from btsbot_fast.stream import OUTPUT_FIELDS
+
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert tuple(rows[0]) == OUTPUT_FIELDS and len(rows) == 3
+        assert rows[1]["score"] == "" and rows[1]["error"] == "gzip: broken" and rows[0]["score"] == "0.25"
+
+
+def test_csv_sink_refuses_a_file_with_other_columns(tmp_path):
+    from btsbot_fast.stream.sinks import SinkError, open_file_sink
+
+    path = tmp_path / "scores.csv"
+    path.write_text("objectId,candid,score\nZTF1,1,0.5\n")
+    with pytest.raises(SinkError, match="other columns"):
+        open_file_sink(path)
+    assert path.read_text() == "objectId,candid,score\nZTF1,1,0.5\n"
+
+
+def test_parquet_sink_writes_parts_only_when_they_roll(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from btsbot_fast.stream import OUTPUT_FIELDS
+    from btsbot_fast.stream.sinks import ParquetDatasetSink
+
+    sink = ParquetDatasetSink(tmp_path / "scores.parquet", roll_rows=3, roll_seconds=3600)
+    sink.write([_row(0), _row(1)])
+    assert sink.sync() is False and not list((tmp_path / "scores.parquet").glob("*.parquet"))
+    sink.write([_row(2, score=None, status="decode_error")])
+    assert sink.sync() is True
+    sink.write([_row(3)])
+    sink.close()  # shutdown writes what is left
+    table = pq.read_table(tmp_path / "scores.parquet")
+    assert tuple(table.column_names) == OUTPUT_FIELDS and table.num_rows == 4
+    assert str(table.schema.field("candid").type) == "int64" and str(table.schema.field("score").type) == "float"
+    assert sorted(table.column("offset").to_pylist()) == [0, 1, 2, 3]
+
+
+def test_kafka_settings_parse_and_redact(tmp_path):
+    from btsbot_fast.stream import KafkaConfigError, merged, parse_overrides, read_properties
+    from btsbot_fast.stream.config import Redactor
+
+    props = read_properties(_secret_config(tmp_path, **{"security.protocol": "SASL_SSL"}))
+    assert props == {"sasl.username": "btsbot", "sasl.password": SECRET, "security.protocol": "SASL_SSL"}
+    conf = merged(props, parse_overrides(["session.timeout.ms=6000", "enable.auto.offset.store=false"]))
+    assert conf["session.timeout.ms"] == "6000" and "enable.auto.offset.store" not in conf
+    for secret in ("sasl.password", "ssl.key.password", "sasl.oauthbearer.client.secret", "ssl.key.pem"):
+        with pytest.raises(KafkaConfigError, match="--kafka-config"):
+            parse_overrides([f"{secret}=x"])
+    bad = tmp_path / "bad.properties"
+    bad.write_text(f"sasl.password {SECRET}\n")
+    with pytest.raises(KafkaConfigError) as info:
+        read_properties(bad)
+    assert SECRET not in str(info.value)
+    assert Redactor(props)(f"auth failed for btsbot/{SECRET}") == "auth failed for btsbot/***"
+
+
+def test_output_rows_encode_as_json_and_self_describing_avro(reference, scorer):
+    from btsbot_fast.stream import OUTPUT_FIELDS
+    from btsbot_fast.stream.rows import encode_avro, encode_json, result_row
+
+    path = sorted((reference.dev / "kowalski").glob("*.avro"))[0]
+    (result,) = list(scorer.score_named_buffers([("ztf_x[2]@7", path.read_bytes())]))
+    assert result.source == "ztf_x[2]@7"
+    row = result_row(result, "ztf_x", 2, 7, "2024-05-01T03:04:05.678Z")
+    value = json.loads(encode_json(row))
+    assert tuple(value) == OUTPUT_FIELDS
+    assert (value["topic"], value["partition"], value["offset"]) == ("ztf_x", 2, 7)
+    assert value["candid"] == result.candid and value["score"] == result.score
+    (record,) = list(fastavro.reader(io.BytesIO(encode_avro(row))))
+    assert record["candid"] == result.candid and record["score"] == pytest.approx(result.score, rel=1e-7)

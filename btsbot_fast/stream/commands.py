@@ -54,7 +54,7 @@ class _StderrHandler(logging.Handler):
               help="Append one JSON stats object per interval to this file.")
 @click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True, metavar="SECONDS",
               help="Give up when the brokers do not answer within this time at start.")
-@click.option("-v", "--verbose", is_flag=True, help="Also log librdkafka's informational messages.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log per-batch timings and librdkafka's debug messages.")
 def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, output, output_format, from_beginning,
            idle_timeout, max_alerts, overrides, kafka_config, model, batch_size, batch_timeout, stats_interval,
            stats_json, connect_timeout, verbose) -> None:
@@ -85,7 +85,7 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     handler = _StderrHandler()
     logger = logging.getLogger("btsbot_fast.stream")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("btsbot_fast.stream.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
     try:
         scorer = Scorer(model, batch_size=batch_size)
