@@ -46,7 +46,7 @@ class _StderrHandler(logging.Handler):
               help="Registry name, .onnx file, or a training run directory.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Most messages scored (and committed) together.")
-@click.option("--batch-timeout", type=click.FloatRange(min=0.001), default=0.2, show_default=True, metavar="SECONDS",
+@click.option("--batch-timeout", type=click.FloatRange(min=0.001), default=0.1, show_default=True, metavar="SECONDS",
               help="Longest wait to fill a batch before scoring what has arrived.")
 @click.option("--stats-interval", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
               help="Stats line on stderr (and --stats-json) this often; 0 = only at the end.")

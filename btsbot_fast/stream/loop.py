@@ -94,7 +94,7 @@ class StreamScorer:
                  topic_pattern: str | None = None, output_topic: str | None = None,
                  output_file: str | os.PathLike[str] | None = None, output_format: str = "json",
                  kafka_config: Mapping[str, str] | None = None, from_beginning: bool = False,
-                 batch_timeout: float = 0.2, on_batch: BatchHook | None = None, stats_interval: float = 10.0,
+                 batch_timeout: float = 0.1, on_batch: BatchHook | None = None, stats_interval: float = 10.0,
                  stats_json: str | os.PathLike[str] | None = None, stats_stream: TextIO | None = sys.stderr,
                  connect_timeout: float = 15.0):
         if bool(topics) == bool(topic_pattern):
@@ -122,6 +122,7 @@ class StreamScorer:
         self._sinks: list[Sink] = []
         self._pending: list[tuple[list[dict[str, Any]], dict[tuple[str, int], int]]] = []
         self._assigned_at: float | None = None
+        self._closing = False
         self._committed: dict[tuple[str, int], int] = {}
         self.stats = StreamStats()
 
@@ -196,8 +197,10 @@ class StreamScorer:
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "no partitions")
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        # the partitions go to another member: leave nothing written but uncommitted behind
-        self._settle(force=True)
+        # the partitions go to another member: leave nothing written but uncommitted behind (not while
+        # closing: then whatever is still pending did not become durable and must not be committed)
+        if not self._closing:
+            self._settle(force=True)
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
         # the group moved on without us: our pending commits would be refused; their rows are written, and
@@ -215,6 +218,7 @@ class StreamScorer:
         assignment). Returns what was done; raises :class:`StreamError` when the run cannot go on."""
         reporter = StatsReporter(*self._stats_args)
         self.stats = StreamStats()
+        self._closing = False
         stopped_by = ""
         final_lag: dict[str, int] = {}
         try:
@@ -350,6 +354,8 @@ class StreamScorer:
         return lag
 
     def _close(self) -> None:
+        self._closing = True
+        self._pending = []  # never committed: only a completed _settle commits
         for sink in self._sinks:
             try:
                 sink.close()
