@@ -2,7 +2,7 @@
 """Stream benchmark: `btsbot-fast stream` from Kafka vs `btsbot-fast score` from files, and latency from
 produce to published score at a steady input rate, in one run.
 
-    python benchmarks/bench_stream.py [--alerts 2000] [--repeat 2] [--latency-seconds 20] [--json out.json]
+    python benchmarks/bench_stream.py [--alerts 2000] [--repeat 2] [--latency-seconds 20] [--kills N] [--json out.json]
 
 Broker: librdkafka's mock cluster, started in this process (its threads share the machine with the
 stream process: a real broker would run elsewhere). Each mock partition keeps only its newest ~5 MB, so
@@ -16,6 +16,9 @@ the backlog is spread over several 4-partition topics (``bench_tput_*``, read wi
 2. Latency: a stream process is started on an empty topic; alerts are then produced at half the measured
    stream throughput for --latency-seconds; a consumer of the output topic takes, per score, the time
    from the produce() call of its alert to the score's arrival: p50, p90, p99, max.
+
+3. With --kills N: the stream is killed with SIGKILL N times at random moments while it works through a
+   backlog (batch 16) and restarted with the same group each time; lost and duplicated messages counted.
 
 No assertions: prints a table and writes JSON (read the ratio; these machines are shared and noisy).
 """
@@ -174,11 +177,54 @@ def measure_latency(bootstrap: str, buffers: list[bytes], rate: float, seconds: 
             "to_scored_at_p99_ms": float(np.percentile(np.array(to_scored) * 1000, 99))}
 
 
+def kill_trials(bootstrap: str, buffers: list[bytes], kills: int, batch: int, out_dir: Path, env: dict) -> dict:
+    """kill -9 the stream ``kills`` times at random moments while it works through a backlog, restart it each
+    time with the same group, then let it finish: count lost and duplicated messages in its JSONL output."""
+    import random
+    import signal
+    from collections import Counter
+
+    from confluent_kafka import Producer
+
+    topic = "bench_kill_in"
+    per_partition = PARTITION_BUDGET // (sum(map(len, buffers)) // len(buffers))
+    values = buffers[: per_partition * PARTITIONS]
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    placed: list[tuple[int, int]] = []
+    for i, value in enumerate(values):
+        producer.produce(topic, value=value, partition=i % PARTITIONS,
+                         on_delivery=lambda err, msg: placed.append((msg.partition(), msg.offset())))
+    producer.flush(60)
+    out = out_dir / "kill.jsonl"
+    cmd = [sys.executable, "-m", "btsbot_fast", "stream", "--bootstrap-servers", bootstrap, "--topic", topic,
+           "--group-id", "bench-kill", "--from-beginning", "-o", str(out), "--batch-size", str(batch),
+           "--idle-timeout", "3", "--stats-interval", "0", *STREAM_X]
+    done_kills = 0
+    while True:
+        before = out.read_bytes().count(b"\n") if out.exists() else 0
+        proc = subprocess.Popen(cmd, env=env, cwd=out_dir, stderr=subprocess.DEVNULL)
+        if done_kills < kills:
+            while proc.poll() is None and (out.read_bytes().count(b"\n") if out.exists() else 0) == before:
+                time.sleep(0.01)
+            time.sleep(random.uniform(0, 0.5))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                done_kills += 1
+        if proc.wait(300) == 0:
+            break
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    seen = Counter((r["partition"], r["offset"]) for r in rows if r["record_index"] == 0)
+    return {"messages": len(placed), "kills": done_kills, "batch_size": batch, "rows": len(rows),
+            "lost": len(set(placed) - set(seen)), "duplicated_messages": sum(n - 1 for n in seen.values())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--alerts", type=int, default=2000)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--repeat", type=int, default=2, help="interleaved throughput rounds (best kept)")
+    ap.add_argument("--kills", type=int, default=0, metavar="N",
+                    help="also kill -9 the stream N times at random moments and count lost/duplicated messages")
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--only-latency", type=float, default=None, metavar="RATE",
@@ -190,6 +236,11 @@ def main() -> None:
     buffers = load_corpus(args.shared, args.alerts)
     env = {**os.environ}
     STREAM_X.extend(x for kv in args.stream_x for x in ("-X", kv))
+    if args.kills and args.only_latency is None and args.repeat == 0:
+        admin, bootstrap = start_broker()
+        with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+            print(kill_trials(bootstrap, buffers, args.kills, 16, Path(tmp), env))
+        return
     if args.only_latency:
         admin, bootstrap = start_broker()
         with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
@@ -212,6 +263,7 @@ def main() -> None:
         score, stream, stream_file = (max(rounds[k], key=lambda x: x["alerts_per_s"]) for k in ("score", "topic", "file"))
         rate = 0.5 * stream["alerts_per_s"]
         latency = measure_latency(bootstrap, buffers, rate, args.latency_seconds, tmp, env)
+        kills = kill_trials(bootstrap, buffers, args.kills, 16, tmp, env) if args.kills else None
     del admin
 
     result = {
@@ -222,6 +274,7 @@ def main() -> None:
         "ratio_stream_vs_score": stream["alerts_per_s"] / score["alerts_per_s"],
         "ratio_stream_jsonl_vs_score": stream_file["alerts_per_s"] / score["alerts_per_s"],
         "latency": latency,
+        "kill_trials": kills,
         "rounds": rounds,
     }
     print(f"\n{args.alerts} alerts ({topics} backlog topics x {PARTITIONS} partitions), batch 64, "
@@ -236,6 +289,9 @@ def main() -> None:
           f"{args.latency_seconds:g} s ({latency['scored']}/{latency['produced']} scored): "
           f"p50 {latency['p50_ms']:.0f} ms, p90 {latency['p90_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms, "
           f"max {latency['max_ms']:.0f} ms")
+    if kills:
+        print(f"\nkill -9 x {kills['kills']} at random moments (batch {kills['batch_size']}), {kills['messages']} messages: "
+              f"{kills['lost']} lost, {kills['duplicated_messages']} duplicated")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -145,6 +145,55 @@ def test_kill9_mid_run_then_restart_loses_nothing(kafka, sample, file_scores, of
     assert topic_dups <= batch
 
 
+_HOOKED_RUN = """
+import json, sys, time
+from pathlib import Path
+from btsbot_fast.stream import run_stream
+
+bootstrap, topic, group, out, marker = sys.argv[1:6]
+seen = []
+
+def hook(rows):  # the third batch is durable in the file; hold it here, before its commit, to be killed
+    seen.append(rows)
+    if len(seen) == 3:
+        Path(marker).write_text(json.dumps(sorted({(r["partition"], r["offset"]) for r in rows})))
+        time.sleep(120)
+
+run_stream(bootstrap_servers=bootstrap, group_id=group, topics=[topic], batch_size=8, output_file=out,
+           on_batch=hook, from_beginning=True, kafka_config={"session.timeout.ms": "6000"}, stats_stream=None)
+"""
+
+
+def test_kill9_between_durable_and_commit_duplicates_exactly_that_batch(kafka, sample, official_model, tmp_path):
+    """The worst moment to die: a batch written and fsynced, its offsets not committed. The restart scores
+    that batch again (the duplicates: one batch, at most --batch-size messages) and loses nothing."""
+    topic, group = kafka.name("ztf_window"), kafka.name("btsbot")
+    placed = kafka.produce(topic, [p.read_bytes() for p in sample[:60]])
+    out, marker = tmp_path / "scores.jsonl", tmp_path / "in-hook.json"
+    env = _env(official_model)
+    proc = subprocess.Popen([sys.executable, "-c", _HOOKED_RUN, kafka.bootstrap, topic, group, str(out), str(marker)],
+                            env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert marker.exists(), proc.communicate(timeout=5)[1][-2000:] if proc.poll() is not None else "no marker"
+    finally:
+        proc.kill()
+        proc.wait(30)
+    in_flight = {tuple(x) for x in json.loads(marker.read_text())}
+    assert 1 <= len(in_flight) <= 8
+    # the same command line as the first run: partitions it never committed start from the beginning too
+    res = subprocess.run(_stream_cmd(kafka, topic, group, "-o", str(out), "--batch-size", "8", "--from-beginning",
+                                     "--idle-timeout", "3"),
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    seen = Counter((r["partition"], r["offset"]) for r in _jsonl(out))
+    assert set(seen) == set(placed), res.stderr  # nothing lost
+    duplicated = {k for k, n in seen.items() if n > 1}
+    assert duplicated == in_flight and all(seen[k] == 2 for k in duplicated)
+
+
 # --- bad messages, the Python entry point, the hook, Avro output --------------------------------------------
 @pytest.fixture(scope="module")
 def scorer(official_model):
