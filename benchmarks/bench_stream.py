@@ -12,7 +12,8 @@ the backlog is spread over several 4-partition topics (``bench_tput_*``, read wi
    directory for `btsbot-fast score DIR -o scores.jsonl`, and as a produced backlog for `btsbot-fast
    stream --max-alerts N --output-topic ...` (also with `-o scores.jsonl`). Compared: alerts/s over each
    command's own working window (score: after the model is loaded; stream: first message received to
-   last batch durable, from its final stats), plus whole-process wall times.
+   last batch durable, from its final stats), plus whole-process wall times and alerts per CPU-second of
+   each whole process (model load included; steadier than wall time when other jobs share the cores).
 2. Latency: a stream process is started on an empty topic; alerts are then produced at half the measured
    stream throughput for --latency-seconds; a consumer of the output topic takes, per score, the time
    from the produce() call of its alert to the score's arrival: p50, p90, p99, max.
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -77,16 +79,22 @@ def produce_backlog(bootstrap: str, prefix: str, buffers: list[bytes]) -> int:
     return topics
 
 
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_score(files_dir: Path, out: Path, env: dict) -> dict:
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _child_cpu()
     res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", str(files_dir), "-o", str(out)],
                          env=env, cwd=out.parent, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _child_cpu() - cpu
     # "scored N, failed M, T alerts in X s (R alerts/s) ..." : X is after the model is loaded
     words = res.stderr.split()
     n = int(words[words.index("alerts") - 1])
     seconds = float(words[words.index("in") + 1])
-    return {"alerts": n, "work_s": seconds, "alerts_per_s": n / seconds, "process_wall_s": wall}
+    return {"alerts": n, "work_s": seconds, "alerts_per_s": n / seconds, "process_wall_s": wall,
+            "process_cpu_s": cpu, "alerts_per_cpu_s": n / cpu}
 
 
 def run_stream(bootstrap: str, pattern: str, n: int, out_dir: Path, env: dict, extra: list[str], tag: str) -> dict:
@@ -94,15 +102,16 @@ def run_stream(bootstrap: str, pattern: str, n: int, out_dir: Path, env: dict, e
     cmd = [sys.executable, "-m", "btsbot_fast", "stream", "--bootstrap-servers", bootstrap, "--topic-pattern", pattern,
            "--group-id", f"bench-{tag}", "--from-beginning", "--max-alerts", str(n), "--stats-interval", "0",
            "--stats-json", str(stats), "--output-topic", f"bench_scores_{tag}", *STREAM_X, *extra]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _child_cpu()
     res = subprocess.run(cmd, env=env, cwd=out_dir, capture_output=True, text=True)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _child_cpu() - cpu
     if res.returncode:
         raise SystemExit(f"stream failed:\n{res.stderr[-3000:]}")
     final = json.loads(stats.read_text().splitlines()[-1])
     work = final["alerts"] / final["mean_alerts_per_s"]
     return {"alerts": final["alerts"], "work_s": work, "alerts_per_s": final["mean_alerts_per_s"],
-            "process_wall_s": wall, "errors": final["errors"]}
+            "process_wall_s": wall, "process_cpu_s": cpu, "alerts_per_cpu_s": final["alerts"] / cpu,
+            "errors": final["errors"]}
 
 
 def measure_latency(bootstrap: str, buffers: list[bytes], rate: float, seconds: float, out_dir: Path, env: dict) -> dict:
@@ -273,17 +282,20 @@ def main() -> None:
         "score_files": score, "stream_to_topic": stream, "stream_to_topic_and_jsonl": stream_file,
         "ratio_stream_vs_score": stream["alerts_per_s"] / score["alerts_per_s"],
         "ratio_stream_jsonl_vs_score": stream_file["alerts_per_s"] / score["alerts_per_s"],
+        "cpu_ratio_stream_vs_score": stream["alerts_per_cpu_s"] / score["alerts_per_cpu_s"],
         "latency": latency,
         "kill_trials": kills,
         "rounds": rounds,
     }
     print(f"\n{args.alerts} alerts ({topics} backlog topics x {PARTITIONS} partitions), batch 64, "
           f"best of {args.repeat} interleaved rounds\n")
-    print("| command | alerts/s (working window) | vs score | process wall s |\n|---|---:|---:|---:|")
+    print("| command | alerts/s (working window) | vs score | alerts per CPU-s (whole process) | vs score | "
+          "process wall s |\n|---|---:|---:|---:|---:|---:|")
     for name, r in (("btsbot-fast score DIR -o scores.jsonl", score),
                     ("btsbot-fast stream --output-topic", stream),
                     ("btsbot-fast stream --output-topic -o scores.jsonl", stream_file)):
         print(f"| {name} | {r['alerts_per_s']:,.0f} | {r['alerts_per_s'] / score['alerts_per_s']:.2f} | "
+              f"{r['alerts_per_cpu_s']:,.0f} | {r['alerts_per_cpu_s'] / score['alerts_per_cpu_s']:.2f} | "
               f"{r['process_wall_s']:.1f} |")
     print(f"\nlatency, produce -> published score, at {latency['rate_per_s']:.0f} alerts/s for "
           f"{args.latency_seconds:g} s ({latency['scored']}/{latency['produced']} scored): "

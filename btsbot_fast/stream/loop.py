@@ -140,12 +140,10 @@ class StreamScorer:
         return conf
 
     def _consumer_config(self) -> dict[str, Any]:
-        base = {"auto.offset.reset": "latest", **self.kafka_config}
-        if self.from_beginning:
-            base["auto.offset.reset"] = "earliest"
-        conf = self._client_config(**{"group.id": self.group_id, "auto.offset.reset": base["auto.offset.reset"],
+        # where a partition starts when the group has no committed offset for it (a commit always wins)
+        reset = "earliest" if self.from_beginning else self.kafka_config.get("auto.offset.reset", "latest")
+        return self._client_config(**{"group.id": self.group_id, "auto.offset.reset": reset,
                                       "enable.auto.commit": False, "enable.auto.offset.store": False})
-        return conf
 
     def _producer_config(self) -> dict[str, Any]:
         return self._client_config(**{"acks": "all"})
