@@ -190,8 +190,7 @@ class StreamScorer:
 
     # --- rebalance callbacks (run inside consume()) --------------------------------------------------
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        if self._assigned_at is None:
-            self._assigned_at = time.monotonic()
+        self._assigned_at = time.monotonic()  # the idle clock restarts: new partitions may bring messages
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "no partitions")
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
@@ -212,8 +211,8 @@ class StreamScorer:
     # --- the loop --------------------------------------------------------------------------------
     def run(self, *, idle_timeout: float | None = None, max_alerts: int | None = None) -> StreamSummary:
         """Consume until stopped (:meth:`stop`, a signal through :func:`run_stream`), ``max_alerts``
-        messages, or ``idle_timeout`` seconds without a message (counted from the first partition
-        assignment). Returns what was done; raises :class:`StreamError` when the run cannot go on."""
+        messages, or ``idle_timeout`` seconds without a message (counted from the last message or
+        partition assignment; not before the first assignment). Returns what was done; raises :class:`StreamError` when the run cannot go on."""
         reporter = StatsReporter(*self._stats_args)
         self.stats = StreamStats()
         self._closing = False
@@ -243,8 +242,8 @@ class StreamScorer:
                               (time.monotonic() - scored) * 1000)
                 else:
                     self._settle(force=False)  # a Parquet part may be due by age
-                    since = last_message if last_message is not None else self._assigned_at
-                    if idle_timeout is not None and since is not None and now - since >= idle_timeout:
+                    marks = [t for t in (last_message, self._assigned_at) if t is not None]
+                    if idle_timeout is not None and marks and now - max(marks) >= idle_timeout:
                         stopped_by = f"idle for {idle_timeout:g} s"
                         break
                 if reporter.due():
