@@ -145,8 +145,12 @@ class Scorer:
     def score_buffers(self, buffers: Iterable[bytes], source: str = "<buffer>") -> Iterator[ScoreResult]:
         """Score Avro OCF byte strings (e.g. Kafka message values, one alert each); sources are
         named ``source[i]``."""
-        named = ((f"{source}[{i}]", data) for i, data in enumerate(buffers))
-        return self._score_batches(buffer_batches(named, self.batch_size, self.engine, self.threads))
+        return self.score_named_buffers((f"{source}[{i}]", data) for i, data in enumerate(buffers))
+
+    def score_named_buffers(self, buffers: Iterable[tuple[str, bytes]]) -> Iterator[ScoreResult]:
+        """Score ``(source, bytes)`` pairs: Avro OCF buffers under names of the caller's choosing (the
+        stream names them ``topic[partition]@offset``); each result's ``source`` is its buffer's name."""
+        return self._score_batches(buffer_batches(buffers, self.batch_size, self.engine, self.threads))
 
 
 _DONE = object()

@@ -1,0 +1,266 @@
+"""Where the stream's rows go: a Kafka topic and/or a file, each able to say when its rows are durable.
+
+``write(rows)`` hands over a batch's rows; ``sync(force)`` makes everything written so far durable and
+returns True, or returns False when the sink defers (a Parquet part is still filling; ``force`` makes it
+write). The loop commits a batch's offsets only once every sink has returned True after that batch.
+
+File sinks append across runs. A run killed with SIGKILL may leave a torn last line in a JSON Lines or
+CSV file: reopening truncates the file to its last complete line (those rows' offsets were never
+committed, so they are scored again).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from .rows import OUTPUT_FIELDS, output_view
+
+log = logging.getLogger("btsbot_fast.stream")
+
+FILE_FORMATS = ("jsonl", "csv", "parquet")
+#: a Parquet part is written when it holds this many rows or its first row is this old
+PARQUET_ROLL_ROWS = 10_000
+PARQUET_ROLL_SECONDS = 60.0
+
+
+class SinkError(RuntimeError):
+    """A sink could not make rows durable (delivery failed, disk full...): offsets must not be committed."""
+
+
+class Sink(Protocol):
+    def write(self, rows: list[dict[str, Any]]) -> None: ...
+    def sync(self, force: bool = False) -> bool: ...
+    def close(self) -> None: ...
+
+
+class KafkaTopicSink:
+    """Produce one message per row (key = objectId) and wait for every delivery report on ``sync``."""
+
+    def __init__(self, producer: Any, topic: str, encode: Callable[[dict[str, Any]], bytes],
+                 redact: Callable[[str], str] = str):
+        self.producer = producer
+        self.topic = topic
+        self.encode = encode
+        self.redact = redact
+        self.delivered = 0
+        self._failure: str | None = None
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None and self._failure is None:
+            self._failure = f"delivery to topic {self.topic!r} failed: {err}"
+        elif err is None:
+            self.delivered += 1
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            key = row["objectId"].encode("utf-8") if row["objectId"] else None
+            value = self.encode(row)
+            while True:
+                try:
+                    self.producer.produce(self.topic, value=value, key=key, on_delivery=self._on_delivery)
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    self.producer.poll(0.1)
+
+    def sync(self, force: bool = False) -> bool:
+        waited = 0.0
+        while (left := self.producer.flush(5.0)) > 0:
+            waited += 5.0
+            log.warning("waiting for the Kafka brokers to acknowledge %d score message(s) (%.0f s)", left, waited)
+        if self._failure is not None:
+            raise SinkError(self.redact(self._failure))
+        return True
+
+    def close(self) -> None:
+        self.producer.flush(10.0)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable (a file's fsync alone does not cover its name)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory; the data itself is fsynced
+        pass
+    finally:
+        os.close(fd)
+
+
+class _LineFileSink:
+    """A text file of one row per line, appended to and fsynced on every ``sync``."""
+
+    header: bytes = b""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        self._fh = open(self.path, "a+b")
+        self.repaired_bytes = self._repair_torn_tail()
+        if self._fh.seek(0, io.SEEK_END) == 0:
+            self._fh.write(self.header)
+        else:
+            self._check_header()
+        self.sync()
+        if created:
+            _fsync_dir(self.path.parent)
+
+    def _repair_torn_tail(self) -> int:
+        """Truncate to the last complete line; return how many bytes were cut."""
+        size = self._fh.seek(0, io.SEEK_END)
+        if size == 0:
+            return 0
+        pos = size
+        while pos > 0:  # scan backwards for the last newline, 64 KiB at a time
+            start = max(0, pos - 65536)
+            self._fh.seek(start)
+            chunk = self._fh.read(pos - start)
+            if pos == size and chunk.endswith(b"\n"):
+                return 0
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+                break
+            pos = start
+        else:
+            keep = 0
+        self._fh.truncate(keep)
+        os.fsync(self._fh.fileno())
+        log.warning("%s: cut a torn last line (%d bytes) left by an interrupted run; its rows' offsets "
+                    "were not committed, so they are scored again", self.path, size - keep)
+        return size - keep
+
+    def _check_header(self) -> None:
+        pass
+
+    def _line(self, row: dict[str, Any]) -> bytes:
+        raise NotImplementedError
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        self._fh.write(b"".join(self._line(row) for row in rows))
+
+    def sync(self, force: bool = False) -> bool:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return True
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self.sync()
+            self._fh.close()
+
+
+class JsonlFileSink(_LineFileSink):
+    def _line(self, row: dict[str, Any]) -> bytes:
+        return (json.dumps(output_view(row), ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _csv_cell(name: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if name == "score":
+        return format(value, ".9g")  # float32: 9 significant digits round-trip, as `btsbot-fast score` writes
+    if isinstance(value, str):
+        return value.replace("\r", " ").replace("\n", " ")  # one row per line keeps torn-line repair exact
+    return value
+
+
+class CsvFileSink(_LineFileSink):
+    header = (",".join(OUTPUT_FIELDS) + "\n").encode()
+
+    def _check_header(self) -> None:
+        self._fh.seek(0)
+        first = self._fh.readline()
+        if first != self.header:
+            raise SinkError(f"{self.path} exists with other columns; choose another file "
+                            f"(expected the header {self.header.decode().strip()!r})")
+
+    def _line(self, row: dict[str, Any]) -> bytes:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([_csv_cell(c, row[c]) for c in OUTPUT_FIELDS])
+        return buf.getvalue().encode("utf-8")
+
+
+class ParquetDatasetSink:
+    """A Parquet dataset directory (``scores.parquet/part-*.parquet``, read whole by pyarrow, pandas,
+    Spark). A Parquet file is only readable once its footer is written, so rows gather in memory and a
+    part is written when it holds ``roll_rows`` rows or ``roll_seconds`` have passed (or on shutdown);
+    until then ``sync`` returns False and those offsets wait to be committed."""
+
+    def __init__(self, path: str | os.PathLike[str], roll_rows: int = PARQUET_ROLL_ROWS,
+                 roll_seconds: float = PARQUET_ROLL_SECONDS):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as exc:
+            raise SinkError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from exc
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise SinkError(f"{self.path} is a file; the stream writes a Parquet dataset directory there "
+                            "(choose a new name)")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.roll_rows = roll_rows
+        self.roll_seconds = roll_seconds
+        self._rows: list[dict[str, Any]] = []
+        self._since = 0.0
+        self._prefix = f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+        self._seq = 0
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if rows and not self._rows:
+            self._since = time.monotonic()
+        self._rows.extend(output_view(r) for r in rows)
+
+    def sync(self, force: bool = False) -> bool:
+        if not self._rows:
+            return True
+        if not force and len(self._rows) < self.roll_rows and time.monotonic() - self._since < self.roll_seconds:
+            return False
+        self._write_part()
+        return True
+
+    def _write_part(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        types = {"candid": pa.int64(), "jd": pa.float64(), "score": pa.float32(), "partition": pa.int32(),
+                 "offset": pa.int64(), "record_index": pa.int32()}
+        table = pa.table({c: pa.array([r[c] for r in self._rows], type=types.get(c, pa.string()))
+                          for c in OUTPUT_FIELDS})
+        name = f"{self._prefix}-{self._seq:05d}.parquet"
+        tmp = self.path / f".{name}.tmp"  # readers skip dot files
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
+        _fsync_dir(self.path)
+        self._seq += 1
+        self._rows = []
+
+    def close(self) -> None:
+        self.sync(force=True)
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    known = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+    if suffix not in known:
+        raise ValueError(f"cannot tell the output format from {str(path)!r}; use .jsonl, .csv or .parquet")
+    return known[suffix]
+
+
+def open_file_sink(path: str | os.PathLike[str]) -> Sink:
+    fmt = file_format(path)
+    if fmt == "parquet":
+        return ParquetDatasetSink(path)
+    return JsonlFileSink(path) if fmt == "jsonl" else CsvFileSink(path)
