@@ -376,6 +376,23 @@ def test_report(tmp_path, server):
     assert (tmp_path / "report" / "decisions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+
+def test_report_of_a_replay_with_no_new_alert(tmp_path, server):
+    """A replayed night adds no alert and no decision: the report still writes (no time axis to draw)."""
+    pytest.importorskip("matplotlib")
+    from btsbot_fast.autoscan.report import write_report
+
+    cfg = make_config(tmp_path, server=server, policy="gt1")
+    batch = [row("ZTFa", 1, 2460000.7, 0.9)]
+    with Autoscan(cfg, token=server.token, sleep=lambda s: None) as scan:
+        scan.process(batch)
+    with Autoscan(cfg, token=server.token, sleep=lambda s: None) as replay:
+        replay.process(batch)
+        data = write_report(replay, tmp_path / "report")
+    assert data["alerts"]["new"] == 0 and data["alerts"]["already_seen"] == 1
+    assert data["decisions"] == {} and data["night"] is None
+    assert (tmp_path / "report" / "decisions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
 def test_send_false_defers_the_actions_to_the_next_call(tmp_path, server):
     cfg = make_config(tmp_path, server=server, followup=True)
     with Autoscan(cfg, token=server.token, sleep=lambda s: None) as scan:

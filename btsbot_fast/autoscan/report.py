@@ -63,8 +63,15 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
         raise ImportError(MPL_HINT) from exc
     st = scan.stats
     jd = np.array(st.alert_jd, dtype=np.float64)
-    # hours from 0h UTC of the first alert's date (JD x.5): a Palomar night falls within about 3h-13h
-    t0 = float(np.floor(jd.min() - 0.5) + 0.5) if len(jd) else 0.0
+    # hours from 0h UTC of the first alert's date (JD x.5): a Palomar night falls within about 3h-13h.
+    # A run may have no new alert (a replay) or only resumed decisions: then their jd, else no time axis.
+    times = jd if len(jd) else np.array([p[0] for p in st.decision_points], dtype=np.float64)
+    t0 = float(np.floor(times.min() - 0.5) + 0.5) if len(times) else None
+    if t0 is None:
+        t0_text, axis_text = "-", "no new alerts in this run"
+        t0 = 0.0
+    else:
+        t0_text, axis_text = f"{t0:.1f}", f"hours since JD {t0:.1f} (UTC {_utc_label(t0)})"
     hours = (jd - t0) * 24.0
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.scatter(hours, st.alert_score, s=4, c="0.6", label=f"scored alerts ({len(jd)})", rasterized=True)
@@ -77,10 +84,10 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
     ax.axhline(scan.policy.threshold, c="k", lw=0.8, ls="--", label=f"threshold {scan.policy.threshold:g}")
     ax.set_ylabel("score")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"autoscan {scan.policy.name}: decisions over the night (JD {t0:.1f} + hours)")
+    ax.set_title(f"autoscan {scan.policy.name}: decisions over the night (JD {t0_text} + hours)")
     ax.legend(loc="upper left", fontsize=8)
     ax2.set_ylabel("decisions")
-    ax2.set_xlabel(f"hours since JD {t0:.1f} (UTC {_utc_label(t0)})")
+    ax2.set_xlabel(axis_text)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -54,10 +54,15 @@ class _StderrHandler(logging.Handler):
               help="Append one JSON stats object per interval to this file.")
 @click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True, metavar="SECONDS",
               help="Give up when the brokers do not answer within this time at start.")
+@click.option("--autoscan", "autoscan_config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, metavar="CONFIG.toml",
+              help="Also decide and act per source, live (autoscan TOML: policy, state, SkyPortal, follow-up).")
+@click.option("--autoscan-report", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="With --autoscan: write the run's summary.json and decisions.png here when it stops.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log per-batch timings and librdkafka's debug messages.")
 def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, output, output_format, from_beginning,
            idle_timeout, max_alerts, overrides, kafka_config, model, batch_size, batch_timeout, stats_interval,
-           stats_json, connect_timeout, verbose) -> None:
+           stats_json, connect_timeout, autoscan_config, autoscan_report, verbose) -> None:
     """Score ZTF alerts from Kafka topics and publish one result per alert, at least once.
 
     Offsets are committed only after the results are durable, so a killed run restarted with the same
@@ -70,8 +75,10 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
 
     if bool(topics) == bool(topic_pattern):
         raise click.UsageError("give --topic (one or more) or --topic-pattern")
-    if output_topic is None and output is None:
-        raise click.UsageError("give --output-topic and/or -o FILE")
+    if output_topic is None and output is None and autoscan_config is None:
+        raise click.UsageError("give --output-topic, -o FILE and/or --autoscan CONFIG.toml")
+    if autoscan_report is not None and autoscan_config is None:
+        raise click.UsageError("--autoscan-report needs --autoscan")
     if output is not None:
         try:
             file_format(output)
@@ -93,20 +100,60 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
         raise click.ClickException(str(exc)) from None
     except (registry.ModelCardError, ValueError, OSError, ImportError) as exc:
         raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
+    # autoscan runs as the stream's on_batch hook: after a batch's rows are durable, before its offsets
+    # are committed; its state makes a re-delivered batch harmless (btsbot_fast.autoscan.runner)
+    scan = _open_autoscan(autoscan_config, autoscan_report) if autoscan_config is not None else None
     try:
         summary = run_stream(bootstrap_servers=bootstrap_servers, group_id=group_id, topics=topics,
                              topic_pattern=topic_pattern, scorer=scorer, idle_timeout=idle_timeout,
                              max_alerts=max_alerts, output_topic=output_topic, output_file=output,
                              output_format=output_format, kafka_config=props, from_beginning=from_beginning,
                              batch_timeout=batch_timeout, stats_interval=stats_interval, stats_json=stats_json,
-                             stats_stream=sys.stderr, connect_timeout=connect_timeout)
+                             stats_stream=sys.stderr, connect_timeout=connect_timeout,
+                             on_batch=scan.process if scan is not None else None)
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     except StreamError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         logger.removeHandler(handler)
+        if scan is not None:
+            _close_autoscan(scan, autoscan_report)
     failed = sum(n for s, n in summary.status.items() if s != "ok")
     click.echo(f"stream: stopped ({summary.stopped_by}): {summary.messages} alerts, {summary.rows} rows "
                f"({failed} failed), {summary.commits} commits, {summary.alerts_per_second:,.1f} alerts/s "
                f"with {scorer.model_name}", err=True)
+
+
+def _open_autoscan(config_path: Path, report_dir: Path | None):
+    from ..autoscan import Autoscan
+    from ..autoscan.config import ConfigError
+    from ..autoscan.state import StateError
+
+    if report_dir is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise click.ClickException("--autoscan-report needs matplotlib: pip install 'btsbot-fast[report]'") from None
+    try:
+        return Autoscan.from_toml(config_path, live=True)
+    except (ConfigError, StateError) as exc:
+        raise click.ClickException(f"autoscan: {exc}") from None
+    except ImportError as exc:  # the [autoscan] / [postgres] extras
+        raise click.ClickException(str(exc)) from None
+
+
+def _close_autoscan(scan, report_dir: Path | None) -> None:
+    try:
+        if report_dir is not None:
+            from ..autoscan.report import write_report
+
+            write_report(scan, report_dir)
+        st = scan.stats
+        done = sum(n for (_, s), n in st.actions.items() if s == "done")
+        failed = sum(n for (_, s), n in st.actions.items() if s == "failed")
+        click.echo(f"autoscan {scan.policy.name}: {len(st.sources)} sources, {st.new_alerts} new alerts, "
+                   f"{sum(st.decisions.values())} new decisions, {done} actions done, {failed} failed "
+                   "(dead-lettered; see the autoscan command's --retry-failed)", err=True)
+    finally:
+        scan.close()
