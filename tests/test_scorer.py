@@ -124,4 +124,4 @@ def test_results_carry_the_candidates_jd_magpsf_fid(scorer_dir, reference, engin
             n_with += 1
             assert (r.jd, r.magpsf, r.fid) == w
             assert isinstance(r.fid, int)
-    assert n_with > 250
+    assert n_with >= sum(row["in_reference"] == "yes" for row in reference.manifest) > 0
