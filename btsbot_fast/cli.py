@@ -57,27 +57,31 @@ def _progress_allowed(rows_to_stdout: bool) -> bool:
 class _PathTally:
     """Counts result rows per PATH argument, to name the directories and archives that held no alert.
 
-    Results come in input order and their ``source`` is the path as given (a file, ``dir/...`` for a
-    walked directory, ``archive::member`` for an archive member), so one forward pass assigns them."""
+    A result's ``source`` is the path as given (a file, ``dir/...`` for a walked directory,
+    ``archive::member`` for an archive member) and results come in input order, so the search for its
+    PATH starts with the next PATH (a PATH nested in the previous one takes its rows from there on), then
+    the current one, then the rest (a PATH given twice). Ambiguity can only hide an empty PATH, never
+    report a PATH that held alerts."""
 
     def __init__(self, paths):
-        self.paths = [str(p) for p in paths]
+        self.paths = list(dict.fromkeys(str(p) for p in paths))
         self.counts = [0] * len(self.paths)
         self.i = 0
         self.reliable = True
 
-    def _owns(self, path: str, source: str) -> bool:
+    @staticmethod
+    def _owns(path: str, source: str) -> bool:
         return source == path or source.startswith((path.rstrip(os.sep) + os.sep, path + "::"))
 
     def add(self, source: str) -> None:
-        j = self.i
-        while j < len(self.paths) and not self._owns(self.paths[j], source):
-            j += 1
-        if j == len(self.paths):
-            self.reliable = False  # a source named some other way: do not guess
-            return
-        self.i = j
-        self.counts[j] += 1
+        n = len(self.paths)
+        for k in (1, 0, *range(2, n)) if n > 1 else (0,):
+            j = (self.i + k) % n
+            if self._owns(self.paths[j], source):
+                self.i = j
+                self.counts[j] += 1
+                return
+        self.reliable = False  # a source named some other way: do not guess
 
     def empty(self) -> list[str]:
         return [p for p, n in zip(self.paths, self.counts) if n == 0] if self.reliable else []

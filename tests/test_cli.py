@@ -181,6 +181,12 @@ def test_paths_without_alerts_exit_1_in_one_line(official_model, sample, tmp_pat
     res = runner.invoke(main, ["score", str(sample[0]), str(empty), "-o", str(out)], env=env)
     assert res.exit_code == 1 and f"no alert files found in {empty} " in res.stderr
     assert len(out.read_text().splitlines()) > 1
+    # the same PATH twice, and a PATH inside another: every PATH held alerts
+    res = runner.invoke(main, ["score", str(sample[0]), str(sample[2]), str(sample[0]), "-o", str(out)], env=env)
+    assert res.exit_code == 0, res.output
+    inner = next(sample[0].glob("*.avro"))
+    res = runner.invoke(main, ["score", str(sample[0].parent), str(inner), "-o", str(out)], env=env)
+    assert res.exit_code == 0, res.output
 
 
 def test_alerts_that_all_fail_still_exit_0(official_model, reference):
