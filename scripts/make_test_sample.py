@@ -5,8 +5,10 @@
 The sample has the layout of ``../shared/data`` (so the tests read either one through the same code):
 ``ztf/dev/...`` and ``ztf/broken/...`` (files copied byte for byte), ``ztf/dev_manifest.csv`` (the rows of
 those files), ``ztf/reference/dev_reference_{scores.csv,triplets.npz,features.npz}`` (the rows of the
-reference alerts among them) and ``golden/`` (the first GOLDEN_ROWS of BTSbot's example inputs). It
-writes ``tests/data/PROVENANCE.md`` saying where every file came from. Budget: 6 MB in all.
+reference alerts among them), ``golden/`` (the first GOLDEN_ROWS of BTSbot's example inputs) and
+``parquet/`` (a few rows of three Fink Parquet alert tables, rewritten with pyarrow, plus small whole
+files, with their reference rows re-indexed). It writes ``tests/data/PROVENANCE.md`` saying where every
+file came from. Budget: 6 MB in all.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "tests" / "data"
-BUDGET = 6 * 1024 * 1024
-GOLDEN_ROWS = 8
+BUDGET = 6_000_000  # bytes
+GOLDEN_ROWS = 6
 
 #: files of ../shared/data/ztf/dev, chosen to cover schema versions (1.x-4.02), codecs (null, snappy),
 #: writers (IPAC ztf.alert, Spark topLevelRecord, multi-record files) and the reference's edge cases
@@ -77,6 +79,23 @@ DEV = [
     "Ampel-ZTF/zuds_20200106/185274089.avro",                 # ZUDS schema (not a ZTF alert)
 ]
 #: files of ../shared/data/ztf/broken (packets that are not real survey output)
+#: Fink Parquet alert tables (under ../shared/data/parquet/dev): rows kept (re-indexed 0..n-1 in the sample)
+PARQUET_ROWS = {
+    "fink-science/fink_science_data_alerts_alerts.parquet": [0, 1, 2, 3, 4, 5, 25],  # 25: zeroed template
+    # rows 17/18 are copies of datatest part-00003's rows 0/1 (float32 columns widened to double)
+    "fink-science/fink_science_data_alerts_superluminous_test_alerts.parquet": [0, 1, 17, 18],
+    "fink-science/fink_science_data_alerts_datatest_part-00002-bdab8e46-89c4-4ac1-8603-facd71833e8a-c000.snappy.parquet":
+        [0, 1],
+    "fink-science/fink_science_data_alerts_datatest_part-00003-bdab8e46-89c4-4ac1-8603-facd71833e8a-c000.snappy.parquet":
+        [0, 1],
+}
+#: small Parquet files copied whole: tables that are not alerts (their rows are error rows) and a catalogue
+PARQUET_WHOLE = [
+    "fink-science/fink_science_data_alerts_image_classification_example.parquet",
+    "fink-science/fink_science_data_alerts_agn_example.parquet",
+    "fink-science/b65fbc83__fink_science_data_alerts_agn_example.parquet",
+    "fink-science/catalogs/fink_science_data_catalogs_CTAO_blazars_ztf_dr23.v7_2025.parquet",
+]
 BROKEN = [
     "_prototype_2017_jpeg_stamps/1726958725155000__eb518895.avro",
     "_prototype_2017_jpeg_stamps/87704463155000__b550e11e.avro",
@@ -105,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     data = args.shared / "data"
     ztf = data / "ztf"
 
-    for sub in ("ztf", "golden"):
+    for sub in ("ztf", "golden", "parquet"):
         shutil.rmtree(OUT / sub, ignore_errors=True)
     copied = []  # (relative path in the sample, source path)
     for rel in DEV:
@@ -146,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = (g_in / "usage_candidates.csv").read_text().splitlines(keepends=True)
     (g_out / "usage_candidates.csv").write_text("".join(lines[: GOLDEN_ROWS + 1]))
 
-    _write_provenance(copied, manifest, rows, candids, args.shared)
+    parquet_lines = _parquet_sample(data / "parquet")
+    _write_provenance(copied, manifest, rows, candids, args.shared, parquet_lines)
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"tests/data: {len(copied)} alert files, {len(manifest)} manifest rows, {len(rows)} reference rows, "
           f"{total / 1e6:.2f} MB")
@@ -156,6 +176,55 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _parquet_sample(src: Path) -> list[str]:
+    """Rows of PARQUET_ROWS rewritten, PARQUET_WHOLE copied; the reference rows cut and re-indexed."""
+    import pyarrow.parquet as pq
+
+    dev, out = src / "dev", OUT / "parquet" / "dev"
+    new_index = {}  # (file, original row) -> row in the sample
+    lines = []
+    for rel, keep in PARQUET_ROWS.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pq.read_table(dev / rel).take(keep), out / rel)
+        new_index.update({(rel, old): new for new, old in enumerate(keep)})
+        lines.append(f"| `parquet/dev/{rel}` | rows {keep} of the original (sha256 {sha256(dev / rel)[:16]}), "
+                     f"rewritten with pyarrow as rows 0..{len(keep) - 1} |")
+    for rel in PARQUET_WHOLE:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dev / rel, out / rel)
+        lines.append(f"| `parquet/dev/{rel}` | whole file (sha256 {sha256(dev / rel)[:16]}) |")
+    ref_in, ref_out = src / "reference", OUT / "parquet" / "reference"
+    ref_out.mkdir(parents=True)
+    with open(ref_in / "dev_parquet_reference_scores.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, []
+        for r in reader:
+            key = (r["source_file"], int(r["row_index"]))
+            if key not in new_index:
+                continue
+            copies = [c.rsplit("#", 1) for c in r["duplicate_copies"].split(";") if c]
+            r["duplicate_copies"] = ";".join(f"{p}#{new_index[(p, int(i))]}" for p, i in copies
+                                             if (p, int(i)) in new_index)
+            r["row_index"] = str(new_index[key])
+            rows.append(r)
+    _write_csv(ref_out / "dev_parquet_reference_scores.csv", fields, rows)
+    with open(ref_in / "dev_parquet_skipped.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        whole = set(PARQUET_WHOLE)
+        _write_csv(ref_out / "dev_parquet_skipped.csv", reader.fieldnames,
+                   [r for r in reader if r["source_file"] in whole])
+    candids = sorted({r["candid"] for r in rows})
+    with np.load(ref_in / "dev_parquet_reference_triplets.npz") as t:
+        np.savez_compressed(ref_out / "dev_parquet_reference_triplets.npz", **{c: t[c] for c in candids})
+    with np.load(ref_in / "dev_parquet_reference_features.npz") as f:
+        keep = np.isin(f["candid"].astype(str), candids)
+        np.savez_compressed(ref_out / "dev_parquet_reference_features.npz",
+                            **{k: (f[k][keep] if f[k].shape[:1] == keep.shape else f[k]) for k in f.files})
+    lines.append(f"| `parquet/reference/*` | the {len(rows)} reference rows of those rows (row_index and "
+                 "duplicate_copies re-indexed), the skipped rows of the whole files, their triplets/features |")
+    return lines
+
+
 def _write_csv(path: Path, fields, rows) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
@@ -163,7 +232,7 @@ def _write_csv(path: Path, fields, rows) -> None:
         w.writerows(rows)
 
 
-def _write_provenance(copied, manifest, ref_rows, candids, shared: Path) -> None:
+def _write_provenance(copied, manifest, ref_rows, candids, shared: Path, parquet_lines) -> None:
     by_path = {}
     for r in manifest:
         by_path.setdefault(r["path"], []).append(r)
@@ -195,6 +264,9 @@ def _write_provenance(copied, manifest, ref_rows, candids, shared: Path) -> None
         schema = f"{r['schema_name']} {r['schemavsn']}".strip()
         out.write(f"| `{dst}` | {sha256(src)[:16]} | {len(rs)} | {schema} | {r['codec']} | {r['cutout_format']} | "
                   f"{n_ref.get(key, 0)} | {r['note']} | {prov} |\n")
+    out.write("\n## Parquet (from `../shared/data/parquet`: Fink's fink-science test sets, see its "
+              "`_provenance_all_fink-science.txt`)\n\n| file | what |\n|---|---|\n")
+    out.write("\n".join(parquet_lines) + "\n")
     (OUT / "PROVENANCE.md").write_text(out.getvalue())
 
 

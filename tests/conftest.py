@@ -9,8 +9,8 @@ and a checkout beside ``../shared`` runs them on everything:
   ``ztf/dev_manifest.csv``, ``golden``);
 * ``reference``: the loader for ``data_root/ztf`` (``.dev``, ``.broken``, ``.rows``, ``.triplets``,
   ``.features``, ``.manifest``; ``.is_sample`` says which set it is);
-* ``shared``: the full ``../shared`` only (the official weights' tarball, the Parquet sets); tests that
-  need it skip, saying so, when it is absent.
+* ``shared``: the full ``../shared`` only; ``official_tarball``: the official weights in it. Tests that
+  need them skip, saying so, when they are absent.
 
 The official model is the ONNX copy shipped with the package (``registry.resolve_shipped``), so no
 TensorFlow and no import step are needed.
@@ -47,6 +47,15 @@ def shared() -> Path:
         pytest.skip("needs the full ../shared (or $BTSBOT_FAST_SHARED), not in a bare clone; "
                     "tests/data covers the real-data tests")
     return root
+
+
+@pytest.fixture(scope="session")
+def official_tarball() -> Path:
+    """The official weights (TF SavedModel tarball, 3 MB): only in ../shared, never in the repository."""
+    root = shared_root()
+    if root is None or not (root / "models" / "btsbot-v1.0.1.tar").is_file():
+        pytest.skip("needs the official weights ../shared/models/btsbot-v1.0.1.tar (not in the repository)")
+    return root / "models" / "btsbot-v1.0.1.tar"
 
 
 @pytest.fixture(scope="session")

@@ -83,9 +83,21 @@ def test_registry_import_is_light():
 
 # ------------------------------------------------------------------------------------------ import refusals
 @pytest.fixture
-def tampered(shared: Path, tmp_path: Path) -> Path:
-    data = bytearray((shared / "models" / "btsbot-v1.0.1.tar").read_bytes())
-    data[len(data) // 2] ^= 0x01  # one bit inside the variables file
+def tampered(tmp_path: Path) -> Path:
+    """The official tarball with one bit flipped; without ../shared, another real tar under its name."""
+    from conftest import shared_root
+
+    official = (shared_root() or tmp_path) / "models" / "btsbot-v1.0.1.tar"
+    if official.is_file():
+        data = bytearray(official.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit inside the variables file
+    else:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            m = tarfile.TarInfo("best_model/saved_model.pb")
+            m.size = 4
+            t.addfile(m, io.BytesIO(b"abcd"))
+        data = bytearray(buf.getvalue())
     p = tmp_path / "btsbot-v1.0.1.tar"
     p.write_bytes(bytes(data))
     return p
@@ -227,7 +239,7 @@ def test_pull_failure_says_how_to_import_offline(empty_home: Path):
     assert not (empty_home / OFFICIAL).exists()
 
 
-def test_pull_checks_sha256_then_imports(tmp_path: Path, empty_home: Path, shared: Path, monkeypatch):
+def test_pull_checks_sha256_then_imports(tmp_path: Path, empty_home: Path, official_tarball: Path, monkeypatch):
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"junk")
     with pytest.raises(registry.ModelImportError, match="does not match the registry"):
@@ -235,7 +247,7 @@ def test_pull_checks_sha256_then_imports(tmp_path: Path, empty_home: Path, share
 
     calls = []
     monkeypatch.setattr(convert, "import_model", lambda path, **kw: calls.append((Path(path).read_bytes()[:4], kw)))
-    registry.pull(OFFICIAL, home=empty_home, url=(shared / "models" / "btsbot-v1.0.1.tar").as_uri())
+    registry.pull(OFFICIAL, home=empty_home, url=official_tarball.as_uri())
     assert calls and calls[0][1]["name"] == OFFICIAL and calls[0][1]["home"] == empty_home
 
 
@@ -340,12 +352,12 @@ def test_shipped_model_is_checked_against_the_entry(tmp_path: Path):
 
 @pytest.mark.tf
 @pytest.mark.slow
-def test_verify_shipped_against_the_official_tarball(shared: Path, data_root: Path):
+def test_verify_shipped_against_the_official_tarball(official_tarball: Path, data_root: Path):
     """The shipped ONNX equals a fresh conversion of the official weights, and TensorFlow, on the golden
     and real reference inputs (what `btsbot-fast models verify` prints)."""
     pytest.importorskip("tensorflow", reason="verify converts the SavedModel again: needs the [tf] extra")
     pytest.importorskip("tf2onnx", reason="needs the [tf] extra")
-    report = registry.verify(OFFICIAL, shared / "models" / "btsbot-v1.0.1.tar", golden=data_root / "golden",
+    report = registry.verify(OFFICIAL, official_tarball, golden=data_root / "golden",
                              reference=data_root / "ztf" / "reference")
     assert report.ok, report.lines()
     assert [s.name for s in report.sets] == ["probe", "golden", "reference alerts"]
@@ -358,11 +370,11 @@ def test_verify_shipped_against_the_official_tarball(shared: Path, data_root: Pa
 
 @pytest.mark.tf
 @pytest.mark.slow
-def test_import_directory_and_parity_refusal(shared: Path, tmp_path: Path, empty_home: Path):
+def test_import_directory_and_parity_refusal(official_tarball: Path, tmp_path: Path, empty_home: Path):
     """An extracted SavedModel directory is recognised as the registry model; a failed parity stores nothing."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("tf2onnx")
-    convert.safe_extract(shared / "models" / "btsbot-v1.0.1.tar", tmp_path / "x")
+    convert.safe_extract(official_tarball, tmp_path / "x")
     with pytest.raises(registry.ModelImportError, match="disagrees with TensorFlow"):
         registry.import_model(tmp_path / "x" / "best_model", home=empty_home, tolerance=-1.0)
     assert not empty_home.exists() or not any(empty_home.iterdir())  # no model, no staging leftovers
