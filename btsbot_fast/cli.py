@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .backends import DEVICES
 from .output import ResultWriter
 from .prep import ENGINES
 from .scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
@@ -29,7 +32,7 @@ _threads_opt = click.option("--threads", type=click.IntRange(min=0), default=0, 
 
 
 class _Progress:
-    """A one-line progress display on a terminal's stderr (nothing when stderr is not a terminal)."""
+    """A one-line progress display on stderr, redrawn in place at most four times a second."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -45,8 +48,53 @@ class _Progress:
         click.echo(f"\r{done} alerts ({failed} failed), {rate:,.0f} alerts/s ", nl=final, err=True)
 
 
+def _progress_allowed(rows_to_stdout: bool) -> bool:
+    """Only on a terminal's stderr, and never on the terminal the rows are printed to (the redrawn line
+    would land between them)."""
+    return sys.stderr.isatty() and not (rows_to_stdout and sys.stdout.isatty())
+
+
+class _PathTally:
+    """Counts result rows per PATH argument, to name the directories and archives that held no alert.
+
+    A result's ``source`` is the path as given (a file, ``dir/...`` for a walked directory,
+    ``archive::member`` for an archive member) and results come in input order, so the search for its
+    PATH starts with the next PATH (a PATH nested in the previous one takes its rows from there on), then
+    the current one, then the rest (a PATH given twice). Ambiguity can only hide an empty PATH, never
+    report a PATH that held alerts."""
+
+    def __init__(self, paths):
+        self.paths = list(dict.fromkeys(str(p) for p in paths))
+        self.counts = [0] * len(self.paths)
+        self.i = 0
+        self.reliable = True
+
+    @staticmethod
+    def _owns(path: str, source: str) -> bool:
+        return source == path or source.startswith((path.rstrip(os.sep) + os.sep, path + "::"))
+
+    def add(self, source: str) -> None:
+        n = len(self.paths)
+        for k in (1, 0, *range(2, n)) if n > 1 else (0,):
+            j = (self.i + k) % n
+            if self._owns(self.paths[j], source):
+                self.i = j
+                self.counts[j] += 1
+                return
+        self.reliable = False  # a source named some other way: do not guess
+
+    def empty(self) -> list[str]:
+        return [p for p, n in zip(self.paths, self.counts) if n == 0] if self.reliable else []
+
+
+def _check_paths(paths) -> None:
+    missing = [str(p) for p in paths if not os.path.exists(p)]
+    if missing:
+        raise click.ClickException(f"no such file or directory: {', '.join(missing)}")
+
+
 @main.command()
-@_paths_arg
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file: .csv, .jsonl or .parquet (default: CSV to stdout).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
@@ -58,44 +106,67 @@ class _Progress:
 @click.option("--model-threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="ONNX Runtime intra-op threads (0 = all cores).")
 @_engine_opt
-@click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when a terminal).")
-def score(paths, output, fmt, model, batch_size, threads, model_threads, engine, progress) -> None:
-    """Score alert files, directories (recursive) and .tar/.tar.gz nights. One row per alert record."""
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
+              help="Where the model runs. cuda/tensorrt need onnxruntime-gpu (README, GPU); an unusable "
+                   "device is an error, never a silent CPU run.")
+@click.option("--device-id", type=click.IntRange(min=0), default=0, show_default=True, help="GPU index.")
+@click.option("--fp16", is_flag=True, help="Let TensorRT use half precision (--device tensorrt only).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress line on stderr, shown only when stderr is a terminal that rows are not printed to.")
+def score(paths, output, fmt, model, batch_size, threads, model_threads, engine, device, device_id, fp16,
+          progress) -> None:
+    """Score alert files, directories (recursive) and .tar/.tar.gz nights. One row per alert record.
+
+    Exits 0 when every PATH held alerts, even if some of them failed (their rows say why); exits 1 when
+    a PATH does not exist or a directory/archive holds no alert file."""
     from . import registry
+    from .backends import DeviceUnavailableError, ModelLoadError
+    from .prep import require_engine
     from .scorer import Scorer
 
+    _check_paths(paths)
+    if fp16 and device != "tensorrt":
+        raise click.UsageError("--fp16 needs --device tensorrt")
     try:
         writer = ResultWriter(output, fmt)
+        require_engine(engine)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    except ImportError as exc:  # the engine's optional dependency
+        raise click.ClickException(str(exc)) from None
     try:
         scorer = Scorer(model, engine=engine, batch_size=batch_size, threads=threads,
-                        intra_op_threads=model_threads)
-    except registry.ModelNotFoundError as exc:
+                        intra_op_threads=model_threads, device=device, device_id=device_id, fp16=fp16)
+    except (registry.ModelNotFoundError, DeviceUnavailableError) as exc:
         raise click.ClickException(str(exc)) from None
-    except ImportError as exc:  # an engine's optional dependency
-        raise click.ClickException(str(exc)) from None
-    except (registry.ModelCardError, ValueError, OSError) as exc:
+    except (registry.ModelCardError, ModelLoadError, OSError) as exc:
         raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
 
-    shown = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(shown)
+    bar = _Progress(progress and _progress_allowed(writer.path is None))
+    tally = _PathTally(paths)
     done = failed = 0
     t0 = time.perf_counter()
-    try:
-        with writer:
-            for result in scorer.score_files(paths):
-                writer.write(result.as_dict())
-                done += 1
-                failed += result.status != "ok"
-                bar.update(done, failed)
-    except RuntimeError as exc:  # e.g. parquet without pyarrow
-        raise click.ClickException(str(exc)) from None
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(writer)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc}") from None
+        for result in scorer.score_files(paths):
+            writer.write(result.as_dict())
+            tally.add(result.source)
+            done += 1
+            failed += result.status != "ok"
+            bar.update(done, failed)
+        if done == 0:  # leaves no output file behind
+            raise click.ClickException(f"no alert files found in {', '.join(map(str, paths))}")
     elapsed = time.perf_counter() - t0
     bar.update(done, failed, final=True)
     where = f" -> {output}" if output else ""
     click.echo(f"scored {done - failed}, failed {failed}, {done} alerts in {elapsed:.2f} s "
-               f"({done / max(elapsed, 1e-9):,.0f} alerts/s) with {scorer.model_name}{where}", err=True)
+               f"({done / max(elapsed, 1e-9):,.0f} alerts/s) with {scorer.model_name} on {device}{where}", err=True)
+    empty = tally.empty()
+    if empty:
+        raise click.ClickException(f"no alert files found in {', '.join(empty)} (the other paths were scored)")
 
 
 @main.command()

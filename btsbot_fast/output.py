@@ -2,7 +2,8 @@
 
 Files are written to a temporary name beside the target and renamed into place only when the run
 completes, so an existing file is never left half-overwritten. If the run dies, the rows written so far
-are kept as ``<target>.partial`` (CSV/JSONL) for inspection.
+are kept as ``<target>.partial`` (CSV/JSONL) for inspection. Files get the ordinary permissions a new file
+gets (0666 less the umask), not the private ones of a temporary file.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import csv
 import io
 import json
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +44,18 @@ def _cell(column: str, value: Any) -> Any:
     return format(value, ".9g") if column in _FLOAT32_COLUMNS else value
 
 
+def _new_temp_file(target: Path) -> tuple[int, Path]:
+    """Create a fresh file beside ``target`` (mode 0666 less the umask, unlike ``mkstemp``'s 0600)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file beside {target}")
+
+
 class ResultWriter:
     """Context manager: ``with ResultWriter(path) as w: w.write(row_dict)``."""
 
@@ -51,6 +64,11 @@ class ResultWriter:
         self.format = format_for(self.path, fmt)
         if self.path is None and self.format == "parquet":
             raise ValueError("parquet output needs a file path (-o out.parquet)")
+        if self.format == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise ValueError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from None
         self.rows_written = 0
         self._tmp: Path | None = None
         self._fh: IO[str] | None = None
@@ -59,17 +77,11 @@ class ResultWriter:
 
     def __enter__(self) -> ResultWriter:
         if self.format == "parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError as exc:
-                raise RuntimeError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from exc
             self._parquet_rows = {c: [] for c in COLUMNS}
         if self.path is None:
             self._fh = sys.stdout
         elif self.format != "parquet":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-            self._tmp = Path(tmp)
+            fd, self._tmp = _new_temp_file(self.path)
             self._fh = io.open(fd, "w", newline="", encoding="utf-8")
         if self.format == "csv":
             self._csv = csv.writer(self._fh, lineterminator="\n")
@@ -109,12 +121,11 @@ class ResultWriter:
         types = {"candid": pa.int64(), "jd": pa.float64(), "magpsf": pa.float32(), "fid": pa.int32(),
                  "score": pa.float32(), "record_index": pa.int64()}
         table = pa.table({c: pa.array(self._parquet_rows[c], type=types.get(c, pa.string())) for c in COLUMNS})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
+        fd, tmp = _new_temp_file(self.path)
+        os.close(fd)  # pyarrow rewrites the file in place; it keeps the mode it was created with
         try:
             pq.write_table(table, tmp)
             os.replace(tmp, self.path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise

@@ -51,11 +51,17 @@ class Scorer:
     The ONNX Runtime session is created once. ``score_files`` reads, preprocesses and scores in
     batches of ``batch_size``; preprocessing of the next batch runs in a background thread while the
     current one is scored (both release the GIL), with at most ``prefetch`` batches waiting.
+
+    ``device`` is ``cpu`` (default), ``cuda`` or ``tensorrt`` (on GPU ``device_id``; ``fp16`` lets
+    TensorRT use half precision, its engines are cached under ``<model home>/tensorrt``). A device that
+    cannot be used raises :class:`~btsbot_fast.backends.DeviceUnavailableError`; it never falls back to
+    the CPU silently.
     """
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, engine: str = "native",
                  batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0, intra_op_threads: int = 0,
-                 prefetch: int = 2, home: str | os.PathLike[str] | None = None, providers: list[str] | None = None):
+                 prefetch: int = 2, home: str | os.PathLike[str] | None = None, device: str = "cpu",
+                 device_id: int = 0, fp16: bool = False):
         require_engine(engine)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -68,7 +74,10 @@ class Scorer:
         self.threads = threads
         self.prefetch = max(0, prefetch)
         self._features = np.asarray(self.resolved.feature_indices, dtype=np.intp)
-        self.backend = self.resolved.backend(intra_op_threads=intra_op_threads, providers=providers)
+        self.device = device
+        engine_cache = registry.model_home(home) / "tensorrt" if device == "tensorrt" else None
+        self.backend = self.resolved.backend(intra_op_threads=intra_op_threads, device=device, device_id=device_id,
+                                             fp16=fp16, engine_cache=engine_cache, max_batch=batch_size)
 
     @property
     def model_name(self) -> str:

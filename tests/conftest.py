@@ -1,9 +1,19 @@
 """Shared test fixtures.
 
-Real data comes from ``../shared`` beside the repository root (or ``$BTSBOT_FAST_SHARED``); tests that
-need it skip cleanly when it is absent. The official model is looked up in the model cache
-(``$BTSBOT_FAST_HOME``, which ``.ci/run`` fills by importing ``../shared/models/btsbot-v1.0.1.tar``);
-when it is not there and TensorFlow is installed, it is imported once per session into a temporary cache.
+Real data: the full reference folder ``../shared`` beside the repository root (or ``$BTSBOT_FAST_SHARED``)
+when it is there, else the small real sample committed in ``tests/data/`` (same layout as
+``../shared/data``; see tests/data/PROVENANCE.md). So a bare clone runs the real-data tests on the sample
+and a checkout beside ``../shared`` runs them on everything:
+
+* ``data_root``: ``../shared/data`` or ``tests/data`` (``ztf/dev``, ``ztf/broken``, ``ztf/reference``,
+  ``ztf/dev_manifest.csv``, ``golden``);
+* ``reference``: the loader for ``data_root/ztf`` (``.dev``, ``.broken``, ``.rows``, ``.triplets``,
+  ``.features``, ``.manifest``; ``.is_sample`` says which set it is);
+* ``shared``: the full ``../shared`` only; ``official_tarball``: the official weights in it. Tests that
+  need them skip, saying so, when they are absent.
+
+The official model is the ONNX copy shipped with the package (``registry.resolve_shipped``), so no
+TensorFlow and no import step are needed.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "tests" / "data"
 OFFICIAL_MODEL = "btsbot-v1.0.1"
 
 
@@ -23,41 +34,54 @@ def shared_root() -> Path | None:
     return root if (root / "data").is_dir() else None
 
 
+def data_root_path() -> Path:
+    """``../shared/data`` when present, else the committed sample ``tests/data``."""
+    root = shared_root()
+    return root / "data" if root is not None else SAMPLE
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     root = shared_root()
     if root is None:
-        pytest.skip("../shared (or $BTSBOT_FAST_SHARED) is not available")
+        pytest.skip("needs the full ../shared (or $BTSBOT_FAST_SHARED), not in a bare clone; "
+                    "tests/data covers the real-data tests")
     return root
 
 
 @pytest.fixture(scope="session")
-def official_model(shared: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The official BTSbot v1.0.1 model, resolved through the registry (btsbot_fast.registry.resolve)."""
+def official_tarball() -> Path:
+    """The official weights (TF SavedModel tarball, 3 MB): only in ../shared, never in the repository."""
+    root = shared_root()
+    if root is None or not (root / "models" / "btsbot-v1.0.1.tar").is_file():
+        pytest.skip("needs the official weights ../shared/models/btsbot-v1.0.1.tar (not in the repository)")
+    return root / "models" / "btsbot-v1.0.1.tar"
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return data_root_path()
+
+
+@pytest.fixture(scope="session")
+def official_model():
+    """The official BTSbot v1.0.1 model: the ONNX copy shipped with the package (sha256-checked)."""
     from btsbot_fast import registry
 
-    try:
-        return registry.resolve(OFFICIAL_MODEL)
-    except registry.ModelNotFoundError:
-        pass
-    tarball = shared / "models" / "btsbot-v1.0.1.tar"
-    pytest.importorskip("tensorflow", reason="official model not imported and TensorFlow is absent")
-    pytest.importorskip("tf2onnx")
-    home = tmp_path_factory.mktemp("model-home")
-    os.environ["BTSBOT_FAST_HOME"] = str(home)
-    registry.import_model(tarball, home=home)
-    return registry.resolve(OFFICIAL_MODEL, home=home)
+    return registry.resolve_shipped(OFFICIAL_MODEL)
 
 
 class Reference:
-    """The upstream production outputs for the dev alerts (../shared/data/ztf/reference)."""
+    """The upstream production outputs for the dev alerts (``<data root>/ztf/reference``)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, data_root: Path):
         import csv
 
         import numpy as np
 
-        ztf = root / "data" / "ztf"
+        ztf = data_root / "ztf"
+        self.root = data_root
+        self.is_sample = data_root.resolve() == SAMPLE.resolve()
         self.dev = ztf / "dev"
         self.broken = ztf / "broken"
         ref = ztf / "reference"
@@ -78,5 +102,5 @@ class Reference:
 
 
 @pytest.fixture(scope="session")
-def reference(shared: Path) -> Reference:
-    return Reference(shared)
+def reference(data_root: Path) -> Reference:
+    return Reference(data_root)

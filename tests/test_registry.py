@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -82,9 +83,21 @@ def test_registry_import_is_light():
 
 # ------------------------------------------------------------------------------------------ import refusals
 @pytest.fixture
-def tampered(shared: Path, tmp_path: Path) -> Path:
-    data = bytearray((shared / "models" / "btsbot-v1.0.1.tar").read_bytes())
-    data[len(data) // 2] ^= 0x01  # one bit inside the variables file
+def tampered(tmp_path: Path) -> Path:
+    """The official tarball with one bit flipped; without ../shared, another real tar under its name."""
+    from conftest import shared_root
+
+    official = (shared_root() or tmp_path) / "models" / "btsbot-v1.0.1.tar"
+    if official.is_file():
+        data = bytearray(official.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit inside the variables file
+    else:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            m = tarfile.TarInfo("best_model/saved_model.pb")
+            m.size = 4
+            t.addfile(m, io.BytesIO(b"abcd"))
+        data = bytearray(buf.getvalue())
     p = tmp_path / "btsbot-v1.0.1.tar"
     p.write_bytes(bytes(data))
     return p
@@ -164,14 +177,11 @@ def test_probe_inputs_are_normalised_and_seeded():
 
 # ------------------------------------------------------------------------------------------ resolve
 def test_resolve_missing_registry_model_says_how_to_get_it(empty_home: Path):
-    with pytest.raises(registry.ModelNotFoundError) as ei:
-        registry.resolve(OFFICIAL, home=empty_home)
-    msg = str(ei.value)
+    # a registry entry that is neither imported nor shipped: the message says how to get it
+    msg = registry.cache.not_found_message(OFFICIAL, empty_home)
     assert "btsbot-fast models import /path/to/btsbot-v1.0.1.tar" in msg
     assert "btsbot-fast models pull btsbot-v1.0.1" in msg
-    with pytest.raises(registry.ModelNotFoundError, match="btsbot-v1.0.1.tar"):
-        registry.resolve("btsbot", home=empty_home)
-    with pytest.raises(registry.ModelNotFoundError):
+    with pytest.raises(registry.ModelNotFoundError, match="models import /path/to/saved_model_or.tar"):
         registry.resolve("definitely-not-a-model", home=empty_home)
     with pytest.raises(registry.ModelNotFoundError, match="no such model file"):
         registry.resolve(str(empty_home / "nothing.onnx"))
@@ -229,7 +239,7 @@ def test_pull_failure_says_how_to_import_offline(empty_home: Path):
     assert not (empty_home / OFFICIAL).exists()
 
 
-def test_pull_checks_sha256_then_imports(tmp_path: Path, empty_home: Path, shared: Path, monkeypatch):
+def test_pull_checks_sha256_then_imports(tmp_path: Path, empty_home: Path, official_tarball: Path, monkeypatch):
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"junk")
     with pytest.raises(registry.ModelImportError, match="does not match the registry"):
@@ -237,18 +247,21 @@ def test_pull_checks_sha256_then_imports(tmp_path: Path, empty_home: Path, share
 
     calls = []
     monkeypatch.setattr(convert, "import_model", lambda path, **kw: calls.append((Path(path).read_bytes()[:4], kw)))
-    registry.pull(OFFICIAL, home=empty_home, url=(shared / "models" / "btsbot-v1.0.1.tar").as_uri())
+    registry.pull(OFFICIAL, home=empty_home, url=official_tarball.as_uri())
     assert calls and calls[0][1]["name"] == OFFICIAL and calls[0][1]["home"] == empty_home
 
 
 # ------------------------------------------------------------------------------------------ CLI
-def test_cli_path_and_list_without_model(empty_home: Path):
+def test_cli_path_and_list_without_imported_model(empty_home: Path):
+    shipped = registry.resolve_shipped(OFFICIAL).onnx_path
     r = CliRunner().invoke(models, ["path", OFFICIAL, "--home", str(empty_home)])
-    assert r.exit_code != 0
-    assert "btsbot-fast models import /path/to/btsbot-v1.0.1.tar" in r.output
+    assert r.exit_code == 0 and r.output.strip() == str(shipped)
     r = CliRunner().invoke(models, ["list", "--home", str(empty_home)])
     assert r.exit_code == 0, r.output
-    assert OFFICIAL in r.output and "not imported" in r.output
+    line = next(x for x in r.output.splitlines() if x.startswith(OFFICIAL))
+    assert line.split()[2] == "shipped" and line.endswith(str(shipped))
+    r = CliRunner().invoke(models, ["path", "not-a-model", "--home", str(empty_home)])
+    assert r.exit_code != 0 and "models import" in r.output
     r = CliRunner().invoke(models, ["pull", OFFICIAL, "--home", str(empty_home), "--timeout", "5",
                                     "--url", f"http://127.0.0.1:{_closed_port()}/x.tar"])
     assert r.exit_code != 0 and "models import" in r.output
@@ -300,25 +313,68 @@ def test_backend_io_checks(official_model):
         b.run(t, m[:3])
 
 
-def test_backend_warns_when_gpu_missing(official_model):
-    import onnxruntime as ort
+# ------------------------------------------------------------------------------------------ the shipped model
+def test_shipped_model_is_the_default_and_an_import_overrides_it(empty_home: Path, tmp_path: Path):
+    shipped = registry.resolve(OFFICIAL, home=empty_home)
+    assert shipped.origin == "shipped" and shipped == registry.resolve_shipped(OFFICIAL)
+    assert registry.resolve("btsbot", home=empty_home).origin == "shipped"  # the family alias too
+    entry = registry.get_entry(OFFICIAL)
+    assert registry.cache.sha256_file(shipped.onnx_path) == entry.shipped_sha256 == shipped.card["onnx_sha256"]
+    for f in ("LICENSE-BTSbot.txt", "NOTICE.md"):  # the upstream licence and the attribution travel with it
+        assert (shipped.onnx_path.parent / f).is_file()
+    assert "MIT License" in (shipped.onnx_path.parent / "LICENSE-BTSbot.txt").read_text()
+    # an imported copy in the cache is an explicit choice and wins
+    home = tmp_path / "home"
+    shutil.copytree(shipped.onnx_path.parent, home / OFFICIAL)
+    imported = registry.resolve(OFFICIAL, home=home)
+    assert imported.origin == "cache" and imported.onnx_path == (home / OFFICIAL / "model.onnx").resolve()
 
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        pytest.skip("this onnxruntime has CUDA")
-    from btsbot_fast.backends.onnx import OnnxBackend
 
-    with pytest.warns(RuntimeWarning, match="CUDAExecutionProvider"):
-        b = OnnxBackend(official_model.onnx_path, providers=["cuda"])
-    assert b.providers == ["CPUExecutionProvider"]
+def test_shipped_model_is_checked_against_the_entry(tmp_path: Path):
+    """A changed or missing shipped file is refused: the sha256 in the registry entry is checked on load."""
+    entry = registry.get_entry(OFFICIAL)
+    pkg = tmp_path / "_models"
+    shutil.copytree(entry.shipped_dir, pkg / entry.shipped["dir"])
+    copy = ModelEntry.from_dict(entry.raw, source_file=pkg / f"{OFFICIAL}.json")
+    assert registry.resolve_shipped(copy).onnx_path == (pkg / OFFICIAL / "model.onnx").resolve()
+    onnx = pkg / OFFICIAL / "model.onnx"
+    data = bytearray(onnx.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one weight
+    onnx.write_bytes(bytes(data))
+    with pytest.raises(registry.ModelCardError, match="shipped model file was changed"):
+        registry.resolve_shipped(copy)
+    onnx.unlink()
+    with pytest.raises(registry.ModelCardError, match="missing"):
+        registry.resolve_shipped(copy)
+    with pytest.raises(registry.ModelCardError, match="shipped.onnx_sha256"):
+        ModelEntry.from_dict({**entry.raw, "shipped": {"dir": OFFICIAL, "onnx_sha256": "abc"}})
 
 
 @pytest.mark.tf
 @pytest.mark.slow
-def test_import_directory_and_parity_refusal(shared: Path, tmp_path: Path, empty_home: Path):
+def test_verify_shipped_against_the_official_tarball(official_tarball: Path, data_root: Path):
+    """The shipped ONNX equals a fresh conversion of the official weights, and TensorFlow, on the golden
+    and real reference inputs (what `btsbot-fast models verify` prints)."""
+    pytest.importorskip("tensorflow", reason="verify converts the SavedModel again: needs the [tf] extra")
+    pytest.importorskip("tf2onnx", reason="needs the [tf] extra")
+    report = registry.verify(OFFICIAL, official_tarball, golden=data_root / "golden",
+                             reference=data_root / "ztf" / "reference")
+    assert report.ok, report.lines()
+    assert [s.name for s in report.sets] == ["probe", "golden", "reference alerts"]
+    for s in report.sets:
+        assert s.n > 0 and s.reconverted_vs_shipped <= 1e-6 and s.shipped_vs_tensorflow <= 1e-6
+    assert report.sets[2].shipped_vs_recorded <= 2e-6  # the production TensorFlow scores
+    strict = dataclasses.replace(report, tolerance=-1.0)
+    assert not strict.ok and strict.lines()[-1].startswith("FAILED")
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_import_directory_and_parity_refusal(official_tarball: Path, tmp_path: Path, empty_home: Path):
     """An extracted SavedModel directory is recognised as the registry model; a failed parity stores nothing."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("tf2onnx")
-    convert.safe_extract(shared / "models" / "btsbot-v1.0.1.tar", tmp_path / "x")
+    convert.safe_extract(official_tarball, tmp_path / "x")
     with pytest.raises(registry.ModelImportError, match="disagrees with TensorFlow"):
         registry.import_model(tmp_path / "x" / "best_model", home=empty_home, tolerance=-1.0)
     assert not empty_home.exists() or not any(empty_home.iterdir())  # no model, no staging leftovers

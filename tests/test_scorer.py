@@ -72,7 +72,7 @@ def test_score_buffers_like_kafka_values(scorer_dir, reference):
 
 
 def test_model_error_marks_rows_and_run_goes_on(scorer_dir, paths, monkeypatch):
-    scorer = Scorer(scorer_dir, batch_size=10)
+    scorer = Scorer(scorer_dir, batch_size=4)
     calls = {"n": 0}
     real_run = scorer.backend.run
 
@@ -84,9 +84,9 @@ def test_model_error_marks_rows_and_run_goes_on(scorer_dir, paths, monkeypatch):
 
     monkeypatch.setattr(scorer.backend, "run", flaky)
     results = list(scorer.score_files(paths))
-    first_ok_batch = [r for r in results[:10]]
+    first_ok_batch = [r for r in results[:4]]
     assert any(r.status == "model_error" and "simulated" in r.error for r in first_ok_batch)
-    assert any(r.status == "ok" for r in results[10:])
+    assert any(r.status == "ok" for r in results[4:])
 
 
 def test_score_arrays_validates_shapes(scorer_dir):
@@ -124,4 +124,4 @@ def test_results_carry_the_candidates_jd_magpsf_fid(scorer_dir, reference, engin
             n_with += 1
             assert (r.jd, r.magpsf, r.fid) == w
             assert isinstance(r.fid, int)
-    assert n_with > 250
+    assert n_with >= sum(row["in_reference"] == "yes" for row in reference.manifest) > 0

@@ -1,8 +1,20 @@
-"""Inference backends. ``OnnxBackend`` (ONNX Runtime) is imported lazily: it pulls in onnxruntime."""
+"""Inference backends. Light to import: ``OnnxBackend`` (which pulls in onnxruntime) is loaded on use."""
 
 from __future__ import annotations
 
-__all__ = ["OnnxBackend"]
+#: where a model can run (``Scorer(device=...)``, ``btsbot-fast score --device``)
+DEVICES = ("cpu", "cuda", "tensorrt")
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The requested device cannot run the model here. Never replaced by a silent CPU run."""
+
+
+class ModelLoadError(ValueError):
+    """ONNX Runtime cannot load the file, or the model's inputs/outputs are not a BTSbot model's."""
+
+
+__all__ = ["DEVICES", "DeviceUnavailableError", "ModelLoadError", "OnnxBackend"]
 
 
 def __getattr__(name: str):

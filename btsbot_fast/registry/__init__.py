@@ -5,13 +5,14 @@ Light to import: numpy and the standard library only; TensorFlow is imported ins
 
 from __future__ import annotations
 
-from .cache import ResolvedModel, cached_models, model_home, resolve
+from .cache import ResolvedModel, cached_models, model_home, resolve, resolve_shipped
 from .entries import VARIANTS, ModelEntry, get_entry, list_entries
 from .errors import ModelCardError, ModelImportError, ModelNotFoundError
 
 __all__ = [
     "ModelCardError", "ModelEntry", "ModelImportError", "ModelNotFoundError", "ResolvedModel", "VARIANTS",
     "cached_models", "get_entry", "import_model", "list_entries", "model_home", "pull", "resolve",
+    "resolve_shipped", "verify",
 ]
 
 
@@ -27,3 +28,10 @@ def pull(name, home=None, url=None, timeout=60.0) -> ResolvedModel:
     from .download import pull as _pull
 
     return _pull(name, home=home, url=url, timeout=timeout)
+
+
+def verify(name, tarball, golden=None, reference=None, tolerance=None):
+    """Convert the official tarball again and compare it with the shipped ONNX; see :mod:`.verify_shipped`."""
+    from .verify_shipped import verify_shipped
+
+    return verify_shipped(name, tarball, golden=golden, reference=reference, tolerance=tolerance)

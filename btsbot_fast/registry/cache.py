@@ -4,6 +4,11 @@ Cache layout: ``<home>/<name>/model.onnx`` and ``<home>/<name>/model_card.json``
 :func:`model_home`. A run directory written by the training wrapper has the same two files, so it can be
 passed to :func:`resolve` directly, as can a bare ``.onnx`` file.
 
+Shipped models: a registry entry with a ``shipped`` section has its converted ONNX installed with the
+package, in a directory of the same layout beside the entry (``btsbot_fast/_models/<dir>/``); its sha256
+is in the entry and is checked on every load. A model of the same name imported into the cache is an
+explicit choice and takes precedence; otherwise a registry name resolves to the shipped copy.
+
 Model card (JSON) fields read here: ``name``, ``version``, ``variant`` (or ``preprocessing.variant``),
 ``feature_names`` (a subset of the variant's features, in the model's input order), ``inputs``
 (``{"triplet": {"name": ...}, "metadata": {"name": ...}}``, default names ``triplet``/``metadata``),
@@ -64,6 +69,8 @@ class ResolvedModel:
     metadata_input: str = "metadata"
     output_name: str = "fc_out"
     card: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: where it came from: "cache" (imported), "shipped" (installed with the package) or "file" (a path)
+    origin: str = field(default="file", compare=False)
 
     @property
     def input_names(self) -> dict[str, str]:
@@ -80,11 +87,12 @@ class ResolvedModel:
         return tuple(full.index(n) for n in self.feature_names)
 
     def backend(self, **kwargs):
-        """An :class:`~btsbot_fast.backends.onnx.OnnxBackend` for this model (imports onnxruntime)."""
+        """An :class:`~btsbot_fast.backends.onnx.OnnxBackend` for this model (imports onnxruntime); keyword
+        arguments (``device=``, ``intra_op_threads=``...) go to the backend."""
         from ..backends.onnx import OnnxBackend
 
         return OnnxBackend(self.onnx_path, triplet_input=self.triplet_input, metadata_input=self.metadata_input,
-                           output_name=self.output_name, **kwargs)
+                           output_name=self.output_name, n_features=self.n_features, **kwargs)
 
 
 def spec_from_entry(entry: ModelEntry) -> dict[str, Any]:
@@ -146,7 +154,7 @@ def _io_name(card: Mapping[str, Any], role: str, default: str) -> str:
 
 
 def _from_card(card: Mapping[str, Any], onnx_path: Path, where: str, default_name: str,
-               check_sha: bool = True) -> ResolvedModel:
+               check_sha: bool = True, origin: str = "file") -> ResolvedModel:
     variant = card.get("variant") or (card.get("preprocessing") or {}).get("variant")
     if "feature_names" not in card:
         raise ModelCardError(f"{where}: the model card has no feature_names")
@@ -162,7 +170,7 @@ def _from_card(card: Mapping[str, Any], onnx_path: Path, where: str, default_nam
         name=str(card.get("name") or default_name), version=str(card.get("version") or "unknown"),
         onnx_path=onnx_path.resolve(), variant=variant, feature_names=features,
         triplet_input=_io_name(card, "triplet", "triplet"), metadata_input=_io_name(card, "metadata", "metadata"),
-        output_name=str(out_name or "fc_out"), card=dict(card),
+        output_name=str(out_name or "fc_out"), card=dict(card), origin=origin,
     )
 
 
@@ -192,7 +200,8 @@ def resolve(model: Any, home: str | os.PathLike | None = None, spec: Any = None)
     """Resolve a registry name, a ``.onnx`` file or a run/cache directory to a :class:`ResolvedModel`.
 
     * registry name (``btsbot-v1.0.1``, alias ``btsbot``) or a name imported under ``--name``: looked up in
-      the cache; when absent raises :class:`ModelNotFoundError` saying how to import or pull it;
+      the cache, then (registry entries with a ``shipped`` section) the copy installed with the package;
+      when neither exists raises :class:`ModelNotFoundError` saying how to import or pull it;
     * ``.onnx`` file: spec from ``spec=`` (card dict/path or entry name), else ``model_card.json`` beside it,
       else the default spec (variant btsbot-v1, all 25 features, inputs ``triplet``/``metadata``);
     * directory holding ``model.onnx`` (+ ``model_card.json``): e.g. a training run directory.
@@ -211,7 +220,9 @@ def resolve(model: Any, home: str | os.PathLike | None = None, spec: Any = None)
             raise ModelNotFoundError(str(exc)) from None
         d = home_dir / cache_name
         if (d / ONNX_FILE).is_file() and (d / CARD_FILE).is_file():
-            return _resolve_dir(d, spec)
+            return _resolve_dir(d, spec, origin="cache")
+        if canon is not None and get_entry(canon).shipped:
+            return resolve_shipped(canon)
         if canon is not None or not Path(s).exists():
             raise ModelNotFoundError(not_found_message(cache_name, home_dir))
     p = Path(s).expanduser()
@@ -222,7 +233,28 @@ def resolve(model: Any, home: str | os.PathLike | None = None, spec: Any = None)
     raise ModelNotFoundError(f"no such model file or directory: {s}")
 
 
-def _resolve_dir(d: Path, spec: Any) -> ResolvedModel:
+def resolve_shipped(name: str | ModelEntry) -> ResolvedModel:
+    """The copy of registry model ``name`` installed with the package, its sha256 checked against the entry."""
+    entry = name if isinstance(name, ModelEntry) else get_entry(name)
+    d = entry.shipped_dir
+    if d is None:
+        raise ModelNotFoundError(f"registry model {entry.name} is not shipped with the package")
+    onnx_path = d / ONNX_FILE
+    if not onnx_path.is_file():
+        raise ModelCardError(f"the package's copy of {entry.name} is missing ({onnx_path}); reinstall btsbot-fast")
+    actual = sha256_file(onnx_path)
+    if actual != entry.shipped_sha256:
+        raise ModelCardError(f"{onnx_path} has sha256 {actual}, but registry entry {entry.name} says "
+                             f"{entry.shipped_sha256}: the shipped model file was changed; reinstall btsbot-fast")
+    card_path = d / CARD_FILE
+    card = read_card(card_path) if card_path.is_file() else spec_from_entry(entry)
+    if card.get("onnx_sha256") not in (None, actual):
+        raise ModelCardError(f"{card_path} describes a different file (onnx_sha256 {card['onnx_sha256']}) than "
+                             f"registry entry {entry.name} ships ({actual}); reinstall btsbot-fast")
+    return _from_card(card, onnx_path, f"shipped model {entry.name}", entry.name, check_sha=False, origin="shipped")
+
+
+def _resolve_dir(d: Path, spec: Any, origin: str = "file") -> ResolvedModel:
     onnx_path = d / ONNX_FILE
     if not onnx_path.is_file():
         onnx_files = sorted(d.glob("*.onnx"))
@@ -233,8 +265,8 @@ def _resolve_dir(d: Path, spec: Any) -> ResolvedModel:
         return _from_card(load_spec(spec), onnx_path, f"spec for {onnx_path}", d.name, check_sha=False)
     card_path = d / CARD_FILE
     if card_path.is_file():
-        return _from_card(read_card(card_path), onnx_path, f"model card {card_path}", d.name)
-    return _from_card(default_spec(d.name), onnx_path, f"default spec for {onnx_path}", d.name)
+        return _from_card(read_card(card_path), onnx_path, f"model card {card_path}", d.name, origin=origin)
+    return _from_card(default_spec(d.name), onnx_path, f"default spec for {onnx_path}", d.name, origin=origin)
 
 
 def _resolve_onnx(p: Path, spec: Any) -> ResolvedModel:

@@ -1,4 +1,4 @@
-"""``btsbot-fast models ...``: import, list, path, pull."""
+"""``btsbot-fast models ...``: import, list, path, pull, verify."""
 
 from __future__ import annotations
 
@@ -52,14 +52,21 @@ def import_cmd(path: str, name: str | None, opset: int | None, home: str | None)
 @_home_option
 @_friendly
 def list_cmd(home: str | None) -> None:
-    """Registry entries and whether each is imported in the cache (plus other cached models)."""
+    """Registry entries, whether each ships with the package or is imported in the cache (plus other
+    cached models). An imported copy takes precedence over the shipped one."""
     home_dir = cache.model_home(home)
     cached = cache.cached_models(home_dir)
     click.echo(f"model cache: {home_dir}")
     rows = []
     for e in entries.list_entries():
         d = cached.pop(e.name, None)
-        rows.append((e.name, e.version, "imported" if d else "not imported", str(d / cache.ONNX_FILE) if d else "-"))
+        if d is not None:
+            rows.append((e.name, e.version, "imported" + (" (used instead of the shipped copy)" if e.shipped else ""),
+                         str(d / cache.ONNX_FILE)))
+        elif e.shipped_dir is not None:
+            rows.append((e.name, e.version, "shipped", str(e.shipped_dir / cache.ONNX_FILE)))
+        else:
+            rows.append((e.name, e.version, "not imported", "-"))
     for n, d in cached.items():
         try:
             m = cache.resolve(d)
@@ -77,7 +84,8 @@ def list_cmd(home: str | None) -> None:
 @_home_option
 @_friendly
 def path_cmd(name: str, home: str | None) -> None:
-    """Print the ONNX file of an imported model (fails, saying how to import it, when absent)."""
+    """Print the ONNX file a model name resolves to (imported, else shipped; fails, saying how to import
+    it, when neither exists)."""
     click.echo(str(cache.resolve(name, home=home).onnx_path))
 
 
@@ -94,3 +102,26 @@ def pull_cmd(name: str, url: str | None, timeout: float, home: str | None) -> No
     m = pull(name, home=home, url=url, timeout=timeout)
     click.echo(f"imported {m.name} {m.version} -> {m.onnx_path}")
     click.echo(f"parity vs TensorFlow: max |diff| = {m.card.get('parity', {}).get('max_abs_diff', float('nan')):.3g}")
+
+
+@models.command("verify")
+@click.argument("name")
+@click.argument("tarball", type=click.Path(exists=True, dir_okay=False))
+@click.option("--golden", type=click.Path(exists=True, file_okay=False), default=None,
+              help="BTSbot's example inputs (usage_triplets.npy, usage_candidates.csv); default: "
+                   "$BTSBOT_FAST_SHARED/data/golden, ../shared/data/golden or tests/data/golden")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), default=None,
+              help="real reference alerts' inputs (dev_reference_{triplets,features}.npz, dev_reference_scores.csv); "
+                   "default: data/ztf/reference under the same places")
+@click.option("--tolerance", type=float, default=None, help="max |score difference| allowed (default 1e-6)")
+@_friendly
+def verify_cmd(name: str, tarball: str, golden: str | None, reference: str | None, tolerance: float | None) -> None:
+    """Check that the shipped ONNX of NAME is the official model: convert TARBALL (the official weights)
+    again and compare both with TensorFlow on the golden and real reference inputs. Needs [tf]."""
+    from . import verify
+
+    report = verify(name, tarball, golden=golden, reference=reference, tolerance=tolerance)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        raise click.ClickException(f"the shipped {report.name} does not match a fresh conversion of {tarball}")

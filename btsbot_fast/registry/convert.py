@@ -177,12 +177,16 @@ def _tf_version() -> str | None:
 
 
 def _run_tf2onnx(saved_model: Path, signature: str, opset: int, out: Path) -> float:
-    cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model),
-           "--signature_def", signature, "--opset", str(opset), "--output", str(out)]
+    # run beside the SavedModel and name it relatively: tf2onnx writes "converted from <path>" into the
+    # graph's doc_string, and a temporary extraction path there would make every conversion differ by a
+    # few bytes (with a relative name, the same tools give a byte-identical file)
+    cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", saved_model.name,
+           "--signature_def", signature, "--opset", str(opset), "--output", str(out.resolve())]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1", PYTHONWARNINGS="ignore")
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800,
+                              cwd=saved_model.resolve().parent)
     except subprocess.TimeoutExpired:
         raise ModelImportError("tf2onnx did not finish within 30 minutes") from None
     if proc.returncode != 0 or not out.is_file():

@@ -107,6 +107,21 @@ class ModelEntry:
     def licence(self) -> Mapping[str, Any]:
         return self.raw.get("licence") or {}
 
+    @property
+    def shipped(self) -> Mapping[str, Any]:
+        """The ``shipped`` section: the converted ONNX copy installed with the package (may be empty)."""
+        return self.raw.get("shipped") or {}
+
+    @property
+    def shipped_dir(self) -> Path | None:
+        """The directory of the shipped copy (``model.onnx`` + ``model_card.json``), beside this entry."""
+        d = self.shipped.get("dir")
+        return None if not d or self.source_file is None else self.source_file.parent / d
+
+    @property
+    def shipped_sha256(self) -> str | None:
+        return self.shipped.get("onnx_sha256")
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source_file: Path | None = None) -> "ModelEntry":
         where = f"registry entry {source_file or d.get('name')!s}"
@@ -128,6 +143,12 @@ class ModelEntry:
         sha = d.get("sha256")
         if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
             raise ModelCardError(f"{where}: sha256 must be 64 lower-case hex digits")
+        shipped = d.get("shipped")
+        if shipped is not None:
+            if not isinstance(shipped, Mapping) or not _NAME_RE.match(str(shipped.get("dir", ""))):
+                raise ModelCardError(f"{where}: shipped.dir must name a directory beside the entry")
+            if not re.fullmatch(r"[0-9a-f]{64}", str(shipped.get("onnx_sha256", ""))):
+                raise ModelCardError(f"{where}: shipped.onnx_sha256 must be 64 lower-case hex digits")
         return cls(
             name=name, version=version, family=str(d.get("family") or name), url=d.get("url"),
             mirrors=tuple(d.get("mirrors") or ()), sha256=sha, format=str(d.get("format", "tf-savedmodel-tar")),
