@@ -11,10 +11,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .backends import DEVICES
 from .output import ResultWriter
-from .prep import ENGINES
-from .scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
+from .scorer_options import ScorerOptions, engine_option, scorer_options, threads_option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,10 +23,6 @@ def main() -> None:
 
 _paths_arg = click.argument("paths", nargs=-1, required=True,
                             type=click.Path(exists=True, dir_okay=True, path_type=Path))
-_engine_opt = click.option("--engine", type=click.Choice(ENGINES), default="native", show_default=True,
-                           help="Preprocessing engine: the C++ core, or the pure-Python (NumPy/astropy) twin.")
-_threads_opt = click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-                            help="Preprocessing threads (0 = all cores).")
 
 
 class _Progress:
@@ -99,48 +93,20 @@ def _check_paths(paths) -> None:
               help="Output file: .csv, .jsonl or .parquet (default: CSV to stdout).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
               help="Output format, when the file name does not tell.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="Registry name, .onnx file, or a training run directory.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
-@_threads_opt
-@click.option("--model-threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="ONNX Runtime intra-op threads (0 = all cores).")
-@_engine_opt
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
-              help="Where the model runs. cuda/tensorrt need onnxruntime-gpu (README, GPU); an unusable "
-                   "device is an error, never a silent CPU run.")
-@click.option("--device-id", type=click.IntRange(min=0), default=0, show_default=True, help="GPU index.")
-@click.option("--fp16", is_flag=True, help="Let TensorRT use half precision (--device tensorrt only).")
+@scorer_options
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress line on stderr, shown only when stderr is a terminal that rows are not printed to.")
-def score(paths, output, fmt, model, batch_size, threads, model_threads, engine, device, device_id, fp16,
-          progress) -> None:
+def score(paths, output, fmt, scorer_options: ScorerOptions, progress) -> None:
     """Score alert files, directories (recursive) and .tar/.tar.gz nights. One row per alert record.
 
     Exits 0 when every PATH held alerts, even if some of them failed (their rows say why); exits 1 when
     a PATH does not exist or a directory/archive holds no alert file."""
-    from . import registry
-    from .backends import DeviceUnavailableError, ModelLoadError
-    from .prep import require_engine
-    from .scorer import Scorer
-
     _check_paths(paths)
-    if fp16 and device != "tensorrt":
-        raise click.UsageError("--fp16 needs --device tensorrt")
     try:
         writer = ResultWriter(output, fmt)
-        require_engine(engine)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    except ImportError as exc:  # the engine's optional dependency
-        raise click.ClickException(str(exc)) from None
-    try:
-        scorer = Scorer(model, engine=engine, batch_size=batch_size, threads=threads,
-                        intra_op_threads=model_threads, device=device, device_id=device_id, fp16=fp16)
-    except (registry.ModelNotFoundError, DeviceUnavailableError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except (registry.ModelCardError, ModelLoadError, OSError) as exc:
-        raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
+    scorer = scorer_options.open()
 
     bar = _Progress(progress and _progress_allowed(writer.path is None))
     tally = _PathTally(paths)
@@ -163,7 +129,7 @@ def score(paths, output, fmt, model, batch_size, threads, model_threads, engine,
     bar.update(done, failed, final=True)
     where = f" -> {output}" if output else ""
     click.echo(f"scored {done - failed}, failed {failed}, {done} alerts in {elapsed:.2f} s "
-               f"({done / max(elapsed, 1e-9):,.0f} alerts/s) with {scorer.model_name} on {device}{where}", err=True)
+               f"({done / max(elapsed, 1e-9):,.0f} alerts/s) with {scorer.model_name} on {scorer_options.device}{where}", err=True)
     empty = tally.empty()
     if empty:
         raise click.ClickException(f"no alert files found in {', '.join(empty)} (the other paths were scored)")
@@ -174,8 +140,8 @@ def score(paths, output, fmt, model, batch_size, threads, model_threads, engine,
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .npz file.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
-@_threads_opt
-@_engine_opt
+@threads_option
+@engine_option
 def preprocess(paths, output, batch_size, threads, engine) -> None:
     """Preprocess alerts into an .npz (triplets, metadata, candid, objectId, status, message, source)."""
     import numpy as np

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..prep import ENGINES
-from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
+from ..scorer_options import ScorerOptions, scorer_options
 
 #: result rows per state transaction (and per round of actions)
 ROWS_PER_BATCH = 1000
@@ -46,15 +45,10 @@ ROWS_PER_BATCH = 1000
               help="Write summary.json and decisions.png (needs the [report] extra) into this folder.")
 @click.option("--dry-run", is_flag=True, help="Send nothing and leave the state as it was.")
 @click.option("--retry-failed", is_flag=True, help="Put dead-lettered actions back in the queue first.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="Model for alert inputs (score tables are used as they are).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True)
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Preprocessing threads (0 = all cores).")
-@click.option("--engine", type=click.Choice(ENGINES), default="native", show_default=True)
+@scorer_options
 def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_ids, token_file, allocation_id,
              target_group_ids, followup_payload, validity_days, timeout, max_attempts, backoff, decisions_path,
-             report_dir, dry_run, retry_failed, model, batch_size, threads, engine) -> None:
+             report_dir, dry_run, retry_failed, scorer_options: ScorerOptions) -> None:
     """Turn scores into per-source decisions and act on them in SkyPortal, exactly once.
 
     PATHS are what `score` takes (alert files, directories, .tar nights, Parquet alert tables) or score
@@ -100,18 +94,10 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
 
     scorer = None
 
-    def make_scorer():
+    def make_scorer():  # only alert inputs need one (score tables are used as they are)
         nonlocal scorer
         if scorer is None:
-            from .. import registry
-            from ..scorer import Scorer
-
-            try:
-                scorer = Scorer(model, engine=engine, batch_size=batch_size, threads=threads)
-            except registry.ModelNotFoundError as exc:
-                raise click.ClickException(str(exc)) from None
-            except (ImportError, registry.ModelCardError, ValueError, OSError) as exc:
-                raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
+            scorer = scorer_options.open()
         return scorer
 
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
+from ..scorer_options import ScorerOptions, scorer_options
 
 
 class _StderrHandler(logging.Handler):
@@ -42,10 +42,7 @@ class _StderrHandler(logging.Handler):
               help="A librdkafka property for the consumer and producer (repeatable); no secrets here.")
 @click.option("--kafka-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="librdkafka properties file (key=value lines): security settings and credentials.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="Registry name, .onnx file, or a training run directory.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="Most messages scored (and committed) together.")
+@scorer_options
 @click.option("--batch-timeout", type=click.FloatRange(min=0.001), default=0.1, show_default=True, metavar="SECONDS",
               help="Longest wait to fill a batch before scoring what has arrived.")
 @click.option("--stats-interval", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
@@ -61,15 +58,14 @@ class _StderrHandler(logging.Handler):
               help="With --autoscan: write the run's summary.json and decisions.png here when it stops.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log per-batch timings and librdkafka's debug messages.")
 def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, output, output_format, from_beginning,
-           idle_timeout, max_alerts, overrides, kafka_config, model, batch_size, batch_timeout, stats_interval,
-           stats_json, connect_timeout, autoscan_config, autoscan_report, verbose) -> None:
+           idle_timeout, max_alerts, overrides, kafka_config, scorer_options: ScorerOptions, batch_timeout,
+           stats_interval, stats_json, connect_timeout, autoscan_config, autoscan_report, verbose) -> None:
     """Score ZTF alerts from Kafka topics and publish one result per alert, at least once.
 
     Offsets are committed only after the results are durable, so a killed run restarted with the same
     --group-id loses nothing. SIGINT/SIGTERM finish the current batch, flush, commit and exit 0.
+    --batch-size is also the most messages committed together.
     """
-    from .. import registry
-    from ..scorer import Scorer
     from . import KafkaConfigError, StreamError, merged, parse_overrides, read_properties, run_stream
     from .sinks import file_format
 
@@ -94,12 +90,7 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("btsbot_fast.stream.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    try:
-        scorer = Scorer(model, batch_size=batch_size)
-    except registry.ModelNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
-    except (registry.ModelCardError, ValueError, OSError, ImportError) as exc:
-        raise click.ClickException(f"cannot load model {model!r}: {exc}") from None
+    scorer = scorer_options.open()
     # autoscan runs as the stream's on_batch hook: after a batch's rows are durable, before its offsets
     # are committed; its state makes a re-delivered batch harmless (btsbot_fast.autoscan.runner)
     scan = _open_autoscan(autoscan_config, autoscan_report) if autoscan_config is not None else None
