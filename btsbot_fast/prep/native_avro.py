@@ -79,6 +79,8 @@ class NativeReader:
         lim = dict(DEFAULT_LIMITS, **(limits or {}))
         inflight = max_inflight_bytes or max(DEFAULT_MAX_INFLIGHT_BYTES, 2 * lim["max_block_bytes"])
         self._reader = _core.Reader(**lim, max_inflight_bytes=inflight)
+        #: sources handed to the fastavro path, in order
+        self.fallback_sources: list[str] = []
 
     @property
     def pending(self) -> int:
@@ -150,6 +152,7 @@ class NativeReader:
                              messages, ids)
             if stop == "fallback":
                 name, data = fallback
+                self.fallback_sources.append(name)
                 yield from batches(records_from_buffer(name, data), capacity, "native", threads)
             elif stop == "end" and not more:
                 return

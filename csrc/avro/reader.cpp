@@ -626,14 +626,16 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
         const auto it = failed_at.find(r.source);
         if (it != failed_at.end() && r.record > it->second) r.keep = false;
     }
+    std::vector<BudgetedBytes> failed_carries;  // rows before the failure may still read them
     for (const auto& [idx, rec] : failed_at) {
         Source& s = *queue_[idx];
         s.finished = true;
         s.carry.active = false;
-        s.carry.bytes.clear();
+        failed_carries.push_back(std::move(s.carry.bytes));
     }
 
     // ---- carry: the last block, partly used, stays decoded-up-to-here for the next batch ------------
+    std::vector<BudgetedBytes> used_up;  // carried blocks finished in this batch: their rows still read them
     for (auto& tp : tasks) {
         Task& t = *tp;
         Source& s = *queue_[t.source];
@@ -643,7 +645,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             s.carry.left = t.block_left;
             if (t.block_left == 0) {
                 s.carry.active = false;
-                s.carry.bytes.clear();
+                used_up.push_back(std::move(s.carry.bytes));
             }
         } else if (t.block_left > 0) {
             s.carry.active = true;
