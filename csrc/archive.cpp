@@ -325,7 +325,7 @@ bool TarReader::next(Entry& entry) {
         e.size = nti(h + 124, 12, "size");
         const std::string prefix = nts(h + 345, 155);
         const bool gnu_type = e.type == 'L' || e.type == 'K' || e.type == 'S';
-        if (e.type == '0' && !e.name.empty() && e.name.back() == '/') e.type = '5';  // old V7 directory
+        if (e.type == '\0' && !e.name.empty() && e.name.back() == '/') e.type = '5';  // old V7 directory
         if (e.type == '5') {
             while (!e.name.empty() && e.name.back() == '/') e.name.pop_back();
         }

@@ -170,7 +170,10 @@ py::str fs_str(const std::string& s) {
     return py::reinterpret_steal<py::str>(o);
 }
 
-std::string fs_bytes(const py::handle& name) {
+std::string fs_bytes(const py::handle& name_or_path) {
+    PyObject* fs = PyOS_FSPath(name_or_path.ptr());  // str, bytes or os.PathLike
+    if (fs == nullptr) throw py::error_already_set();
+    py::object name = py::reinterpret_steal<py::object>(fs);
     if (PyBytes_Check(name.ptr())) return std::string(py::reinterpret_borrow<py::bytes>(name));
     PyObject* b = PyUnicode_EncodeFSDefault(name.ptr());
     if (b == nullptr) throw py::error_already_set();

@@ -61,6 +61,11 @@ bool BudgetedBytes::resize(std::size_t n) {
     return true;
 }
 
+bool BudgetedBytes::reset_size(std::size_t n) {
+    if (n > reserved_) clear();
+    return resize(n);
+}
+
 void BudgetedBytes::clear() noexcept {
     if (budget_ != nullptr && reserved_ > 0) budget_->release(reserved_);
     reserved_ = 0;
@@ -90,7 +95,7 @@ InflateResult Inflater::inflate_raw(const std::uint8_t* data, std::size_t size, 
     std::size_t cap = size < max_output / 4 ? std::max<std::size_t>(size * 4, 64 * 1024) : max_output;
     cap = std::min(cap, max_output);
     while (true) {
-        if (!out.resize(cap)) {
+        if (!out.reset_size(cap)) {  // each try starts over: nothing to keep from the last one
             out.clear();
             return InflateResult::OverBudget;
         }

@@ -60,6 +60,9 @@ public:
     // Resizes to n bytes (contents up to min(old, n) kept); false, with nothing changed, when the budget
     // cannot cover the new capacity.
     bool resize(std::size_t n);
+    // Like resize, but the contents need not survive: the old buffer is freed before the new one is
+    // taken (never both at once). False, with the buffer cleared, when the budget cannot cover n bytes.
+    bool reset_size(std::size_t n);
     void clear() noexcept;
     std::uint8_t* data() noexcept { return bytes_.data(); }
     const std::uint8_t* data() const noexcept { return bytes_.data(); }

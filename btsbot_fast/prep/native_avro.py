@@ -47,8 +47,11 @@ DEFAULT_LIMITS = {
     "max_depth": 64,  # nesting of records/arrays/maps/unions in one record
     "max_items": 1 << 22,  # array/map items in one record
 }
-#: bytes one reading call holds at once (file contents, archive members, decompressed blocks)
+#: bytes one reading call holds at once (file contents, archive members, decompressed blocks); it must be
+#: at least max_block_bytes + MAP_THRESHOLD
 DEFAULT_MAX_INFLIGHT_BYTES = 256 << 20
+#: files larger than this are memory-mapped (paged by the OS) instead of read into the budget
+MAP_THRESHOLD = 16 << 20
 
 _PROGRAMS = ProgramCache()
 
@@ -75,10 +78,11 @@ def _message(reason: int, index: int, detail: str) -> str:
 class NativeReader:
     """A ``_core.Reader`` and the Python side of its protocol (schemas to compile, fallback sources)."""
 
-    def __init__(self, limits: dict[str, int] | None = None, max_inflight_bytes: int | None = None):
+    def __init__(self, limits: dict[str, int] | None = None, max_inflight_bytes: int | None = None,
+                 map_threshold: int = MAP_THRESHOLD):
         lim = dict(DEFAULT_LIMITS, **(limits or {}))
-        inflight = max_inflight_bytes or max(DEFAULT_MAX_INFLIGHT_BYTES, 2 * lim["max_block_bytes"])
-        self._reader = _core.Reader(**lim, max_inflight_bytes=inflight)
+        inflight = max_inflight_bytes or max(DEFAULT_MAX_INFLIGHT_BYTES, lim["max_block_bytes"] + map_threshold)
+        self._reader = _core.Reader(**lim, max_inflight_bytes=inflight, map_threshold=map_threshold)
         #: sources handed to the fastavro path, in order
         self.fallback_sources: list[str] = []
 
@@ -225,5 +229,5 @@ def input_batches(inputs: Iterable[tuple[str, str]], batch_size: int, threads: i
     yield from reader.batches(batch_size, threads, refill, recycle)
 
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_INFLIGHT_BYTES", "NativeReader", "buffer_batches", "input_batches",
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_INFLIGHT_BYTES", "MAP_THRESHOLD", "NativeReader", "buffer_batches", "input_batches",
            "snappy_compiled_in"]
