@@ -100,10 +100,12 @@ def test_large_blocks_are_linear_and_bounded(large_files, which, blocks):
     assert got["rows"] == blocks * RECORDS_PER_BLOCK  # one row per record
     assert got["kinds"] == {str(int(Status.MISSING_CUTOUT)): got["rows"]}
     print(which, got, "normal run:", base)
+    assert got["held_peak"] <= 256 << 20
+    if os.environ.get("BTSBOT_FAST_SANITIZED"):
+        return  # scripts/sanitize.sh: ASan's own memory and speed say nothing about ours
     assert got["seconds"] < 30  # was ~50 s for one such block before blocks were carried across batches
     extra_mb = (got["peak_kb"] - base["peak_kb"]) / 1024
     assert extra_mb < 250, (got, base)  # one decompressed block (~60 MiB) and a carried one, not 12 of them
-    assert got["held_peak"] <= 256 << 20
 
 
 def test_large_block_rows_equal_fastavro(large_files):
@@ -147,7 +149,7 @@ def test_crafted_block_bombs_hold_one_block_at_a_time():
     rows = [r for b in reader.batches(64, 2) for r in b.records]
     assert len(rows) == 8 and all(r.ok for r in rows)
     assert reader.peak_bytes_held <= 256 << 20
-    assert time.perf_counter() - t < 60
+    assert os.environ.get("BTSBOT_FAST_SANITIZED") or time.perf_counter() - t < 60
 
 
 # ---- archives ---------------------------------------------------------------------------------------------
