@@ -632,6 +632,19 @@ PYBIND11_MODULE(_core, m) {
           py::arg("out"), py::arg("n_threads") = 0);
     t.def("compute_features", &py_compute_features, py::arg("candidate"), py::arg("present"), py::arg("hist_offsets"),
           py::arg("hist_jd"), py::arg("hist_magpsf"), py::arg("hist_flags"), py::arg("out"));
+    t.def("gunzip", [](const py::bytes& data) {
+        std::string_view v(data);
+        Inflater inflater;
+        std::vector<std::uint8_t> out;
+        std::string error;
+        bool ok;
+        {
+            py::gil_scoped_release release;
+            ok = inflater.gunzip(reinterpret_cast<const std::uint8_t*>(v.data()), v.size(), out, error);
+        }
+        if (!ok) throw py::value_error(error);
+        return py::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+    }, py::arg("data"), "One stamp's gzip, inflated by the build's inflater (benchmarks).");
     t.def("load_program", [](const py::array& words) { (void)load_program_words(words); }, py::arg("words"));
     t.def("tar_members", &py_tar_members, py::arg("path"));
     t.def("pool_threads", [] { return ThreadPool::instance().size(); });

@@ -12,8 +12,6 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-import fastavro
-
 from ..status import Status
 from .records import (BAD_MAGIC, EMPTY_FILE, NOT_A_RECORD, AlertRecord, cannot_read, corrupt_avro, error_record,
                       exception_detail, is_foreign, schema_name, unsupported_schema)
@@ -38,6 +36,8 @@ def records_from_buffer(source: str, data: bytes | Exception) -> Iterator[AlertR
     if not data.startswith(_AVRO_MAGIC):
         yield error_record(source, 0, BAD_MAGIC if data else EMPTY_FILE)
         return
+    import fastavro  # here: the native reader only needs it for buffers it hands back
+
     index = 0
     try:
         # block_reader yields a block only after its sync marker checked out, so records of a block
