@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from btsbot_fast.io import read_alerts
+from btsbot_fast.io import read_alerts, records_from_buffer
 from btsbot_fast.prep import batches, path_batches
-from btsbot_fast.prep.native_avro import NativeReader, buffer_batches
+from btsbot_fast.prep.native_avro import NativeReader
 from btsbot_fast.status import Status
 
 import avro_synth as S  # noqa: E402
@@ -130,8 +130,7 @@ def test_budget_cuts_batches_not_rows():
     got = list(reader.batches(8, 2))
     assert reader.peak_bytes_held <= 1 << 20
     assert max(len(b) for b in got) < 8  # two blocks at a time at most
-    ref = list(batches((r for s, d in bufs for r in __import__("btsbot_fast.io", fromlist=["x"]).records_from_buffer(s, d)),
-                       8, "native", 1))
+    ref = list(batches((r for s, d in bufs for r in records_from_buffer(s, d)), 8, "native", 1))
     flat = lambda bs: [(r.source, r.index, r.candid, int(st)) for b in bs for r, st in zip(b.records, b.status)]
     assert flat(got) == flat(ref) and len(flat(got)) == 12
     np.testing.assert_array_equal(np.concatenate([b.triplets for b in got]), np.concatenate([b.triplets for b in ref]))

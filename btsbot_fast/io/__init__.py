@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 from .avro import records_from_buffer
 from .parquet import read_parquet, records_from_parquet
-from .paths import ARCHIVE, AVRO, PARQUET, archive_buffers, expand_paths, iter_buffers
+from .paths import ARCHIVE, AVRO, PARQUET, archive_buffers, expand_paths, iter_buffers, read_file
 from .records import AlertRecord
 
 
@@ -27,8 +27,7 @@ def read_alerts(paths: Iterable[str | os.PathLike[str]]) -> Iterator[AlertRecord
             for source, data in archive_buffers(path):
                 yield from records_from_buffer(source, data)
         else:
-            for source, data in iter_buffers([path]):
-                yield from records_from_buffer(source, data)
+            yield from records_from_buffer(path, read_file(path))
 
 
 __all__ = ["ARCHIVE", "AVRO", "PARQUET", "AlertRecord", "expand_paths", "iter_buffers", "read_alerts", "read_parquet",

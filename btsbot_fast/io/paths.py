@@ -67,6 +67,15 @@ def archive_buffers(path: str) -> Iterator[tuple[str, bytes | Exception]]:
         yield name, (data if data is not None else OSError(error))
 
 
+def read_file(path: str) -> bytes | OSError:
+    """A file's bytes, or the OSError that says why it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        return exc
+
+
 def iter_buffers(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, bytes | Exception]]:
     """``(source, bytes | error)`` per Avro file and archive member under ``paths`` (Parquet files are
     not Avro buffers: :func:`btsbot_fast.io.read_alerts` reads them)."""
@@ -74,14 +83,8 @@ def iter_buffers(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str,
         if kind == ARCHIVE:
             yield from archive_buffers(path)
         elif kind == AVRO:
-            try:
-                with open(path, "rb") as fh:
-                    data = fh.read()
-            except OSError as exc:
-                yield path, exc
-                continue
-            yield path, data
+            yield path, read_file(path)
 
 
 __all__ = ["ALERT_SUFFIXES", "ARCHIVE", "ARCHIVE_SUFFIXES", "AVRO", "PARQUET", "PARQUET_SUFFIXES", "archive_buffers",
-           "expand_paths", "iter_buffers", "kind_of"]
+           "expand_paths", "iter_buffers", "kind_of", "read_file"]

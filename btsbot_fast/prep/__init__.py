@@ -26,7 +26,7 @@ import numpy as np
 from ..io import PARQUET, expand_paths, read_alerts, read_parquet, records_from_buffer
 from .batch import Batch
 from .records import ENGINES, batches, preprocess_records, require_engine
-from .variant import FEATURE_NAMES, VARIANT
+from .variant import FEATURE_NAMES, STAMP_SIZE, VARIANT
 
 __all__ = [
     "Batch", "ENGINES", "FEATURE_NAMES", "VARIANT", "Preprocessed", "batches", "buffer_batches", "path_batches",
@@ -96,7 +96,7 @@ def preprocess_paths(paths: Iterable[str | os.PathLike[str]], engine: str = "nat
     (``btsbot-fast preprocess`` streams to an .npz instead: btsbot_fast/prep/npz.py)."""
     parts = list(path_batches(paths, batch_size, engine, threads))
     n = sum(len(b) for b in parts)
-    out = Preprocessed(np.empty((n, 63, 63, 3), np.float32), np.empty((n, len(FEATURE_NAMES)), np.float32),
+    out = Preprocessed(np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), np.float32), np.empty((n, len(FEATURE_NAMES)), np.float32),
                        np.empty(n, np.int64), np.empty(n, dtype=object), np.empty(n), np.empty(n, np.uint8), [], [])
     row = 0
     for b in parts:
