@@ -292,7 +292,9 @@ def cli_run(args: list[str], env: dict) -> dict:
     """Run ``btsbot-fast score`` as a child: wall time, time to first score row, its peak RSS."""
     cmd = [sys.executable, "-c", _CLI_WITH_PEAK_RSS, "score", *args]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # cwd: a folder without a btsbot_fast/ source tree, so that the child imports the installed package
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=os.path.dirname(args[0]))
     first = None
     rows = 0
     for line in proc.stdout:
