@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -37,22 +38,32 @@ namespace {
 
 // ---- GIL accounting: CPU time this thread spends in GIL-free native sections --------------------------
 
-thread_local double t_native_cpu_seconds = 0.0;
+thread_local double t_native_user = 0.0;
+thread_local double t_native_sys = 0.0;
 
-double thread_cpu_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+// (user, system) CPU seconds of the calling thread so far.
+std::pair<double, double> thread_cpu() {
+    rusage ru{};
+#if defined(RUSAGE_THREAD)
+    getrusage(RUSAGE_THREAD, &ru);
+#endif
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+    return {s(ru.ru_utime), s(ru.ru_stime)};
 }
 
-// Releases the GIL for a scope and adds the calling thread's CPU time in it to t_native_cpu_seconds.
+// Releases the GIL for a scope and adds the calling thread's CPU time in it (user, system) to the
+// thread's native totals: what the GIL accounting of benchmarks/bench_throughput.py subtracts.
 class NativeSection {
 public:
-    NativeSection() : start_(thread_cpu_seconds()) {}
-    ~NativeSection() { t_native_cpu_seconds += thread_cpu_seconds() - start_; }
+    NativeSection() : start_(thread_cpu()) {}
+    ~NativeSection() {
+        const auto now = thread_cpu();
+        t_native_user += now.first - start_.first;
+        t_native_sys += now.second - start_.second;
+    }
 
 private:
-    double start_;
+    std::pair<double, double> start_;
     py::gil_scoped_release release_;
 };
 
@@ -621,8 +632,9 @@ PYBIND11_MODULE(_core, m) {
               return static_cast<std::uint32_t>(crc32_combine64(crc1, crc2, static_cast<z_off64_t>(len2)));
           }, py::arg("crc1"), py::arg("crc2"), py::arg("len2"),
           "The CRC-32 of A + B from crc32(A), crc32(B) and len(B) (zlib's crc32_combine).");
-    m.def("native_cpu_seconds", [] { return t_native_cpu_seconds; },
-          "CPU seconds the calling thread has spent inside GIL-free native calls (GIL accounting).");
+    m.def("native_cpu_seconds", [] { return py::make_tuple(t_native_user, t_native_sys); },
+          "(user, system) CPU seconds the calling thread has spent inside GIL-free native calls (GIL "
+          "accounting: compare with resource.getrusage(RUSAGE_THREAD)).");
     m.def("available_cores", &available_cores, "Cores this process may run on (sched affinity).");
 
     py::module_ t = m.def_submodule("_testing", "Per-stage hooks for tests and benchmarks (not an API).");
