@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import registry, threads as thread_rule
+from .threads import prefetched
 from .io import AlertRecord
 from .prep import Batch, batches, buffer_batches, path_batches, require_engine
 from .prep.variant import STAMP_SIZE, VARIANT
@@ -49,8 +48,11 @@ class Scorer:
     """Score ZTF alerts with a BTSbot model.
 
     The ONNX Runtime session is created once. ``score_files`` reads, preprocesses and scores in
-    batches of ``batch_size``; preprocessing of the next batch runs in a background thread while the
-    current one is scored (both release the GIL), with at most ``prefetch`` batches waiting.
+    batches of ``batch_size``. Thread counts follow btsbot_fast/threads.py (0 / None = decide): native
+    preprocessing threads (``threads``), ONNX Runtime intra-op threads (``intra_op_threads``) and the
+    batches preprocessed ahead on a background thread (``prefetch``: by default none when the model runs
+    on the CPU, 2 on a GPU). ``max_inflight_bytes`` caps the bytes the native reader holds at once in
+    any one call (btsbot_fast/prep/native_avro.py; default 256 MiB).
 
     ``device`` is ``cpu`` (default), ``cuda`` or ``tensorrt`` (on GPU ``device_id``; ``fp16`` lets
     TensorRT use half precision, its engines are cached under ``<model home>/tensorrt``). A device that
@@ -60,8 +62,8 @@ class Scorer:
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, engine: str = "native",
                  batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0, intra_op_threads: int = 0,
-                 prefetch: int = 2, home: str | os.PathLike[str] | None = None, device: str = "cpu",
-                 device_id: int = 0, fp16: bool = False):
+                 prefetch: int | None = None, home: str | os.PathLike[str] | None = None, device: str = "cpu",
+                 device_id: int = 0, fp16: bool = False, max_inflight_bytes: int | None = None):
         require_engine(engine)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -71,12 +73,16 @@ class Scorer:
                              f"this scorer implements {VARIANT!r}")
         self.engine = engine
         self.batch_size = batch_size
-        self.threads = threads
-        self.prefetch = max(0, prefetch)
+        self.max_inflight_bytes = max_inflight_bytes
         self._features = np.asarray(self.resolved.feature_indices, dtype=np.intp)
         self.device = device
+        # the device decides whether preprocessing and the model share the cores (threads.py)
+        self.plan = thread_rule.plan(threads=threads, model_threads=intra_op_threads, prefetch=prefetch,
+                                     scoring=True, model_on_cpu=device == "cpu")
+        self.threads = self.plan.native
+        self.prefetch = self.plan.prefetch
         engine_cache = registry.model_home(home) / "tensorrt" if device == "tensorrt" else None
-        self.backend = self.resolved.backend(intra_op_threads=intra_op_threads, device=device, device_id=device_id,
+        self.backend = self.resolved.backend(intra_op_threads=self.plan.model, device=device, device_id=device_id,
                                              fp16=fp16, engine_cache=engine_cache, max_batch=batch_size)
 
     @property
@@ -136,7 +142,7 @@ class Scorer:
         ]
 
     def _pipelined(self, items: Iterator[Batch]) -> Iterator[Batch]:
-        return _prefetched(items, self.prefetch) if self.prefetch else items
+        return prefetched(items, self.prefetch) if self.prefetch else items
 
     def _score_batches(self, items: Iterator[Batch]) -> Iterator[ScoreResult]:
         for batch in self._pipelined(items):
@@ -149,7 +155,8 @@ class Scorer:
     def score_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[ScoreResult]:
         """One :class:`ScoreResult` per alert record in files, directories (recursive), tar archives and
         Parquet files. With the native engine, Avro bytes are decoded in C++."""
-        return self._score_batches(path_batches(paths, self.batch_size, self.engine, self.threads))
+        return self._score_batches(path_batches(paths, self.batch_size, self.engine, self.threads,
+                                                max_inflight_bytes=self.max_inflight_bytes))
 
     def score_buffers(self, buffers: Iterable[bytes], source: str = "<buffer>") -> Iterator[ScoreResult]:
         """Score Avro OCF byte strings (e.g. Kafka message values, one alert each); sources are
@@ -159,48 +166,8 @@ class Scorer:
     def score_named_buffers(self, buffers: Iterable[tuple[str, bytes]]) -> Iterator[ScoreResult]:
         """Score ``(source, bytes)`` pairs: Avro OCF buffers under names of the caller's choosing (the
         stream names them ``topic[partition]@offset``); each result's ``source`` is its buffer's name."""
-        return self._score_batches(buffer_batches(buffers, self.batch_size, self.engine, self.threads))
-
-
-_DONE = object()
-
-
-def _prefetched(items: Iterator[Batch], depth: int) -> Iterator[Batch]:
-    """Run ``items`` in a background thread, keeping at most ``depth`` finished batches in memory."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # re-raised in the consumer
-            put(exc)
-
-    worker = threading.Thread(target=produce, name="btsbot-fast-prep", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+        return self._score_batches(buffer_batches(buffers, self.batch_size, self.engine, self.threads,
+                                                  max_inflight_bytes=self.max_inflight_bytes))
 
 
 __all__ = ["DEFAULT_MODEL", "ScoreResult", "Scorer"]
