@@ -123,7 +123,7 @@ def test_every_file_scores_as_the_cli_and_the_reference(spark, pref, cli):
 def test_order_and_count_kept_across_partitions_and_slices(spark, pref, cli):
     """Two files (two partitions), Arrow batches of 10 rows cut into model batches of 7: every row keeps
     its place and gets its own score; the same rows shuffled into 3 partitions score the same; scoring a
-    scored table replaces the three columns."""
+    scored table replaces the three columns; ``keep`` returns only the columns asked for."""
     from btsbot_fast.spark import OUTPUT_COLUMNS, with_btsbot_score
 
     paths = [str(p) for p in pref.files if "datatest_part" in p.name]
@@ -142,6 +142,10 @@ def test_order_and_count_kept_across_partitions_and_slices(spark, pref, cli):
 
         again = with_btsbot_score(scored.drop("btsbot_error"), batch_size=64)
         assert again.columns == df.columns + list(OUTPUT_COLUMNS)
+        lean = with_btsbot_score(df, keep=["candid", "objectId"])  # the cutouts do not come back
+        assert lean.columns == ["candid", "objectId", *OUTPUT_COLUMNS]
+        assert [r.asDict() for r in lean.select(*RESULT_COLUMNS).collect()] == \
+            [{k: r[k] for k in RESULT_COLUMNS} for r in rows]
         shuffled = with_btsbot_score(df.repartition(3), batch_size=5).select(*RESULT_COLUMNS, "candidate.candid")
         got = {r["candid"]: r.asDict() for r in shuffled.collect()}
         assert len(got) == len(want)
@@ -233,6 +237,8 @@ def test_driver_errors_up_front(spark, pref):
         with_btsbot_score(df, model="btsbot-v9.9.9")
     with pytest.raises(ValueError, match="batch_size"):
         with_btsbot_score(df, batch_size=0)
+    with pytest.raises(ValueError, match="keep: no column.s. nope"):
+        with_btsbot_score(df, keep=["objectId", "nope"])
 
 
 def test_import_without_pyspark_says_how_to_install(monkeypatch):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -38,15 +39,17 @@ __all__ = ["ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "o
 
 def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.ResolvedModel = DEFAULT_MODEL,
                       batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None, model_threads: int | None = None,
-                      home: str | os.PathLike[str] | None = None) -> Any:
+                      home: str | os.PathLike[str] | None = None, keep: Sequence[str] | None = None) -> Any:
     """``df`` with ``btsbot_score``, ``btsbot_status`` and ``btsbot_error`` appended (columns of those
-    names already there are replaced: re-scoring a scored table).
+    names already there are replaced: re-scoring a scored table). Lazy like any transformation.
 
     ``model``: a registry name, ``.onnx`` file, model directory (or a ``ResolvedModel``), resolved on the
     driver (``home``: the model cache, default ``$BTSBOT_FAST_HOME``) and broadcast to the executors.
-    ``batch_size``: alerts per model call. ``threads`` / ``model_threads``: native preprocessing / ONNX Runtime intra-op threads per
-    task; None (default) = ``spark.task.cpus``, which keeps a worker to the cores Spark gave its task.
-    Lazy like any transformation: nothing runs until an action.
+    ``batch_size``: alerts per model call. ``threads`` / ``model_threads``: native preprocessing / ONNX
+    Runtime intra-op threads per task; None (default) = ``spark.task.cpus``, which keeps each Python
+    worker to the cores Spark gave its task. ``keep``: the columns of ``df`` returned beside the scores
+    (default: all). Every row goes to a Python worker and, by default, comes back whole: leaving out the
+    cutouts and the history (e.g. ``keep=["objectId", "candid"]``) saves sending them back.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -55,17 +58,24 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
             raise ValueError(f"{name} must be >= 0 (0 = all cores) or None (spark.task.cpus)")
     resolved = registry.resolve(model, home=home)
     data = resolved.onnx_path.read_bytes()
+    inputs = df.drop(*[c for c in OUTPUT_COLUMNS if c in df.columns])
+    if keep is not None:
+        keep = tuple(keep)
+        unknown = [c for c in keep if c not in inputs.columns]
+        if unknown:
+            raise ValueError(f"keep: no column(s) {', '.join(unknown)} in the DataFrame")
     job = ScoringJob(model=resolved, model_sha256=hashlib.sha256(data).hexdigest(),
                      model_bytes=df.sparkSession.sparkContext.broadcast(data), batch_size=batch_size,
-                     threads=threads, model_threads=model_threads)
-    inputs = df.drop(*[c for c in OUTPUT_COLUMNS if c in df.columns])
-    return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema))
+                     threads=threads, model_threads=model_threads, keep=keep)
+    return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema, keep))
 
 
-def output_schema(schema: Any) -> Any:
-    """The Spark schema of the scored DataFrame: ``schema``'s fields, then the three score columns."""
+def output_schema(schema: Any, keep: Sequence[str] | None = None) -> Any:
+    """The Spark schema of the scored DataFrame: the fields of ``schema`` (those named in ``keep``, in that
+    order, when given), then the three score columns."""
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-    return StructType([*schema.fields, StructField(SCORE_COLUMN, DoubleType(), True),
+    fields = schema.fields if keep is None else [schema[name] for name in keep]
+    return StructType([*fields, StructField(SCORE_COLUMN, DoubleType(), True),
                        StructField(STATUS_COLUMN, StringType(), True),
                        StructField(ERROR_COLUMN, StringType(), True)])

@@ -22,6 +22,9 @@ from btsbot_fast.scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 
 #: columns of the compact output, from the candidate (as the CLI's rows have them)
 CANDIDATE_INFO = ("jd", "magpsf", "fid")
+#: what scoring reads
+ALERT_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
+                 "cutoutDifference")
 MODES = ("error", "overwrite", "append")
 
 
@@ -33,21 +36,23 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
     from btsbot_fast.spark import OUTPUT_COLUMNS, with_btsbot_score
 
     df = spark.read.parquet(input_path)
-    names = set(df.columns)
-    source = F.col("_metadata.file_path").alias("source")
-    if not all_columns:  # only what scoring and the output need goes through the Python workers
-        needed = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
-                  "cutoutDifference")
-        df = df.select(*[c for c in needed if c in names], source)
-    elif "source" not in names:
-        df = df.select("*", source)
     resolved = registry.resolve(model)
-    scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads)
-    scored = scored.withColumn("model", F.lit(resolved.name)).withColumn("model_version", F.lit(resolved.version))
+    model_columns = [F.lit(resolved.name).alias("model"), F.lit(resolved.version).alias("model_version")]
+    source = F.col("_metadata.file_path")
     if all_columns:
-        return scored
-    return scored.select(_str_col(scored, "objectId"), _candid(scored), *_candidate_info(scored),
-                         *OUTPUT_COLUMNS, "model", "model_version", "source")
+        if "source" not in df.columns:
+            df = df.select("*", source.alias("source"))
+        scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads)
+        return scored.select("*", *model_columns)
+    # the row's own columns are computed before scoring and kept; the alert columns go to the Python
+    # workers and are not sent back
+    own = {"objectId": _str_col(df, "objectId"), "candid": _candid(df), **_candidate_info(df), "source": source}
+    hidden = {name: f"__btsbot_{name}" for name in own}
+    df = df.select(*[c for c in ALERT_COLUMNS if c in df.columns], *[e.alias(hidden[n]) for n, e in own.items()])
+    scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
+                               keep=list(hidden.values()))
+    return scored.select(*[F.col(hidden[n]).alias(n) for n in own if n != "source"], *OUTPUT_COLUMNS,
+                         *model_columns, F.col(hidden["source"]).alias("source"))
 
 
 def _str_col(df, name: str):
@@ -55,7 +60,7 @@ def _str_col(df, name: str):
 
     if name in df.columns and df.schema[name].dataType.simpleString() == "string":
         return F.col(name)
-    return F.lit(None).cast("string").alias(name)
+    return F.lit(None).cast("string")
 
 
 def _has_struct_field(df, column: str, field: str) -> bool:
@@ -82,21 +87,21 @@ def _candid(df):
         expr = F.coalesce(top, inner) if integral else F.coalesce(inner, top)
     else:
         expr = top if top is not None else inner if inner is not None else F.lit(None).cast("long")
-    return expr.alias("candid")
+    return expr
 
 
-def _candidate_info(df):
+def _candidate_info(df) -> dict:
+    """jd, magpsf, fid from the candidate. magpsf goes through the Avro schema's float (tables widened to
+    double are rounded back, as the Parquet reader does); then double/long as in the CLI's rows."""
     from pyspark.sql import functions as F
 
-    # the Avro schema's types (magpsf is a float there; tables widened to double are rounded back, as the
-    # Parquet reader does), then double/long as in the CLI's rows
     types = {"jd": ("double",), "magpsf": ("float", "double"), "fid": ("long",)}
-    out = []
+    out = {}
     for name in CANDIDATE_INFO:
         col = F.col(f"candidate.{name}") if _has_struct_field(df, "candidate", name) else F.lit(None)
         for t in types[name]:
             col = col.cast(t)
-        out.append(col.alias(name))
+        out[name] = col
     return out
 
 

@@ -21,7 +21,7 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
 @dataclass(frozen=True)
 class ScoringJob:
     """What the driver sends to every task: the model (its card, and its bytes through ``model_bytes``, a
-    Spark broadcast or anything with a ``.value``) and the scoring options. ``threads`` (native
+    Spark broadcast or anything with a ``.value``), the scoring options and the columns to return. ``threads`` (native
     preprocessing) and ``model_threads`` (ONNX Runtime intra-op): None = the task's CPUs
     (``spark.task.cpus``), so that concurrent tasks do not oversubscribe the executor's cores."""
 
@@ -48,6 +48,8 @@ class ScoringJob:
     batch_size: int
     threads: int | None = None
     model_threads: int | None = None
+    #: the input columns returned beside the scores (None: all)
+    keep: tuple[str, ...] | None = None
 
     def key(self, cpus: int) -> tuple:
         """What identifies a Scorer in a worker process (everything but the bytes' carrier)."""
@@ -128,24 +130,25 @@ def score_partition(batches: Iterable[Any], job: ScoringJob) -> Iterator[Any]:
     scorer = scorer_for(job, cpus)
     first = 0
     for batch in batches:
-        yield with_score_columns(batch, scorer, source=source, first_index=first)
+        yield with_score_columns(batch, scorer, keep=job.keep, source=source, first_index=first)
         first += batch.num_rows
 
 
-def with_score_columns(batch: Any, scorer: Scorer, *, source: str = "<arrow>", first_index: int = 0) -> Any:
-    """``batch`` (a pyarrow RecordBatch of alert rows) with ``btsbot_score``, ``btsbot_status`` and
-    ``btsbot_error`` appended (replacing columns of those names), one value per row."""
+def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None = None, source: str = "<arrow>",
+                       first_index: int = 0) -> Any:
+    """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
+    columns) followed by ``btsbot_score``, ``btsbot_status`` and ``btsbot_error``, one value per row."""
     import pyarrow as pa
 
     results = score_record_batch(batch, scorer, source=source, first_index=first_index)
-    keep = [i for i, name in enumerate(batch.schema.names) if name not in OUTPUT_COLUMNS]
-    arrays = [batch.column(i) for i in keep] + [
+    if keep is None:
+        keep = [name for name in batch.schema.names if name not in OUTPUT_COLUMNS]
+    arrays = [batch.column(name) for name in keep] + [
         pa.array([r.score for r in results], type=pa.float64()),
         pa.array([r.status for r in results], type=pa.string()),
         pa.array([r.error for r in results], type=pa.string()),
     ]
-    names = [batch.schema.names[i] for i in keep] + list(OUTPUT_COLUMNS)
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+    return pa.RecordBatch.from_arrays(arrays, names=[*keep, *OUTPUT_COLUMNS])
 
 
 def score_record_batch(batch: Any, scorer: Scorer, *, source: str = "<arrow>", first_index: int = 0) -> list[ScoreResult]:
