@@ -8,6 +8,7 @@ openjdk-17-jre-headless); skips without them.
 from __future__ import annotations
 
 import collections
+import gzip
 import os
 import shutil
 import subprocess
@@ -156,20 +157,24 @@ def test_order_and_count_kept_across_partitions_and_slices(spark, pref, cli):
 
 
 def _damaged_table(path, out):
-    """The first 9 rows of an alert table, damaged the ways archives are: cutouts missing, truncated, not
-    gzip, not FITS; the candidate or one of its feature fields null; no history; one row left intact."""
+    """The first 11 rows of an alert table, damaged the ways archives are: cutouts missing, truncated, not
+    gzip, not FITS; the candidate or one of its feature fields null; no history, a null history item, a
+    history detection without jd; one row with a history detection added."""
     table = pq.read_table(path, columns=["objectId", "candid", "candidate", "prv_candidates", "cutoutScience",
-                                         "cutoutTemplate", "cutoutDifference"]).slice(0, 9)
+                                         "cutoutTemplate", "cutoutDifference"]).slice(0, 11)
     rows = table.to_pylist()
     stamp = rows[1]["cutoutScience"]["stampData"]
     rows[0]["cutoutScience"] = None
     rows[1]["cutoutScience"]["stampData"] = stamp[: len(stamp) // 2]
     rows[2]["cutoutTemplate"]["stampData"] = b"\xff\xd8\xff\xe0 a JPEG, not gzip"
-    rows[3]["cutoutDifference"]["stampData"] = __import__("gzip").compress(b"SIMPLE  = F" + b" " * 2869)
+    rows[3]["cutoutDifference"]["stampData"] = gzip.compress(b"SIMPLE  = F" + b" " * 2869)
     rows[4]["candidate"] = None
     rows[5]["candidate"]["magpsf"] = None
     rows[6]["prv_candidates"] = None
     rows[7]["cutoutDifference"]["stampData"] = None
+    rows[8]["prv_candidates"][0] = None
+    rows[9]["prv_candidates"][0].update(magpsf=18.5, jd=None)  # (these rows' history holds upper limits only)
+    rows[10]["prv_candidates"][1].update(magpsf=18.5)  # a detection: its jd and magpsf enter the features
     pq.write_table(pa.Table.from_pylist(rows, schema=_nullable(table.schema)), out)
 
 
@@ -187,13 +192,22 @@ def _nullable(schema):
 
 
 def test_bad_rows_get_the_cli_status(spark, pref, model_home, tmp_path):
+    """Damaged rows, and tables that are not alert tables: the CLI's status and error per row, whether the
+    alert columns come back whole or only the fields scoring reads are sent (``keep``)."""
     src = next(f for f in pref.files if f.name == "fink_science_data_alerts_alerts.parquet")
     path = tmp_path / "damaged.parquet"
     _damaged_table(src, path)
     want = cli_scores([path], tmp_path / "cli.parquet", model_home)[str(path)]
     assert {"bad_cutout", "missing_cutout", "missing_field"} <= {r["status"] for r in want}
-    assert sum(r["status"] == "ok" for r in want) == 2
+    assert [r["status"] == "ok" for r in want[6:]] == [True, False, True, False, True]
     assert_same_as_cli(spark_scores(spark, path, batch_size=4), want)
+    assert_same_as_cli(spark_scores(spark, path, batch_size=4, keep=["objectId"]), want)
+    others = cli_scores([f for f in pref.files if "agn" in f.name or "image" in f.name], tmp_path / "o.parquet",
+                        model_home)
+    assert len(others) == 3
+    for source, rows in others.items():
+        assert {r["status"] for r in rows} == {"unsupported_schema"}
+        assert_same_as_cli(spark_scores(spark, source, keep=["objectId"]), rows)
 
 
 def test_model_session_built_once_per_worker_process(spark, pref, official_model):

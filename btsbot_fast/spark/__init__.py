@@ -13,7 +13,9 @@ and ``btsbot_error`` (why a row was not scored; '' when ok). Scores and statuses
 How: ``DataFrame.mapInArrow`` hands every task's rows to a Python worker as Arrow record batches
 (:mod:`.worker`); there the same :class:`~btsbot_fast.Scorer` as everywhere scores them, built once per
 worker process. The model is resolved here, on the driver, and broadcast: executors need the package,
-not the model. Modules: :mod:`.worker` (executor side), :mod:`.job` (the spark-submit job).
+not the model. Whether the DataFrame is an alert table is decided here too, once, by the Parquet
+reader's rule (:mod:`.columns`). Modules: :mod:`.columns` (what goes to the workers), :mod:`.worker`
+(executor side), :mod:`.job` (the spark-submit job).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with pyspar
 
 from .. import registry
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
-from .worker import ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition
+from .columns import pruned_alert_columns, schema_problem
+from .worker import (ALERT_PREFIX, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob,
+                     score_partition)
 
 __all__ = ["ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
 
@@ -59,14 +63,19 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
     resolved = registry.resolve(model, home=home)
     data = resolved.onnx_path.read_bytes()
     inputs = df.drop(*[c for c in OUTPUT_COLUMNS if c in df.columns])
+    problem = schema_problem(inputs.schema)
+    prefix = ""
     if keep is not None:
         keep = tuple(keep)
         unknown = [c for c in keep if c not in inputs.columns]
         if unknown:
             raise ValueError(f"keep: no column(s) {', '.join(unknown)} in the DataFrame")
+        # the alert columns are not coming back: send only the fields scoring reads
+        prefix = ALERT_PREFIX
+        inputs = inputs.select(*keep, *([] if problem else pruned_alert_columns(inputs)))
     job = ScoringJob(model=resolved, model_sha256=hashlib.sha256(data).hexdigest(),
                      model_bytes=df.sparkSession.sparkContext.broadcast(data), batch_size=batch_size,
-                     threads=threads, model_threads=model_threads, keep=keep)
+                     threads=threads, model_threads=model_threads, keep=keep, alert_prefix=prefix, problem=problem)
     return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema, keep))
 
 

@@ -33,6 +33,8 @@ from ..status import Status
 #: the columns appended to every row: score (null unless ok), status label, error message ('' when ok)
 SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN = "btsbot_score", "btsbot_status", "btsbot_error"
 OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
+#: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
+ALERT_PREFIX = "__btsbot_alert_"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class ScoringJob:
     model_threads: int | None = None
     #: the input columns returned beside the scores (None: all)
     keep: tuple[str, ...] | None = None
+    #: the alert columns are those named ALERT_PREFIX + name ('': the columns themselves)
+    alert_prefix: str = ""
+    #: why the DataFrame is not an alert table, decided on the driver ('' : it is one)
+    problem: str = ""
 
     def key(self, cpus: int) -> tuple:
         """What identifies a Scorer in a worker process (everything but the bytes' carrier)."""
@@ -130,17 +136,27 @@ def score_partition(batches: Iterable[Any], job: ScoringJob) -> Iterator[Any]:
     scorer = scorer_for(job, cpus)
     first = 0
     for batch in batches:
-        yield with_score_columns(batch, scorer, keep=job.keep, source=source, first_index=first)
+        yield with_score_columns(batch, scorer, keep=job.keep, alert_prefix=job.alert_prefix, problem=job.problem,
+                                 source=source, first_index=first)
         first += batch.num_rows
 
 
-def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None = None, source: str = "<arrow>",
-                       first_index: int = 0) -> Any:
+def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None = None, alert_prefix: str = "",
+                       problem: str | None = None, source: str = "<arrow>", first_index: int = 0) -> Any:
     """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
-    columns) followed by ``btsbot_score``, ``btsbot_status`` and ``btsbot_error``, one value per row."""
+    columns) followed by ``btsbot_score``, ``btsbot_status`` and ``btsbot_error``, one value per row.
+    The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves)."""
     import pyarrow as pa
 
-    results = score_record_batch(batch, scorer, source=source, first_index=first_index)
+    if problem:  # (the alert columns may not even have been sent)
+        results = _unsupported(batch.num_rows, problem, source, first_index, scorer)
+    else:
+        alerts = batch
+        if alert_prefix:
+            names = [n for n in batch.schema.names if n.startswith(alert_prefix)]
+            alerts = pa.RecordBatch.from_arrays([batch.column(n) for n in names],
+                                                names=[n[len(alert_prefix):] for n in names])
+        results = score_record_batch(alerts, scorer, problem=problem, source=source, first_index=first_index)
     if keep is None:
         keep = [name for name in batch.schema.names if name not in OUTPUT_COLUMNS]
     arrays = [batch.column(name) for name in keep] + [
@@ -151,14 +167,15 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
     return pa.RecordBatch.from_arrays(arrays, names=[*keep, *OUTPUT_COLUMNS])
 
 
-def score_record_batch(batch: Any, scorer: Scorer, *, source: str = "<arrow>", first_index: int = 0) -> list[ScoreResult]:
+def score_record_batch(batch: Any, scorer: Scorer, *, problem: str | None = None, source: str = "<arrow>",
+                       first_index: int = 0) -> list[ScoreResult]:
     """One :class:`ScoreResult` per row of ``batch``, in order, scored in slices of ``scorer.batch_size``.
-    A table that is not an alert table gives ``unsupported_schema`` rows saying what is missing (as the
-    CLI does for such a Parquet file); rows whose columns cannot be read give ``decode_error`` rows."""
-    problem = _schema_problem(batch.schema)
+    A table that is not an alert table (``problem``, by default :func:`table_problem` of the batch) gives
+    ``unsupported_schema`` rows saying what is missing, as the CLI does for such a Parquet file; rows
+    whose columns cannot be read give ``decode_error`` rows."""
+    problem = table_problem(batch.schema) if problem is None else problem
     if problem:
-        return [_failed(source, first_index + i, Status.UNSUPPORTED_SCHEMA, problem, scorer)
-                for i in range(batch.num_rows)]
+        return _unsupported(batch.num_rows, problem, source, first_index, scorer)
     try:  # the whole batch at once: slices of nested columns cannot be re-typed
         alerts = _conform(batch)
     except Exception as exc:  # unreadable column values: these rows fail, the task goes on
@@ -175,6 +192,10 @@ def score_record_batch(batch: Any, scorer: Scorer, *, source: str = "<arrow>", f
     return out
 
 
+def _unsupported(n: int, problem: str, source: str, first_index: int, scorer: Scorer) -> list[ScoreResult]:
+    return [_failed(source, first_index + i, Status.UNSUPPORTED_SCHEMA, problem, scorer) for i in range(n)]
+
+
 def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: Scorer) -> list[ScoreResult]:
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return [_failed(source, first_index + i, Status.DECODE_ERROR, f"cannot read the alert columns: {detail}", scorer)
@@ -186,8 +207,9 @@ def _failed(source: str, index: int, status: Status, message: str, scorer: Score
                        scorer.model_version, source, index)
 
 
-def _schema_problem(schema: Any) -> str:
-    """Why a table is not an alert table ('' when it is one): the Parquet reader's rule and wording."""
+def table_problem(schema: Any) -> str:
+    """Why an Arrow schema is not an alert table's ('' when it is one): the Parquet reader's rule and
+    wording."""
     from ..io.parquet import _schema_problem as problem  # TEMPORARY: public as schema_problem after issue 8
 
     return problem(schema)
