@@ -1,12 +1,26 @@
 #!/usr/bin/env python
-"""Throughput benchmark: per-stage cost, end-to-end vs model-only, memory and start-up, in one run.
+"""Throughput benchmark: per-stage cost, preprocessing as users run it against a plain fastavro + astropy
+script, Python-held (GIL) time, thread scaling, inflaters, end-to-end vs model-only, memory and start-up,
+in one run.
 
-    python benchmarks/bench_throughput.py [--alerts 3000] [--json out.json] [--shared ../shared]
+    python benchmarks/bench_throughput.py [--alerts 3000] [--night 7000] [--json out.json] [--shared ../shared]
 
-Corpus: the scorable real alerts of ../shared/data/ztf/dev (single-record files), repeated to --alerts.
-Everything is measured side by side on the same alerts in the same process (these machines are shared
-and noisy: read the ratios). Prints a Markdown table and writes JSON. No assertions: targets are judged
-by people reading the numbers (../shared/perf/README.md).
+Corpus: the scorable real alerts of ../shared/data/ztf/dev (single-record files), repeated. Everything is
+measured side by side on the same alerts in the same run (these machines are shared and noisy: read the
+ratios). Prints Markdown tables and writes JSON. No assertions: targets are judged by people reading the
+numbers (../shared/perf/README.md).
+
+"As users run it": a night of --night one-alert ``.avro`` files in a directory (how IPAC's nightly archives
+hold them) and the same night as one ``.tar.gz``; ``btsbot-fast preprocess`` (a whole process, writing the
+.npz) against benchmarks/baseline_fastavro_astropy.py doing the same work, each timed as a child process.
+
+GIL time: the preprocessing is run in this process on the main thread alone (no prefetch thread), and the
+main thread's user-mode CPU time outside the GIL-free native calls is counted (``_core.native_cpu_seconds``:
+each native call adds the user and system CPU time its calling thread spent inside it, with the GIL
+released; ``getrusage(RUSAGE_THREAD)`` gives the thread's totals). Native worker threads never run Python,
+so this is the CPU time spent running Python code (which needs the GIL). Kernel time outside native calls
+is reported beside it: mostly write(2) of the .npz, which CPython makes with the GIL released. Reported
+with and without writing the .npz.
 """
 
 from __future__ import annotations
@@ -16,16 +30,20 @@ import io
 import json
 import os
 import platform
+import resource
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+BASELINE = REPO / "benchmarks" / "baseline_fastavro_astropy.py"
 
 
 def _timeit(fn, repeat: int = 3) -> float:
@@ -55,32 +73,36 @@ def load_corpus(shared: Path, n: int) -> list[bytes]:
     return [good[i % len(good)] for i in range(n)]
 
 
+# ---- per stage -------------------------------------------------------------------------------------------
+
+
 def stage_costs(buffers: list[bytes], twin_alerts: int) -> dict:
-    """µs/alert per stage for the native path and the Python twin (1 thread each)."""
+    """µs/alert per stage for the native path and the Python twin (1 thread unless said)."""
     from btsbot_fast import _core
     from btsbot_fast.io import records_from_buffer
-    from btsbot_fast.prep import _gather_native_inputs, reference
+    from btsbot_fast.prep import reference
+    from btsbot_fast.prep.gather import columns_from_records
+    from btsbot_fast.prep.native_avro import buffer_batches
     from btsbot_fast.prep.variant import CUTOUT_FIELDS, FEATURE_NAMES
 
     n = len(buffers)
-    out: dict = {"native": {}, "python": {}}
-
     records = []
     t_decode_py = _timeit(lambda: records.__setitem__(slice(None), [r for b in buffers for r in
                                                                    records_from_buffer("b", b)]), 1)
-    active = np.ones(n, dtype=bool)
-    stamps, cand, offs, hjd, hmag = _gather_native_inputs(records, active)
+    cols = columns_from_records(records)
     trip = np.empty((n, 63, 63, 3), np.float32)
     meta = np.empty((n, len(FEATURE_NAMES)), np.float32)
+    nat: dict = {}
     for threads in (1, 2):
-        out["native"][f"cutouts_us_{threads}t"] = 1e6 * _timeit(lambda: _core.prepare_triplets(*stamps, trip, threads)) / n
-    out["native"]["features_us_1t"] = 1e6 * _timeit(lambda: _core.compute_features(cand, offs, hjd, hmag, meta)) / n
-    out["native"]["gather_us"] = 1e6 * _timeit(lambda: _gather_native_inputs(records, active)) / n
-    out["native"]["decode_us"] = 1e6 * t_decode_py / n  # fastavro, unless the native reader is built
-    out["native"]["decode_impl"] = "fastavro"
-    native_decode = _native_decode_cost(buffers)
-    if native_decode is not None:
-        out["native"].update(native_decode)
+        nat[f"cutouts_us_{threads}t"] = 1e6 * _timeit(lambda: _core._testing.prepare_triplets(*cols.stamps, trip, threads)) / n
+    feature_args = (cols.candidate, cols.present, cols.hist_offsets, cols.hist_jd, cols.hist_magpsf, cols.hist_flags, meta)
+    nat["features_us_1t"] = 1e6 * _timeit(lambda: _core._testing.compute_features(*feature_args)) / n
+    for threads in (1, 2):
+        def run():
+            for _ in buffer_batches((("b", b) for b in buffers), 512, threads):
+                pass
+        nat[f"preprocess_us_{threads}t"] = 1e6 * _timeit(run, 2) / n  # read + inflate + decode + cutouts + features
+    nat["decode_us"] = max(nat["preprocess_us_1t"] - nat["cutouts_us_1t"] - nat["features_us_1t"], 0.0)
 
     m = min(twin_alerts, n)
     recs = records[:m]
@@ -92,36 +114,137 @@ def stage_costs(buffers: list[bytes], twin_alerts: int) -> dict:
     for r in recs:
         reference.features(r.record["candidate"], r.record.get("prv_candidates"))
     t_feat_py = time.perf_counter() - t0
-    out["python"] = {"decode_us": 1e6 * t_decode_py / n, "decode_impl": "fastavro",
-                     "cutouts_us": 1e6 * t_cut_py / m, "features_us": 1e6 * t_feat_py / m, "alerts": m}
-    nat = out["native"]
-    if nat["decode_impl"] == "native":
-        # the native reader decodes and preprocesses in one call; its decode share is what remains
-        nat["preprocess_us_1t"] = nat["decode_preprocess_us_1t"]
-        nat["preprocess_us_2t"] = nat["decode_preprocess_us_2t"]
-        nat["decode_us"] = max(nat["preprocess_us_1t"] - nat["cutouts_us_1t"] - nat["features_us_1t"], 0.0)
-    else:
-        nat["preprocess_us_1t"] = nat["decode_us"] + nat["gather_us"] + nat["cutouts_us_1t"] + nat["features_us_1t"]
-    py = out["python"]
+    py = {"decode_us": 1e6 * t_decode_py / n, "cutouts_us": 1e6 * t_cut_py / m, "features_us": 1e6 * t_feat_py / m,
+          "alerts": m}
     py["preprocess_us"] = py["decode_us"] + py["cutouts_us"] + py["features_us"]
-    out["ratio_python_over_native_preprocess"] = py["preprocess_us"] / nat["preprocess_us_1t"]
+    return {"native": nat, "python": py, "ratio_python_over_native_preprocess": py["preprocess_us"] / nat["preprocess_us_1t"]}
+
+
+def inflaters(buffers: list[bytes], night_gz: Path | None) -> dict:
+    """µs per stamp for the inflaters a build could use, on the same stamps; the .tar.gz stream too."""
+    from btsbot_fast import _core
+    from btsbot_fast.io import records_from_buffer
+    from btsbot_fast.prep.variant import CUTOUT_FIELDS
+
+    stamps = [r.record[f]["stampData"] for b in buffers[:1000] for r in records_from_buffer("b", b) for f in CUTOUT_FIELDS]
+    out: dict = {"stamps": len(stamps)}
+
+    def per_stamp(fn) -> float:
+        return 1e6 * _timeit(lambda: [fn(s) for s in stamps], 3) / len(stamps)
+
+    out["libdeflate_vendored_us"] = per_stamp(_core._testing.gunzip)
+    out["zlib_us"] = per_stamp(lambda s: zlib.decompress(s, 31))
+    for name, module, attr in (("isal_us", "isal.isal_zlib", "decompress"), ("zlib_ng_us", "zlib_ng.zlib_ng", "decompress")):
+        try:
+            mod = __import__(module, fromlist=[attr])
+            out[name] = per_stamp(lambda s, f=getattr(mod, attr): f(s, 31))
+        except ImportError:
+            out[name] = None
+    if night_gz is not None:
+        data = night_gz.read_bytes()
+
+        def stream(decompressobj):
+            d = decompressobj(31)
+            for i in range(0, len(data), 1 << 20):
+                d.decompress(data[i:i + (1 << 20)])
+
+        out["tar_gz_stream_zlib_s"] = _timeit(lambda: stream(zlib.decompressobj), 1)
+        out["tar_gz_mb"] = len(data) / 1e6
     return out
 
 
-def _native_decode_cost(buffers: list[bytes]) -> dict | None:
-    """Native Avro scan + decode + preprocess (csrc/avro), if the build has it."""
-    from btsbot_fast.prep import native_avro
+# ---- preprocessing a night, as users run it -------------------------------------------------------------
 
-    if not native_avro.native_available():
-        return None
-    res = {}
-    for threads in (1, 2):
-        def run():
-            for _ in native_avro.native_batches((("b", b) for b in buffers), 512, threads):
-                pass
-        res[f"decode_preprocess_us_{threads}t"] = 1e6 * _timeit(run, 2) / len(buffers)
-    res["decode_impl"] = "native"
+
+def write_night_dir(buffers: list[bytes], d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    for i, data in enumerate(buffers):
+        (d / f"{i:07d}.avro").write_bytes(data)
+    return d
+
+
+def write_night_tar(buffers: list[bytes], path: Path) -> Path:
+    with tarfile.open(path, "w:gz" if path.name.endswith(".gz") else "w") as tar:
+        for i, data in enumerate(buffers):
+            info = tarfile.TarInfo(f"night/{i:07d}.avro")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _child(cmd: list[str], env: dict, cwd: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def night_comparison(night_dir: Path, night_gz: Path, out_dir: Path, repeat: int) -> dict:
+    """Wall time of whole processes: ``btsbot-fast preprocess`` vs the baseline script, dir and .tar.gz."""
+    env = dict(os.environ)
+    cli = shutil.which("btsbot-fast", path=os.path.dirname(sys.executable)) or "btsbot-fast"
+    res: dict = {}
+    for label, path in (("dir", night_dir), ("tar_gz", night_gz)):
+        ours = []
+        for k in range(repeat):
+            target = out_dir / f"ours-{label}-{k}.npz"
+            ours.append(_child([cli, "preprocess", str(path), "-o", str(target)], env, out_dir))
+            target.unlink()
+        base_out = out_dir / f"base-{label}.npz"
+        base = _child([sys.executable, str(BASELINE), str(path), "-o", str(base_out)], env, out_dir)
+        base_out.unlink()
+        res[label] = {"btsbot_fast_s": min(ours), "baseline_s": base, "ratio": base / min(ours)}
     return res
+
+
+def gil_time(night_dir: Path, out: Path, threads: int) -> dict:
+    """Main-thread CPU outside GIL-free native calls, per alert (module docstring)."""
+    from btsbot_fast import _core
+    from btsbot_fast.prep import path_batches
+    from btsbot_fast.prep.npz import write_npz
+
+    res = {}
+    for label, write in (("read_preprocess", False), ("read_preprocess_write_npz", True)):
+        best = None
+        for _ in range(3):
+            out.unlink(missing_ok=True)
+            (nu0, ns0), r0 = _core.native_cpu_seconds(), resource.getrusage(resource.RUSAGE_THREAD)
+            batches = path_batches([night_dir], 1024, "native", threads, recycle=2)
+            if write:
+                rows, _ = write_npz(batches, out)
+            else:
+                rows = sum(len(b) for b in batches)
+            (nu1, ns1), r1 = _core.native_cpu_seconds(), resource.getrusage(resource.RUSAGE_THREAD)
+            user = (r1.ru_utime - r0.ru_utime) - (nu1 - nu0)
+            kernel = (r1.ru_stime - r0.ru_stime) - (ns1 - ns0)
+            if best is None or user < best[0]:
+                best = (user, kernel, rows)
+        user, kernel, rows = best
+        res[label] = {"us_per_alert": 1e6 * user / rows, "kernel_us_per_alert": 1e6 * kernel / rows, "alerts": rows}
+    out.unlink(missing_ok=True)
+    return res
+
+
+def thread_scaling(night_dir: Path) -> dict:
+    """Native preprocessing of the night (read + inflate + decode + cutouts + features), by --threads."""
+    from btsbot_fast.prep import path_batches
+    from btsbot_fast.threads import available_cores
+
+    cores = available_cores()
+    res = {}
+    for threads in sorted({1, 2, cores}):
+        def run():
+            for _ in path_batches([night_dir], 1024, "native", threads, recycle=2):
+                pass
+        t = _timeit(run, 2)
+        n = sum(1 for _ in night_dir.iterdir())
+        res[str(threads)] = {"alerts_per_s": n / t, "us_per_alert": 1e6 * t / n}
+    return res
+
+
+# ---- the model ---------------------------------------------------------------------------------------------
 
 
 def model_only(scorer, buffers: list[bytes], batch_size: int) -> dict:
@@ -150,15 +273,6 @@ def end_to_end_inprocess(scorer, buffers: list[bytes]) -> dict:
     return {"alerts_per_s": len(buffers) / t}
 
 
-def write_night(buffers: list[bytes], path: Path) -> Path:
-    with tarfile.open(path, "w") as tar:
-        for i, data in enumerate(buffers):
-            info = tarfile.TarInfo(f"{i:07d}.avro")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 # Runs the CLI and reports the process's own peak RSS (VmHWM) at exit. Measured inside the child: the
 # rusage of a forked child also counts the parent's pages from before its exec.
 _CLI_WITH_PEAK_RSS = """
@@ -177,7 +291,9 @@ def cli_run(args: list[str], env: dict) -> dict:
     """Run ``btsbot-fast score`` as a child: wall time, time to first score row, its peak RSS."""
     cmd = [sys.executable, "-c", _CLI_WITH_PEAK_RSS, "score", *args]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # cwd: a folder without a btsbot_fast/ source tree, so that the child imports the installed package
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=os.path.dirname(args[0]))
     first = None
     rows = 0
     for line in proc.stdout:
@@ -197,42 +313,59 @@ def cli_run(args: list[str], env: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--alerts", type=int, default=3000)
+    ap.add_argument("--alerts", type=int, default=3000, help="alerts for the per-stage and scoring figures")
+    ap.add_argument("--night", type=int, default=7000, help="one-alert files in the preprocessing night (0: skip)")
+    ap.add_argument("--night-repeat", type=int, default=3, help="runs of btsbot-fast preprocess (best is kept)")
     ap.add_argument("--rss-alerts", type=int, nargs=2, default=(1000, 10000), metavar=("SMALL", "LARGE"))
     ap.add_argument("--twin-alerts", type=int, default=500, help="alerts for the (slow) Python twin stages")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--model", default="btsbot-v1.0.1")
+    ap.add_argument("--no-model", action="store_true", help="preprocessing figures only")
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("BTSBOT_FAST_SHARED", REPO.parent / "shared")))
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from btsbot_fast import Scorer, _core
+    from btsbot_fast import _core
+    from btsbot_fast.threads import available_cores
 
-    buffers = load_corpus(args.shared, args.alerts)
-    scorer = Scorer(args.model, batch_size=args.batch_size)
-    result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    buffers = load_corpus(args.shared, max(args.alerts, args.night))
+    result: dict = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": available_cores(),
                     "python": platform.python_version(), "inflater": _core.inflater},
-        "alerts": len(buffers),
+        "alerts": args.alerts,
         "batch_size": args.batch_size,
-        "stages": stage_costs(buffers, args.twin_alerts),
-        "model_only": model_only(scorer, buffers, args.batch_size),
-        "end_to_end_inprocess": end_to_end_inprocess(scorer, buffers),
+        "stages": stage_costs(buffers[:args.alerts], args.twin_alerts),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ)
-        night = write_night(buffers, Path(tmp) / "night.tar")
-        result["end_to_end_cli"] = cli_run([str(night), "--model", args.model,
-                                            "--batch-size", str(args.batch_size)], env)
-        rss = {}
-        for n in args.rss_alerts:
-            night_n = write_night([buffers[i % len(buffers)] for i in range(n)], Path(tmp) / f"n{n}.tar")
-            rss[str(n)] = cli_run([str(night_n), "--model", args.model], env)["peak_rss_mb"]
-            night_n.unlink()
-        result["peak_rss_mb_by_alerts"] = rss
-    mo = result["model_only"]["alerts_per_s"]
-    result["ratio_end_to_end_over_model_only"] = result["end_to_end_inprocess"]["alerts_per_s"] / mo
-    result["ratio_cli_over_model_only"] = result["end_to_end_cli"]["alerts_per_s"] / mo
+        tmp_path = Path(tmp)
+        night_gz = None
+        if args.night:
+            night = buffers[:args.night]
+            night_dir = write_night_dir(night, tmp_path / "night")
+            night_gz = write_night_tar(night, tmp_path / "night.tar.gz")
+            result["night"] = {"alerts": len(night),
+                               "as_users_run_it": night_comparison(night_dir, night_gz, tmp_path, args.night_repeat),
+                               "gil": gil_time(night_dir, tmp_path / "gil.npz", 0),
+                               "threads": thread_scaling(night_dir)}
+        result["inflaters"] = inflaters(buffers, night_gz)
+        if not args.no_model:
+            from btsbot_fast import Scorer
+
+            scorer = Scorer(args.model, batch_size=args.batch_size)
+            result["model_only"] = model_only(scorer, buffers[:args.alerts], args.batch_size)
+            result["end_to_end_inprocess"] = end_to_end_inprocess(scorer, buffers[:args.alerts])
+            env = dict(os.environ)
+            tar = write_night_tar(buffers[:args.alerts], tmp_path / "score.tar")
+            result["end_to_end_cli"] = cli_run([str(tar), "--model", args.model, "--batch-size", str(args.batch_size)], env)
+            rss = {}
+            for n in args.rss_alerts:
+                night_n = write_night_tar([buffers[i % len(buffers)] for i in range(n)], tmp_path / f"n{n}.tar")
+                rss[str(n)] = cli_run([str(night_n), "--model", args.model], env)["peak_rss_mb"]
+                night_n.unlink()
+            result["peak_rss_mb_by_alerts"] = rss
+            mo = result["model_only"]["alerts_per_s"]
+            result["ratio_end_to_end_over_model_only"] = result["end_to_end_inprocess"]["alerts_per_s"] / mo
+            result["ratio_cli_over_model_only"] = result["end_to_end_cli"]["alerts_per_s"] / mo
     print(render_table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -242,14 +375,12 @@ def main() -> None:
 def render_table(r: dict) -> str:
     s, nat, py = r["stages"], r["stages"]["native"], r["stages"]["python"]
     cores = r["machine"]["cores"]
-    mo = r["model_only"]
     lines = [
-        f"alerts: {r['alerts']}, batch {r['batch_size']}, {cores} cores, inflater {r['machine']['inflater']}, "
-        f"native decoder: {nat['decode_impl']}",
+        f"{cores} cores, inflater {r['machine']['inflater']}; per-stage figures on {r['alerts']} alerts",
         "",
         "| stage, µs/alert (1 thread) | native | python twin | twin / native |",
         "|---|---:|---:|---:|",
-        f"| Avro decode ({nat['decode_impl']} / fastavro) | {nat['decode_us']:.0f} | {py['decode_us']:.0f} | "
+        f"| Avro decode (native / fastavro) | {nat['decode_us']:.0f} | {py['decode_us']:.0f} | "
         f"{py['decode_us'] / max(nat['decode_us'], 1e-9):.0f}× |",
         f"| cutouts (gzip + FITS + normalise) | {nat['cutouts_us_1t']:.0f} | {py['cutouts_us']:.0f} | "
         f"{py['cutouts_us'] / nat['cutouts_us_1t']:.0f}× |",
@@ -257,24 +388,52 @@ def render_table(r: dict) -> str:
         f"{py['features_us'] / nat['features_us_1t']:.0f}× |",
         f"| **preprocessing total** | **{nat['preprocess_us_1t']:.0f}** | **{py['preprocess_us']:.0f}** | "
         f"**{s['ratio_python_over_native_preprocess']:.1f}×** |",
-        f"| model (ONNX Runtime, {cores} threads, batch {r['batch_size']}), core-µs per alert | "
-        f"{mo['us_per_alert'] * cores:.0f} | | |",
-        "",
-        "| throughput | alerts/s | alerts/s/core | vs model-only |",
-        "|---|---:|---:|---:|",
-        f"| native preprocessing alone, {cores} threads | {1e6 / nat.get('preprocess_us_2t', nat['preprocess_us_1t']):.0f} | "
-        f"{1e6 / nat.get('preprocess_us_2t', nat['preprocess_us_1t']) / cores:.0f} | |",
-        f"| model only (same session, same batches) | {mo['alerts_per_s']:.0f} | {mo['alerts_per_s'] / cores:.0f} | 1.00 |",
-        f"| end to end, `Scorer.score_buffers` | {r['end_to_end_inprocess']['alerts_per_s']:.0f} | "
-        f"{r['end_to_end_inprocess']['alerts_per_s'] / cores:.0f} | {r['ratio_end_to_end_over_model_only']:.2f} |",
-        f"| end to end, `btsbot-fast score night.tar` (process start included) | "
-        f"{r['end_to_end_cli']['alerts_per_s']:.0f} | {r['end_to_end_cli']['alerts_per_s'] / cores:.0f} | "
-        f"{r['ratio_cli_over_model_only']:.2f} |",
-        "",
-        f"time to first score (CLI, cold process): {r['end_to_end_cli']['first_score_s']:.2f} s; "
-        "peak RSS of `btsbot-fast score` by alerts: "
-        + ", ".join(f"{k}: {v:.0f} MB" for k, v in r["peak_rss_mb_by_alerts"].items()),
     ]
+    if "night" in r:
+        ni = r["night"]
+        users = ni["as_users_run_it"]
+        lines += [
+            "",
+            f"| a night of {ni['alerts']} one-alert files, whole process writing the .npz | btsbot-fast preprocess | "
+            "fastavro + astropy script | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        for label, name in (("dir", "directory of .avro files"), ("tar_gz", "the same night as one .tar.gz")):
+            u = users[label]
+            lines.append(f"| {name} | {u['btsbot_fast_s']:.2f} s | {u['baseline_s']:.1f} s | **{u['ratio']:.1f}×** |")
+        g = ni["gil"]
+        lines += ["", "Python-held (GIL) time, µs/alert: "
+                  f"{g['read_preprocess']['us_per_alert']:.1f} reading + preprocessing, "
+                  f"{g['read_preprocess_write_npz']['us_per_alert']:.1f} with the .npz written "
+                  f"(kernel time outside native calls: {g['read_preprocess_write_npz']['kernel_us_per_alert']:.1f})",
+                  "", "| --threads | alerts/s | µs/alert |", "|---:|---:|---:|"]
+        for t, v in ni["threads"].items():
+            lines.append(f"| {t} | {v['alerts_per_s']:,.0f} | {v['us_per_alert']:.0f} |")
+    inf = r["inflaters"]
+    lines += ["", "| inflater (one stamp) | µs |", "|---|---:|"]
+    for key, name in (("libdeflate_vendored_us", "libdeflate (vendored, the build's)"), ("zlib_us", "zlib"),
+                      ("isal_us", "ISA-L (PyPI isal)"), ("zlib_ng_us", "zlib-ng (PyPI zlib-ng)")):
+        if inf.get(key) is not None:
+            lines.append(f"| {name} | {inf[key]:.1f} |")
+    if "model_only" in r:
+        mo = r["model_only"]
+        lines += [
+            "",
+            "| throughput | alerts/s | alerts/s/core | vs model-only |",
+            "|---|---:|---:|---:|",
+            f"| native preprocessing alone, {min(cores, 2)} threads | {1e6 / nat['preprocess_us_2t']:.0f} | "
+            f"{1e6 / nat['preprocess_us_2t'] / min(cores, 2):.0f} | |",
+            f"| model only (same session, same batches) | {mo['alerts_per_s']:.0f} | {mo['alerts_per_s'] / cores:.0f} | 1.00 |",
+            f"| end to end, `Scorer.score_buffers` | {r['end_to_end_inprocess']['alerts_per_s']:.0f} | "
+            f"{r['end_to_end_inprocess']['alerts_per_s'] / cores:.0f} | {r['ratio_end_to_end_over_model_only']:.2f} |",
+            f"| end to end, `btsbot-fast score night.tar` (process start included) | "
+            f"{r['end_to_end_cli']['alerts_per_s']:.0f} | {r['end_to_end_cli']['alerts_per_s'] / cores:.0f} | "
+            f"{r['ratio_cli_over_model_only']:.2f} |",
+            "",
+            f"time to first score (CLI, cold process): {r['end_to_end_cli']['first_score_s']:.2f} s; "
+            "peak RSS of `btsbot-fast score` by alerts: "
+            + ", ".join(f"{k}: {v:.0f} MB" for k, v in r["peak_rss_mb_by_alerts"].items()),
+        ]
     return "\n".join(lines)
 
 

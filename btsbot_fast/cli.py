@@ -106,26 +106,19 @@ def score(paths, output, fmt, model, batch_size, threads, model_threads, engine,
 @_threads_opt
 @_engine_opt
 def preprocess(paths, output, batch_size, threads, engine) -> None:
-    """Preprocess alerts into an .npz (triplets, metadata, candid, objectId, status, message, source)."""
-    import numpy as np
-
-    from .prep import FEATURE_NAMES, preprocess_paths, require_engine
-    from .status import status_label
+    """Preprocess alerts into an .npz (triplets, metadata, candid, objectId, jd, status, message, source)."""
+    from .prep import path_batches, require_engine
+    from .prep.npz import write_npz
+    from .threads import prefetched
 
     try:
         require_engine(engine)
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
-    pre = preprocess_paths(paths, engine=engine, threads=threads, batch_size=batch_size)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp.npz")
-    np.savez(tmp, triplets=pre.triplets, metadata=pre.metadata, feature_names=np.array(FEATURE_NAMES),
-             candid=pre.candid, objectId=pre.objectId.astype(str), jd=pre.jd, status=pre.status,
-             status_label=np.array([status_label(s) for s in pre.status]), message=np.array(pre.message, dtype=str),
-             source=np.array(pre.source, dtype=str))
-    tmp.replace(output)
-    ok = int((pre.status == 0).sum())
-    click.echo(f"preprocessed {len(pre)} alerts ({ok} ok, {len(pre) - ok} failed) -> {output}", err=True)
+    # batch k+1 is preprocessed (GIL released) while batch k is written; 3 array sets in turn: the one
+    # written, the one queued, the one being filled
+    rows, ok = write_npz(prefetched(path_batches(paths, batch_size, engine, threads, recycle=3), 1), output)
+    click.echo(f"preprocessed {rows} alerts ({ok} ok, {rows - ok} failed) -> {output}", err=True)
 
 
 def _register_subcommands() -> None:

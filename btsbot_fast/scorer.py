@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import registry, threads as thread_rule
+from .threads import prefetched
 from .io import AlertRecord
 from .prep import Batch, batches, buffer_batches, path_batches, require_engine
 from .prep.variant import STAMP_SIZE, VARIANT
 from .status import Status
+
+#: execution providers that run the model off the CPU (threads.py: preprocessing then runs ahead)
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider")
 
 DEFAULT_MODEL = "btsbot-v1.0.1"
 # batch 64 scores as fast as 256 on CPU (ONNX Runtime is compute-bound per alert) with a third of the
@@ -49,13 +51,17 @@ class Scorer:
     """Score ZTF alerts with a BTSbot model.
 
     The ONNX Runtime session is created once. ``score_files`` reads, preprocesses and scores in
-    batches of ``batch_size``; preprocessing of the next batch runs in a background thread while the
-    current one is scored (both release the GIL), with at most ``prefetch`` batches waiting.
+    batches of ``batch_size``. Thread counts follow btsbot_fast/threads.py (0 / None = decide): native
+    preprocessing threads (``threads``), ONNX Runtime intra-op threads (``intra_op_threads``) and the
+    batches preprocessed ahead on a background thread (``prefetch``: by default none when the model runs
+    on the CPU, 2 with a GPU provider). ``max_inflight_bytes`` caps the bytes the native reader holds at
+    once in any one call (btsbot_fast/prep/native_avro.py; default 256 MiB).
     """
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, engine: str = "native",
                  batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0, intra_op_threads: int = 0,
-                 prefetch: int = 2, home: str | os.PathLike[str] | None = None, providers: list[str] | None = None):
+                 prefetch: int | None = None, home: str | os.PathLike[str] | None = None,
+                 providers: list[str] | None = None, max_inflight_bytes: int | None = None):
         require_engine(engine)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -65,10 +71,17 @@ class Scorer:
                              f"this scorer implements {VARIANT!r}")
         self.engine = engine
         self.batch_size = batch_size
-        self.threads = threads
-        self.prefetch = max(0, prefetch)
+        self.max_inflight_bytes = max_inflight_bytes
         self._features = np.asarray(self.resolved.feature_indices, dtype=np.intp)
-        self.backend = self.resolved.backend(intra_op_threads=intra_op_threads, providers=providers)
+        wants_gpu = any(p in _GPU_PROVIDERS for p in _provider_names(providers))
+        planned = thread_rule.plan(threads=threads, model_threads=intra_op_threads, scoring=True,
+                                   model_on_cpu=not wants_gpu)
+        self.backend = self.resolved.backend(intra_op_threads=planned.model, providers=providers)
+        on_cpu = not any(p in _GPU_PROVIDERS for p in self.backend.providers)
+        self.plan = thread_rule.plan(threads=threads, model_threads=planned.model, prefetch=prefetch, scoring=True,
+                                     model_on_cpu=on_cpu)
+        self.threads = self.plan.native
+        self.prefetch = self.plan.prefetch
 
     @property
     def model_name(self) -> str:
@@ -127,7 +140,7 @@ class Scorer:
         ]
 
     def _pipelined(self, items: Iterator[Batch]) -> Iterator[Batch]:
-        return _prefetched(items, self.prefetch) if self.prefetch else items
+        return prefetched(items, self.prefetch) if self.prefetch else items
 
     def _score_batches(self, items: Iterator[Batch]) -> Iterator[ScoreResult]:
         for batch in self._pipelined(items):
@@ -140,54 +153,26 @@ class Scorer:
     def score_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[ScoreResult]:
         """One :class:`ScoreResult` per alert record in files, directories (recursive), tar archives and
         Parquet files. With the native engine, Avro bytes are decoded in C++."""
-        return self._score_batches(path_batches(paths, self.batch_size, self.engine, self.threads))
+        return self._score_batches(path_batches(paths, self.batch_size, self.engine, self.threads,
+                                                max_inflight_bytes=self.max_inflight_bytes))
 
     def score_buffers(self, buffers: Iterable[bytes], source: str = "<buffer>") -> Iterator[ScoreResult]:
         """Score Avro OCF byte strings (e.g. Kafka message values, one alert each); sources are
         named ``source[i]``."""
         named = ((f"{source}[{i}]", data) for i, data in enumerate(buffers))
-        return self._score_batches(buffer_batches(named, self.batch_size, self.engine, self.threads))
+        return self._score_batches(buffer_batches(named, self.batch_size, self.engine, self.threads,
+                                                  max_inflight_bytes=self.max_inflight_bytes))
 
 
-_DONE = object()
+def _provider_names(providers: Any) -> list[str]:
+    if providers is None:
+        return []
+    if isinstance(providers, str):
+        providers = providers.split(",")
+    from .backends.onnx import PROVIDER_ALIASES
 
-
-def _prefetched(items: Iterator[Batch], depth: int) -> Iterator[Batch]:
-    """Run ``items`` in a background thread, keeping at most ``depth`` finished batches in memory."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # re-raised in the consumer
-            put(exc)
-
-    worker = threading.Thread(target=produce, name="btsbot-fast-prep", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+    names = [p[0] if isinstance(p, tuple) else p for p in providers]
+    return [PROVIDER_ALIASES.get(str(n).strip().lower(), str(n).strip()) for n in names]
 
 
 __all__ = ["DEFAULT_MODEL", "ScoreResult", "Scorer"]

@@ -1,23 +1,16 @@
 #include "batch.hpp"
 
+#include <cstring>
 #include <exception>
 #include <limits>
 
-#include "parallel.hpp"
+#include "pool.hpp"
 
 namespace btsbot {
 
 namespace {
 
-constexpr std::size_t kCutoutChunk = 8;
-constexpr std::size_t kFeatureChunk = 1024;
-
-struct NoScratch {};
-
-void fill_nan(float* p, std::size_t count) {
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (std::size_t i = 0; i < count; ++i) p[i] = nan;
-}
+constexpr std::size_t kCutoutChunk = 4;
 
 // Runs one alert's work, turning an unexpected C++ exception (e.g. bad_alloc) into a per-alert error.
 template <class Fn>
@@ -32,63 +25,78 @@ Status guarded(Fn&& fn, std::string& message) {
     return Status::DecodeError;
 }
 
-Status one_features(const double* candidate, HistoryView h, std::size_t i, float* out, std::string& msg) {
-    const std::int64_t b = h.offsets[i];
-    const std::int64_t e = h.offsets[i + 1];
-    return compute_features(candidate + i * kNumCandidateColumns, h.jd + b, h.magpsf + b,
-                            static_cast<std::size_t>(e - b), out + i * kNumFeatures, msg);
-}
+struct NoScratch {};
 
 }  // namespace
 
-void prepare_triplets_batch(const Blob* science, const Blob* tmpl, const Blob* difference, std::size_t n,
-                            float* out, BatchResult result, int n_threads) {
-    result.messages->assign(n, std::string());
-    parallel_for<StampScratch>(n, n_threads, kCutoutChunk, [&](std::size_t b, std::size_t e, StampScratch& s) {
+AlertInput AlertColumns::alert(std::size_t i) const {
+    AlertInput a;
+    for (std::size_t ch = 0; ch < kChannels; ++ch) a.stamps[ch] = stamps[ch][i];
+    a.candidate = candidate + i * kNumCandidateColumns;
+    a.present = present[i];
+    const std::int64_t b = hist_offsets[i];
+    const std::int64_t e = hist_offsets[i + 1];
+    a.history = History{hist_jd + b, hist_magpsf + b, hist_flags + b, static_cast<std::size_t>(e - b)};
+    return a;
+}
+
+Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* triplet, float* metadata,
+                        std::string& message) {
+    Status st;
+    if (!(alert.present & kCandidateRecordBit)) {
+        message = "missing field: candidate";
+        st = Status::MissingField;
+    } else {
+        st = guarded([&] { return prepare_triplet(alert.stamps[0], alert.stamps[1], alert.stamps[2], scratch,
+                                                  triplet, message); }, message);
+        if (st == Status::Ok) {
+            st = guarded([&] { return compute_features(alert.candidate, alert.present, alert.history, metadata,
+                                                       message); }, message);
+        }
+    }
+    if (st != Status::Ok) {
+        std::memset(triplet, 0, kTripletFloats * sizeof(float));
+        std::memset(metadata, 0, kNumFeatures * sizeof(float));
+    }
+    return st;
+}
+
+void preprocess_batch(const AlertColumns& alerts, float* triplets_out, float* metadata_out, BatchResult result,
+                      int n_threads) {
+    result.messages->assign(alerts.n, std::string());
+    parallel_for<StampScratch>(alerts.n, n_threads, kCutoutChunk, [&](std::size_t b, std::size_t e, StampScratch& s) {
+        for (std::size_t i = b; i < e; ++i) {
+            const Status st = preprocess_alert(alerts.alert(i), s, triplets_out + i * kTripletFloats,
+                                               metadata_out + i * kNumFeatures, (*result.messages)[i]);
+            result.status[i] = static_cast<std::uint8_t>(st);
+        }
+    });
+}
+
+void prepare_triplets_batch(const AlertColumns& alerts, float* out, BatchResult result, int n_threads) {
+    result.messages->assign(alerts.n, std::string());
+    parallel_for<StampScratch>(alerts.n, n_threads, kCutoutChunk, [&](std::size_t b, std::size_t e, StampScratch& s) {
         for (std::size_t i = b; i < e; ++i) {
             std::string& msg = (*result.messages)[i];
             float* slot = out + i * kTripletFloats;
             const Status st = guarded(
-                [&] { return prepare_triplet(science[i], tmpl[i], difference[i], s, slot, msg); }, msg);
-            if (st != Status::Ok) fill_nan(slot, kTripletFloats);
+                [&] { return prepare_triplet(alerts.stamps[0][i], alerts.stamps[1][i], alerts.stamps[2][i], s, slot,
+                                             msg); }, msg);
             result.status[i] = static_cast<std::uint8_t>(st);
         }
     });
 }
 
-void compute_features_batch(const double* candidate, HistoryView history, std::size_t n, float* out,
-                            BatchResult result, int n_threads) {
-    result.messages->assign(n, std::string());
-    parallel_for<NoScratch>(n, n_threads, kFeatureChunk, [&](std::size_t b, std::size_t e, NoScratch&) {
-        for (std::size_t i = b; i < e; ++i) {
-            std::string& msg = (*result.messages)[i];
-            const Status st = guarded([&] { return one_features(candidate, history, i, out, msg); }, msg);
-            if (st != Status::Ok) fill_nan(out + i * kNumFeatures, kNumFeatures);
-            result.status[i] = static_cast<std::uint8_t>(st);
-        }
-    });
-}
-
-void preprocess_batch(const Blob* science, const Blob* tmpl, const Blob* difference, const double* candidate,
-                      HistoryView history, std::size_t n, float* triplets_out, float* metadata_out,
-                      BatchResult result, int n_threads) {
-    result.messages->assign(n, std::string());
-    parallel_for<StampScratch>(n, n_threads, kCutoutChunk, [&](std::size_t b, std::size_t e, StampScratch& s) {
-        for (std::size_t i = b; i < e; ++i) {
-            std::string& msg = (*result.messages)[i];
-            float* slot = triplets_out + i * kTripletFloats;
-            Status st = guarded(
-                [&] { return prepare_triplet(science[i], tmpl[i], difference[i], s, slot, msg); }, msg);
-            if (st == Status::Ok) {
-                st = guarded([&] { return one_features(candidate, history, i, metadata_out, msg); }, msg);
-            }
-            if (st != Status::Ok) {
-                fill_nan(slot, kTripletFloats);
-                fill_nan(metadata_out + i * kNumFeatures, kNumFeatures);
-            }
-            result.status[i] = static_cast<std::uint8_t>(st);
-        }
-    });
+void compute_features_batch(const AlertColumns& alerts, float* out, BatchResult result) {
+    result.messages->assign(alerts.n, std::string());
+    for (std::size_t i = 0; i < alerts.n; ++i) {
+        std::string& msg = (*result.messages)[i];
+        const AlertInput a = alerts.alert(i);
+        const Status st =
+            guarded([&] { return compute_features(a.candidate, a.present, a.history, out + i * kNumFeatures, msg); },
+                    msg);
+        result.status[i] = static_cast<std::uint8_t>(st);
+    }
 }
 
 }  // namespace btsbot

@@ -1,5 +1,6 @@
-// Batch entry points over many alerts (threaded, no Python). Outputs are written per alert index, so
-// threads never share a slot. A failed alert gets a status, a message and NaN in its output rows.
+// One alert, and many alerts in parallel (no Python): cutouts + features into model-ready rows. Outputs
+// are written per alert index, so threads never share a slot. A failed alert gets a status, a message
+// and zeros in its output rows (the rule every Batch follows).
 #pragma once
 
 #include <cstddef>
@@ -13,30 +14,45 @@
 
 namespace btsbot {
 
+// What preprocessing needs of one alert (views; nothing is owned).
+struct AlertInput {
+    Blob stamps[kChannels];
+    const double* candidate = nullptr;  // kNumCandidateColumns values
+    std::uint32_t present = 0;          // see features.hpp
+    History history;
+};
+
+// The candidate record first (no candidate: MISSING_FIELD before any cutout is read), then the three
+// cutouts, then the features; the first failure wins. `triplet` holds 63*63*3 floats, `metadata` 25.
+Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* triplet, float* metadata,
+                        std::string& message);
+
+// Columns of N alerts: alert i owns history items [hist_offsets[i], hist_offsets[i+1]).
+struct AlertColumns {
+    std::size_t n = 0;
+    const Blob* stamps[kChannels] = {nullptr, nullptr, nullptr};
+    const double* candidate = nullptr;        // n x kNumCandidateColumns, row-major
+    const std::uint32_t* present = nullptr;   // n
+    const std::int64_t* hist_offsets = nullptr;  // n + 1
+    const double* hist_jd = nullptr;
+    const double* hist_magpsf = nullptr;
+    const std::uint8_t* hist_flags = nullptr;
+
+    AlertInput alert(std::size_t i) const;
+};
+
 // Per-alert outcome arrays, owned by the caller and sized n.
 struct BatchResult {
-    std::uint8_t* status;               // n codes (Status)
+    std::uint8_t* status;                // n codes (Status)
     std::vector<std::string>* messages;  // resized to n by the callee; "" when ok
 };
 
-// Views of the history columns: alert i owns [offsets[i], offsets[i+1]) of jd/magpsf.
-struct HistoryView {
-    const std::int64_t* offsets;  // n + 1
-    const double* jd;
-    const double* magpsf;
-};
+// out: n x 63 x 63 x 3 and n x 25 floats.
+void preprocess_batch(const AlertColumns& alerts, float* triplets_out, float* metadata_out, BatchResult result,
+                      int n_threads);
 
-// out: n x 63 x 63 x 3 floats.
-void prepare_triplets_batch(const Blob* science, const Blob* tmpl, const Blob* difference, std::size_t n,
-                            float* out, BatchResult result, int n_threads);
-
-// candidate: n x kNumCandidateColumns (row-major); out: n x kNumFeatures.
-void compute_features_batch(const double* candidate, HistoryView history, std::size_t n, float* out,
-                            BatchResult result, int n_threads);
-
-// Both in one pass; the first failure (cutouts first) wins and NaN-fills both output rows.
-void preprocess_batch(const Blob* science, const Blob* tmpl, const Blob* difference, const double* candidate,
-                      HistoryView history, std::size_t n, float* triplets_out, float* metadata_out,
-                      BatchResult result, int n_threads);
+// The stages alone (per-stage tests and benchmarks): cutouts only (failed slots NaN-filled), features only.
+void prepare_triplets_batch(const AlertColumns& alerts, float* out, BatchResult result, int n_threads);
+void compute_features_batch(const AlertColumns& alerts, float* out, BatchResult result);
 
 }  // namespace btsbot

@@ -1,32 +1,73 @@
 // pybind11 glue for btsbot_fast._core (the only file that includes pybind11). Validates arrays (a wrong
 // array is a programming error -> ValueError/TypeError), pins the Python byte strings, and releases the
 // GIL around the batch work; a bad alert never raises, it gets a status and a message.
+//
+// The public module is what btsbot_fast/prep drives; `_core._testing` holds the per-stage hooks the tests
+// and benchmarks call (one stamp, one channel, cutouts or features alone, the tar reader, programs).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+
+#include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 #include <vector>
 
-#include "avro/decode.hpp"
+#include <zlib.h>
+
+#include "archive.hpp"
 #include "avro/ocf.hpp"
 #include "avro/program.hpp"
+#include "avro/reader.hpp"
 #include "batch.hpp"
 #include "cutout.hpp"
 #include "features.hpp"
 #include "inflate.hpp"
+#include "pool.hpp"
 #include "status.hpp"
 
 namespace py = pybind11;
 using namespace btsbot;
 
 namespace {
+
+// ---- GIL accounting: CPU time this thread spends in GIL-free native sections --------------------------
+
+thread_local double t_native_user = 0.0;
+thread_local double t_native_sys = 0.0;
+
+// (user, system) CPU seconds of the calling thread so far.
+std::pair<double, double> thread_cpu() {
+    rusage ru{};
+#if defined(RUSAGE_THREAD)
+    getrusage(RUSAGE_THREAD, &ru);
+#endif
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+    return {s(ru.ru_utime), s(ru.ru_stime)};
+}
+
+// Releases the GIL for a scope and adds the calling thread's CPU time in it (user, system) to the
+// thread's native totals: what the GIL accounting of benchmarks/bench_throughput.py subtracts.
+class NativeSection {
+public:
+    NativeSection() : start_(thread_cpu()) {}
+    ~NativeSection() {
+        const auto now = thread_cpu();
+        t_native_user += now.first - start_.first;
+        t_native_sys += now.second - start_.second;
+    }
+
+private:
+    std::pair<double, double> start_;
+    py::gil_scoped_release release_;
+};
+
+// ---- pinned inputs ---------------------------------------------------------------------------------------
 
 // Holds a Python buffer view (PyBUF_SIMPLE) so the bytes stay put while the GIL is released.
 struct BufferView {
@@ -40,13 +81,34 @@ struct BufferView {
     }
 };
 
-// The cutouts of one channel, pinned. `refs` keeps a strong reference to every element (the caller's
-// list may be mutated by another thread while the GIL is released).
+// Byte strings (bytes, bytearray, memoryview ... or None), pinned: `refs` keeps a strong reference to
+// every element (the caller's list may change while the GIL is released).
 struct PinnedBlobs {
     std::vector<Blob> blobs;
     std::vector<py::object> refs;
     std::vector<std::unique_ptr<BufferView>> views;
 };
+
+void pin_one(const py::object& item, Blob& b, PinnedBlobs& p, const char* name, std::size_t i) {
+    if (item.is_none()) {
+        b.present = false;
+    } else if (PyBytes_Check(item.ptr())) {
+        b.data = reinterpret_cast<const std::uint8_t*>(PyBytes_AS_STRING(item.ptr()));
+        b.size = static_cast<std::size_t>(PyBytes_GET_SIZE(item.ptr()));
+        b.present = true;
+    } else if (PyObject_CheckBuffer(item.ptr())) {
+        auto v = std::make_unique<BufferView>();
+        if (PyObject_GetBuffer(item.ptr(), &v->view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+        v->held = true;
+        b.data = static_cast<const std::uint8_t*>(v->view.buf);
+        b.size = static_cast<std::size_t>(v->view.len);
+        b.present = true;
+        p.views.push_back(std::move(v));
+    } else {
+        throw py::type_error(std::string(name) + "[" + std::to_string(i) + "]: expected bytes or None, got " +
+                             std::string(py::str(py::type::of(item).attr("__name__"))));
+    }
+}
 
 PinnedBlobs pin_blobs(const py::sequence& seq, const char* name) {
     PinnedBlobs p;
@@ -55,26 +117,7 @@ PinnedBlobs pin_blobs(const py::sequence& seq, const char* name) {
     p.refs.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
         py::object item = seq[i];
-        Blob& b = p.blobs[i];
-        if (item.is_none()) {
-            b.present = false;
-        } else if (PyBytes_Check(item.ptr())) {
-            b.data = reinterpret_cast<const std::uint8_t*>(PyBytes_AS_STRING(item.ptr()));
-            b.size = static_cast<std::size_t>(PyBytes_GET_SIZE(item.ptr()));
-            b.present = true;
-        } else if (PyObject_CheckBuffer(item.ptr())) {
-            auto v = std::make_unique<BufferView>();
-            if (PyObject_GetBuffer(item.ptr(), &v->view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
-            v->held = true;
-            b.data = static_cast<const std::uint8_t*>(v->view.buf);
-            b.size = static_cast<std::size_t>(v->view.len);
-            b.present = true;
-            p.views.push_back(std::move(v));
-        } else {
-            throw py::type_error(std::string(name) + "[" + std::to_string(i) +
-                                 "]: expected bytes or None, got " +
-                                 std::string(py::str(py::type::of(item).attr("__name__"))));
-        }
+        pin_one(item, p.blobs[i], p, name, i);
         p.refs.push_back(std::move(item));
     }
     return p;
@@ -106,7 +149,17 @@ void require_array(const py::array& a, const char* name, const char* dtype_name,
     if (writeable && !a.writeable()) throw py::value_error(std::string(name) + ": must be writeable");
 }
 
-py::tuple make_result(const std::vector<std::uint8_t>& status, std::vector<std::string>& messages) {
+template <class T>
+T* mutable_ptr(const py::array& a) {
+    return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+template <class T>
+const T* ptr(const py::array& a) {
+    return static_cast<const T*>(a.data());
+}
+
+py::tuple make_result(const std::vector<std::uint8_t>& status, const std::vector<std::string>& messages) {
     py::array_t<std::uint8_t> codes(static_cast<py::ssize_t>(status.size()));
     std::copy(status.begin(), status.end(), codes.mutable_data());
     py::list msgs(messages.size());
@@ -114,36 +167,90 @@ py::tuple make_result(const std::vector<std::uint8_t>& status, std::vector<std::
     return py::make_tuple(codes, msgs);
 }
 
-struct Stamps {
-    PinnedBlobs sci, tmpl, diff;
+// Messages may quote bytes of the input (e.g. an unknown codec name): never fail on bad UTF-8.
+py::str lenient_str(const std::string& s) {
+    PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<py::ssize_t>(s.size()), "replace");
+    if (o == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(o);
+}
+
+// Source names are file-system text (os.fsencode'd by the caller): back with surrogateescape.
+py::str fs_str(const std::string& s) {
+    PyObject* o = PyUnicode_DecodeFSDefaultAndSize(s.data(), static_cast<py::ssize_t>(s.size()));
+    if (o == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(o);
+}
+
+std::string fs_bytes(const py::handle& name_or_path) {
+    PyObject* fs = PyOS_FSPath(name_or_path.ptr());  // str, bytes or os.PathLike
+    if (fs == nullptr) throw py::error_already_set();
+    py::object name = py::reinterpret_steal<py::object>(fs);
+    if (PyBytes_Check(name.ptr())) return std::string(py::reinterpret_borrow<py::bytes>(name));
+    PyObject* b = PyUnicode_EncodeFSDefault(name.ptr());
+    if (b == nullptr) throw py::error_already_set();
+    py::bytes owned = py::reinterpret_steal<py::bytes>(b);
+    return std::string(owned);
+}
+
+// One channel of stamps: a sequence of bytes/None, or an Arrow binary column given as (offsets int64
+// (N+1), values uint8, valid uint8 (N)) numpy views (zero-copy).
+struct StampChannel {
+    PinnedBlobs pinned;
+    std::vector<py::object> arrays;
 };
 
-Stamps pin_stamps(const py::sequence& s, const py::sequence& t, const py::sequence& d, std::size_t n) {
-    Stamps out{pin_blobs(s, "science"), pin_blobs(t, "template"), pin_blobs(d, "difference")};
-    if (out.sci.blobs.size() != n || out.tmpl.blobs.size() != n || out.diff.blobs.size() != n) {
-        throw py::value_error("science/template/difference must each have N = " + std::to_string(n) +
-                              " items (got " + std::to_string(out.sci.blobs.size()) + ", " +
-                              std::to_string(out.tmpl.blobs.size()) + ", " +
-                              std::to_string(out.diff.blobs.size()) + ")");
+StampChannel pin_channel(const py::object& obj, const char* name, std::size_t n) {
+    StampChannel c;
+    if (py::isinstance<py::tuple>(obj) && py::len(obj) == 3 && py::isinstance<py::array>(py::tuple(obj)[0])) {
+        const py::tuple t(obj);
+        const py::array offsets = t[0], values = t[1], valid = t[2];
+        require_array<std::int64_t>(offsets, "stamp offsets", "int64", {static_cast<py::ssize_t>(n + 1)}, false);
+        require_array<std::uint8_t>(values, "stamp values", "uint8", {-1}, false);
+        require_array<std::uint8_t>(valid, "stamp valid", "uint8", {static_cast<py::ssize_t>(n)}, false);
+        const auto* off = ptr<std::int64_t>(offsets);
+        const auto* val = ptr<std::uint8_t>(values);
+        const auto* ok = ptr<std::uint8_t>(valid);
+        const std::int64_t m = static_cast<std::int64_t>(values.shape(0));
+        c.pinned.blobs.resize(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (off[i] < 0 || off[i] > off[i + 1] || off[i + 1] > m) {
+                throw py::value_error(std::string(name) + ": stamp offsets out of range at " + std::to_string(i));
+            }
+            Blob& b = c.pinned.blobs[i];
+            b.present = ok[i] != 0;
+            b.data = val + off[i];
+            b.size = static_cast<std::size_t>(off[i + 1] - off[i]);
+        }
+        c.arrays = {offsets, values, valid};
+        return c;
     }
-    return out;
+    c.pinned = pin_blobs(py::reinterpret_borrow<py::sequence>(obj), name);
+    if (c.pinned.blobs.size() != n) {
+        throw py::value_error(std::string(name) + ": expected N = " + std::to_string(n) + " stamps, got " +
+                              std::to_string(c.pinned.blobs.size()));
+    }
+    return c;
 }
 
-void require_triplets_out(const py::array& out) {
-    const py::ssize_t s = static_cast<py::ssize_t>(kStampSize);
-    require_array<float>(out, "triplets out", "float32", {-1, s, s, static_cast<py::ssize_t>(kChannels)}, true);
-}
+struct AlertArrays {
+    StampChannel channels[kChannels];
+    AlertColumns columns;
+};
 
-// Validates the feature inputs for N alerts and returns the history view.
-HistoryView require_feature_inputs(const py::array& candidate, const py::array& offsets, const py::array& jd,
-                                   const py::array& magpsf, const py::array& out, py::ssize_t n) {
-    require_array<double>(candidate, "candidate", "float64", {n, static_cast<py::ssize_t>(kNumCandidateColumns)},
-                          false);
+AlertArrays require_alerts(const py::object& sci, const py::object& tmpl, const py::object& diff,
+                           const py::array& candidate, const py::array& present, const py::array& offsets,
+                           const py::array& jd, const py::array& magpsf, const py::array& flags, py::ssize_t n) {
+    AlertArrays a;
+    a.channels[0] = pin_channel(sci, "science", static_cast<std::size_t>(n));
+    a.channels[1] = pin_channel(tmpl, "template", static_cast<std::size_t>(n));
+    a.channels[2] = pin_channel(diff, "difference", static_cast<std::size_t>(n));
+    require_array<double>(candidate, "candidate", "float64", {n, static_cast<py::ssize_t>(kNumCandidateColumns)}, false);
+    require_array<std::uint32_t>(present, "present", "uint32", {n}, false);
     require_array<std::int64_t>(offsets, "hist_offsets", "int64", {n + 1}, false);
     require_array<double>(jd, "hist_jd", "float64", {-1}, false);
     require_array<double>(magpsf, "hist_magpsf", "float64", {jd.shape(0)}, false);
-    require_array<float>(out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
-    const auto* off = static_cast<const std::int64_t*>(offsets.data());
+    require_array<std::uint8_t>(flags, "hist_flags", "uint8", {jd.shape(0)}, false);
+    const auto* off = ptr<std::int64_t>(offsets);
     const std::int64_t m = static_cast<std::int64_t>(jd.shape(0));
     for (py::ssize_t i = 0; i <= n; ++i) {
         if (off[i] < 0 || off[i] > m || (i > 0 && off[i] < off[i - 1])) {
@@ -151,23 +258,261 @@ HistoryView require_feature_inputs(const py::array& candidate, const py::array& 
                                   "]; bad value " + std::to_string(off[i]) + " at index " + std::to_string(i));
         }
     }
-    return HistoryView{off, static_cast<const double*>(jd.data()), static_cast<const double*>(magpsf.data())};
+    AlertColumns& c = a.columns;
+    c.n = static_cast<std::size_t>(n);
+    for (std::size_t ch = 0; ch < kChannels; ++ch) c.stamps[ch] = a.channels[ch].pinned.blobs.data();
+    c.candidate = ptr<double>(candidate);
+    c.present = ptr<std::uint32_t>(present);
+    c.hist_offsets = off;
+    c.hist_jd = ptr<double>(jd);
+    c.hist_magpsf = ptr<double>(magpsf);
+    c.hist_flags = ptr<std::uint8_t>(flags);
+    return a;
 }
 
+void require_triplets_out(const py::array& out) {
+    const py::ssize_t s = static_cast<py::ssize_t>(kStampSize);
+    require_array<float>(out, "triplets out", "float32", {-1, s, s, static_cast<py::ssize_t>(kChannels)}, true);
+}
+
+py::tuple py_preprocess(const py::object& science, const py::object& tmpl, const py::object& diff,
+                        const py::array& candidate, const py::array& present, const py::array& offsets,
+                        const py::array& jd, const py::array& magpsf, const py::array& flags,
+                        const py::array& triplets_out, const py::array& metadata_out, int n_threads) {
+    require_triplets_out(triplets_out);
+    const py::ssize_t n = triplets_out.shape(0);
+    require_array<float>(metadata_out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
+    AlertArrays a = require_alerts(science, tmpl, diff, candidate, present, offsets, jd, magpsf, flags, n);
+    std::vector<std::uint8_t> status(static_cast<std::size_t>(n));
+    std::vector<std::string> messages;
+    {
+        NativeSection section;
+        preprocess_batch(a.columns, mutable_ptr<float>(triplets_out), mutable_ptr<float>(metadata_out),
+                         BatchResult{status.data(), &messages}, n_threads);
+    }
+    return make_result(status, messages);
+}
+
+// ---- the native reader ---------------------------------------------------------------------------------
+
+avro::Limits make_limits(std::int64_t max_block_bytes, std::int64_t max_block_records, int max_depth,
+                         std::int64_t max_items) {
+    if (max_block_bytes < 1 || max_block_records < 1 || max_depth < 1 || max_items < 1) {
+        throw py::value_error("limits must be positive");
+    }
+    avro::Limits l;
+    l.max_block_bytes = static_cast<std::size_t>(max_block_bytes);
+    l.max_block_records = max_block_records;
+    l.max_depth = max_depth;
+    l.max_items_per_record = max_items;
+    return l;
+}
+
+avro::Program load_program_words(const py::array& words) {
+    require_array<std::int64_t>(words, "program", "int64", {-1}, false);
+    try {
+        return avro::load_program(ptr<std::int64_t>(words), static_cast<std::size_t>(words.shape(0)));
+    } catch (const std::invalid_argument& e) {
+        throw py::value_error(e.what());
+    }
+}
+
+// A Python object kept alive by the reader; dropped with the GIL held (take_retired).
+std::shared_ptr<void> keep(const py::object& o) {
+    PyObject* p = o.ptr();
+    Py_INCREF(p);
+    return std::shared_ptr<void>(p, [](void* q) {
+        py::gil_scoped_acquire gil;  // normally already held: sources retire through take_retired()
+        Py_DECREF(static_cast<PyObject*>(q));
+    });
+}
+
+class PyReader {
+public:
+    PyReader(std::int64_t max_block_bytes, std::int64_t max_block_records, int max_depth, std::int64_t max_items,
+             std::int64_t max_inflight_bytes, std::int64_t map_threshold, std::int64_t archive_read_ahead) {
+        avro::ReaderOptions o;
+        o.limits = make_limits(max_block_bytes, max_block_records, max_depth, max_items);
+        if (max_inflight_bytes < 1 || map_threshold < 0 || archive_read_ahead < 1) {
+            throw py::value_error("reader sizes must be positive");
+        }
+        o.max_inflight_bytes = static_cast<std::size_t>(max_inflight_bytes);
+        o.map_threshold = static_cast<std::size_t>(map_threshold);
+        o.archive_read_ahead = static_cast<std::size_t>(archive_read_ahead);
+        o.archive_link_cache = o.archive_read_ahead;
+        try {
+            reader_ = std::make_unique<avro::Reader>(o);
+        } catch (const std::invalid_argument& e) {
+            throw py::value_error(e.what());
+        }
+    }
+
+    ~PyReader() {
+        // sources hold Python objects: drop them with the GIL held (it is, in a destructor called by Python)
+        reader_.reset();
+    }
+
+    void add_buffers(const py::sequence& names, const py::sequence& buffers) {
+        const std::size_t n = py::len(buffers);
+        if (py::len(names) != n) throw py::value_error("names and buffers differ in length");
+        for (std::size_t i = 0; i < n; ++i) {
+            py::object item = buffers[i];
+            PinnedBlobs p;
+            Blob b;
+            pin_one(item, b, p, "buffers", i);
+            if (!b.present) throw py::type_error("buffers[" + std::to_string(i) + "]: expected bytes, got None");
+            std::shared_ptr<void> owner;
+            if (p.views.empty()) {
+                owner = keep(item);
+            } else {  // hold the buffer view (it pins memoryview/bytearray contents) and the object
+                auto view = std::shared_ptr<BufferView>(p.views[0].release(), [](BufferView* v) {
+                    py::gil_scoped_acquire gil;
+                    delete v;
+                });
+                auto obj = keep(item);
+                owner = std::shared_ptr<void>(new std::pair<std::shared_ptr<void>, std::shared_ptr<BufferView>>(obj, view),
+                                              [](void* q) {
+                                                  delete static_cast<std::pair<std::shared_ptr<void>,
+                                                                               std::shared_ptr<BufferView>>*>(q);
+                                              });
+            }
+            reader_->add_buffer(fs_bytes(names[i]), avro::BufferRef{b.data, b.size}, std::move(owner));
+        }
+    }
+
+    void add_files(const py::sequence& names, const py::sequence& paths) {
+        const std::size_t n = py::len(paths);
+        if (py::len(names) != n) throw py::value_error("names and paths differ in length");
+        for (std::size_t i = 0; i < n; ++i) reader_->add_file(fs_bytes(names[i]), fs_bytes(paths[i]));
+    }
+
+    void add_archive(const py::object& name, const py::object& path) {
+        reader_->add_archive(fs_bytes(name), fs_bytes(path));
+    }
+
+    void add_error(const py::object& name, const std::string& detail) { reader_->add_error(fs_bytes(name), detail); }
+
+    void set_program(const py::bytes& schema, const py::object& words, const std::string& schema_name) {
+        std::unique_ptr<avro::Program> prog;
+        if (!words.is_none()) prog = std::make_unique<avro::Program>(load_program_words(words.cast<py::array>()));
+        reader_->set_program(std::string(schema), std::move(prog), schema_name);
+    }
+
+    py::tuple next_batch(const py::array& triplets, const py::array& metadata, const py::array& candid,
+                         const py::array& info, const py::array& status, const py::array& reason,
+                         const py::array& flags, const py::array& record_index, const py::array& source,
+                         int n_threads) {
+        require_triplets_out(triplets);
+        const py::ssize_t n = triplets.shape(0);
+        if (n < 1) throw py::value_error("capacity must be >= 1");
+        require_array<float>(metadata, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
+        require_array<std::int64_t>(candid, "candid out", "int64", {n}, true);
+        require_array<double>(info, "info out", "float64", {n, static_cast<py::ssize_t>(avro::kRowInfoColumns)}, true);
+        require_array<std::uint8_t>(status, "status out", "uint8", {n}, true);
+        require_array<std::uint8_t>(reason, "reason out", "uint8", {n}, true);
+        require_array<std::uint8_t>(flags, "flags out", "uint8", {n}, true);
+        require_array<std::int64_t>(record_index, "record_index out", "int64", {n}, true);
+        require_array<std::int32_t>(source, "source out", "int32", {n}, true);
+        avro::BatchOutputs out;
+        out.capacity = static_cast<std::size_t>(n);
+        out.triplets = mutable_ptr<float>(triplets);
+        out.metadata = mutable_ptr<float>(metadata);
+        out.candid = mutable_ptr<std::int64_t>(candid);
+        out.info = mutable_ptr<double>(info);
+        out.status = mutable_ptr<std::uint8_t>(status);
+        out.reason = mutable_ptr<std::uint8_t>(reason);
+        out.flags = mutable_ptr<std::uint8_t>(flags);
+        out.record_index = mutable_ptr<std::int64_t>(record_index);
+        out.source = mutable_ptr<std::int32_t>(source);
+        avro::BatchInfo bi;
+        {
+            NativeSection section;
+            reader_->next_batch(out, bi, n_threads);
+        }
+        retired_ = reader_->take_retired();
+        retired_.clear();  // drops the consumed sources' Python objects, GIL held
+        const std::size_t rows = bi.n_rows;
+        py::list sources(bi.sources.size());
+        for (std::size_t k = 0; k < bi.sources.size(); ++k) sources[k] = fs_str(bi.sources[k]);
+        py::list messages(rows), ids(rows);
+        for (std::size_t j = 0; j < rows; ++j) {
+            messages[j] = bi.messages[j].empty() ? py::str("") : lenient_str(bi.messages[j]);
+            const avro::ObjectId& oid = bi.object_ids[j];
+            ids[j] = oid.present ? py::object(lenient_str(oid.text)) : py::object(py::none());
+        }
+        py::list schemas(bi.schemas.size());
+        for (std::size_t k = 0; k < bi.schemas.size(); ++k) schemas[k] = py::bytes(bi.schemas[k]);
+        py::object fallback = py::none();
+        if (bi.stop == avro::BatchInfo::Stop::Fallback) {
+            py::object data = py::bytes(reinterpret_cast<const char*>(bi.fallback.bytes.data), bi.fallback.bytes.size);
+            fallback = py::make_tuple(fs_str(bi.fallback.name), data);
+            bi.fallback.owner.reset();
+        }
+        static const char* stops[] = {"full", "end", "need_schemas", "fallback"};
+        return py::make_tuple(rows, stops[static_cast<int>(bi.stop)], sources, messages, ids, schemas, fallback);
+    }
+
+    std::size_t pending() const { return reader_->pending(); }
+    std::size_t bytes_held() const { return reader_->bytes_held(); }
+    std::size_t peak_bytes_held() const { return reader_->peak_bytes_held(); }
+    std::size_t max_inflight_bytes() const { return reader_->max_inflight_bytes(); }
+
+private:
+    std::unique_ptr<avro::Reader> reader_;
+    std::vector<std::shared_ptr<void>> retired_;
+};
+
+// ---- archives for the fastavro path --------------------------------------------------------------------
+
+class PyArchiveMembers {
+public:
+    PyArchiveMembers(const py::object& name, const py::object& path)
+        : source_(fs_bytes(path), fs_bytes(name), std::size_t{64} << 20, std::size_t{64} << 20,
+                  std::size_t{1} << 30) {}
+
+    py::object next() {
+        ArchiveMember m;
+        bool got;
+        {
+            NativeSection section;
+            got = source_.next(m);
+        }
+        if (!got) throw py::stop_iteration();
+        py::object data = py::none();
+        if (m.bytes) data = py::bytes(reinterpret_cast<const char*>(m.bytes->data()), m.bytes->size());
+        return py::make_tuple(fs_str(m.name), data, m.error);
+    }
+
+private:
+    ArchiveSource source_;
+};
+
+// ---- misc -----------------------------------------------------------------------------------------------
+
+std::uint32_t py_crc32(const py::buffer& data, std::uint32_t crc) {
+    py::buffer_info b = data.request();
+    if (!PyBuffer_IsContiguous(b.view(), 'C')) throw py::value_error("crc32: buffer must be C-contiguous");
+    const auto* p = static_cast<const std::uint8_t*>(b.ptr);
+    const std::size_t n = static_cast<std::size_t>(b.size * b.itemsize);
+    NativeSection section;
+    return btsbot::crc32(crc, p, n);
+}
+
+// ---- _testing -------------------------------------------------------------------------------------------
+
 py::array_t<float> py_decode_stamp(const py::bytes& data) {
-    char* ptr = nullptr;
+    char* p = nullptr;
     py::ssize_t len = 0;
-    if (PYBIND11_BYTES_AS_STRING_AND_SIZE(data.ptr(), &ptr, &len) != 0) throw py::error_already_set();
+    if (PYBIND11_BYTES_AS_STRING_AND_SIZE(data.ptr(), &p, &len) != 0) throw py::error_already_set();
     StampScratch scratch;
     std::string error;
     Status st;
     {
         py::gil_scoped_release release;
-        st = decode_stamp(reinterpret_cast<const std::uint8_t*>(ptr), static_cast<std::size_t>(len), scratch, error);
+        st = decode_stamp(reinterpret_cast<const std::uint8_t*>(p), static_cast<std::size_t>(len), scratch, error);
     }
     if (st != Status::Ok) throw py::value_error(error);
-    py::array_t<float> out({static_cast<py::ssize_t>(scratch.image.height),
-                            static_cast<py::ssize_t>(scratch.image.width)});
+    py::array_t<float> out({static_cast<py::ssize_t>(scratch.image.height), static_cast<py::ssize_t>(scratch.image.width)});
     std::copy(scratch.image.pixels.begin(), scratch.image.pixels.end(), out.mutable_data());
     return out;
 }
@@ -185,299 +530,134 @@ py::array_t<float> py_normalise_channel(const py::array_t<float, py::array::c_st
     return out;
 }
 
-py::tuple py_prepare_triplets(const py::sequence& science, const py::sequence& tmpl, const py::sequence& diff,
+py::tuple py_prepare_triplets(const py::object& science, const py::object& tmpl, const py::object& diff,
                               const py::array& out, int n_threads) {
     require_triplets_out(out);
     const std::size_t n = static_cast<std::size_t>(out.shape(0));
-    Stamps st = pin_stamps(science, tmpl, diff, n);
+    StampChannel ch[kChannels] = {pin_channel(science, "science", n), pin_channel(tmpl, "template", n),
+                                  pin_channel(diff, "difference", n)};
+    AlertColumns cols;
+    cols.n = n;
+    for (std::size_t c = 0; c < kChannels; ++c) cols.stamps[c] = ch[c].pinned.blobs.data();
     std::vector<std::uint8_t> status(n);
     std::vector<std::string> messages;
-    float* dst = static_cast<float*>(const_cast<void*>(out.data()));
     {
-        py::gil_scoped_release release;
-        prepare_triplets_batch(st.sci.blobs.data(), st.tmpl.blobs.data(), st.diff.blobs.data(), n, dst,
-                               BatchResult{status.data(), &messages}, n_threads);
+        NativeSection section;
+        prepare_triplets_batch(cols, mutable_ptr<float>(out), BatchResult{status.data(), &messages}, n_threads);
     }
     return make_result(status, messages);
 }
 
-py::tuple py_compute_features(const py::array& candidate, const py::array& offsets, const py::array& jd,
-                              const py::array& magpsf, const py::array& out) {
+py::tuple py_compute_features(const py::array& candidate, const py::array& present, const py::array& offsets,
+                              const py::array& jd, const py::array& magpsf, const py::array& flags,
+                              const py::array& out) {
     if (out.ndim() < 1) throw py::value_error("metadata out: expected shape (N, 25)");
     const py::ssize_t n = out.shape(0);
-    const HistoryView h = require_feature_inputs(candidate, offsets, jd, magpsf, out, n);
+    require_array<float>(out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
+    const py::list none(n);
+    for (py::ssize_t i = 0; i < n; ++i) none[static_cast<std::size_t>(i)] = py::none();
+    AlertArrays a = require_alerts(none, none, none, candidate, present, offsets, jd, magpsf, flags, n);
     std::vector<std::uint8_t> status(static_cast<std::size_t>(n));
     std::vector<std::string> messages;
-    float* dst = static_cast<float*>(const_cast<void*>(out.data()));
     {
-        py::gil_scoped_release release;
-        compute_features_batch(static_cast<const double*>(candidate.data()), h, static_cast<std::size_t>(n), dst,
-                               BatchResult{status.data(), &messages}, 1);
+        NativeSection section;
+        compute_features_batch(a.columns, mutable_ptr<float>(out), BatchResult{status.data(), &messages});
     }
     return make_result(status, messages);
 }
 
-py::tuple py_preprocess(const py::sequence& science, const py::sequence& tmpl, const py::sequence& diff,
-                        const py::array& candidate, const py::array& offsets, const py::array& jd,
-                        const py::array& magpsf, const py::array& triplets_out, const py::array& metadata_out,
-                        int n_threads) {
-    require_triplets_out(triplets_out);
-    const py::ssize_t n = triplets_out.shape(0);
-    const HistoryView h = require_feature_inputs(candidate, offsets, jd, magpsf, metadata_out, n);
-    Stamps st = pin_stamps(science, tmpl, diff, static_cast<std::size_t>(n));
-    std::vector<std::uint8_t> status(static_cast<std::size_t>(n));
-    std::vector<std::string> messages;
-    float* tdst = static_cast<float*>(const_cast<void*>(triplets_out.data()));
-    float* mdst = static_cast<float*>(const_cast<void*>(metadata_out.data()));
-    {
-        py::gil_scoped_release release;
-        preprocess_batch(st.sci.blobs.data(), st.tmpl.blobs.data(), st.diff.blobs.data(),
-                         static_cast<const double*>(candidate.data()), h, static_cast<std::size_t>(n), tdst, mdst,
-                         BatchResult{status.data(), &messages}, n_threads);
-    }
-    return make_result(status, messages);
-}
-
-
-// ---- native Avro (csrc/avro) ----------------------------------------------------------------------
-
-// Messages may quote bytes of the input (e.g. an unknown codec name): never fail on bad UTF-8.
-py::str lenient_str(const std::string& s) {
-    PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<py::ssize_t>(s.size()), "replace");
-    if (o == nullptr) throw py::error_already_set();
-    return py::reinterpret_steal<py::str>(o);
-}
-
-avro::Limits make_limits(std::int64_t max_block_bytes, std::int64_t max_block_records, int max_depth,
-                         std::int64_t max_items) {
-    if (max_block_bytes < 1 || max_block_records < 1 || max_depth < 1 || max_items < 1) {
-        throw py::value_error("limits must be positive");
-    }
-    avro::Limits l;
-    l.max_block_bytes = static_cast<std::size_t>(max_block_bytes);
-    l.max_block_records = max_block_records;
-    l.max_depth = max_depth;
-    l.max_items_per_record = max_items;
-    return l;
-}
-
-// The OCF buffers, pinned (bytes, bytearray, memoryview ...; None is not a buffer).
-struct PinnedBuffers {
-    PinnedBlobs pinned;
-    std::vector<avro::BufferRef> refs;
-};
-
-PinnedBuffers pin_buffers(const py::sequence& seq) {
-    PinnedBuffers p{pin_blobs(seq, "buffers"), {}};
-    p.refs.resize(p.pinned.blobs.size());
-    for (std::size_t i = 0; i < p.refs.size(); ++i) {
-        const Blob& b = p.pinned.blobs[i];
-        if (!b.present) throw py::type_error("buffers[" + std::to_string(i) + "]: expected bytes, got None");
-        p.refs[i] = avro::BufferRef{b.data, b.size};
-    }
-    return p;
-}
-
-py::tuple py_scan_ocf(const py::sequence& buffers, std::int64_t max_block_bytes, std::int64_t max_block_records,
-                      int max_depth, std::int64_t max_items) {
-    const avro::Limits limits = make_limits(max_block_bytes, max_block_records, max_depth, max_items);
-    PinnedBuffers bufs = pin_buffers(buffers);
-    const std::size_t n = bufs.refs.size();
-    std::vector<avro::ScanInfo> info;
-    std::vector<avro::BlockEntry> blocks;
-    std::vector<std::int64_t> schema_index(n, -1);
-    std::vector<std::string_view> schemas;
-    {
-        py::gil_scoped_release release;
-        avro::scan_buffers(bufs.refs.data(), n, limits, info, blocks);
-        // the distinct schema texts of this call (usually one): the last match is tried first
-        std::unordered_map<std::string_view, std::int64_t> by_text;
-        std::int64_t last = -1;
-        for (std::size_t i = 0; i < n; ++i) {
-            const avro::ScanInfo& s = info[i];
-            if (s.state == avro::ScanState::HeaderError) continue;
-            if (last >= 0 && schemas[static_cast<std::size_t>(last)] == s.schema) {
-                schema_index[i] = last;
-                continue;
-            }
-            const auto it = by_text.find(s.schema);
-            if (it != by_text.end()) {
-                last = it->second;
-            } else {
-                last = static_cast<std::int64_t>(schemas.size());
-                schemas.push_back(s.schema);
-                by_text.emplace(s.schema, last);
-            }
-            schema_index[i] = last;
-        }
-    }
-    py::list py_schemas(schemas.size());
-    for (std::size_t k = 0; k < schemas.size(); ++k) py_schemas[k] = py::bytes(schemas[k].data(), schemas[k].size());
-    py::array_t<std::int64_t> table({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(5)});
-    std::int64_t* t = table.mutable_data();
-    py::list messages(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        const avro::ScanInfo& s = info[i];
-        t[i * 5 + 0] = schema_index[i];
-        t[i * 5 + 1] = static_cast<std::int64_t>(s.codec);
-        t[i * 5 + 2] = static_cast<std::int64_t>(s.state);
-        t[i * 5 + 3] = s.n_records;
-        t[i * 5 + 4] = static_cast<std::int64_t>(s.n_blocks);
-        messages[i] = lenient_str(s.message);
-    }
-    py::array_t<std::int64_t> block_table({static_cast<py::ssize_t>(blocks.size()), static_cast<py::ssize_t>(2)});
-    std::int64_t* bt = block_table.mutable_data();
-    for (std::size_t k = 0; k < blocks.size(); ++k) {
-        bt[k * 2] = blocks[k].offset;
-        bt[k * 2 + 1] = blocks[k].count;
-    }
-    return py::make_tuple(py_schemas, table, block_table, messages);
-}
-
-py::tuple py_decode_preprocess(const py::sequence& buffers, const py::sequence& programs, const py::array& tasks,
-                               const py::array& triplets_out, const py::array& metadata_out,
-                               const py::array& candid_out, const py::array& info_out, const py::array& status_out,
-                               const py::array& flags_out, int n_threads, std::int64_t max_block_bytes,
-                               std::int64_t max_block_records, int max_depth, std::int64_t max_items) {
-    const avro::Limits limits = make_limits(max_block_bytes, max_block_records, max_depth, max_items);
-    require_triplets_out(triplets_out);
-    const py::ssize_t n = triplets_out.shape(0);
-    require_array<float>(metadata_out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
-    require_array<std::int64_t>(candid_out, "candid out", "int64", {n}, true);
-    require_array<double>(info_out, "info out", "float64", {n, static_cast<py::ssize_t>(avro::kRowInfoColumns)}, true);
-    require_array<std::uint8_t>(status_out, "status out", "uint8", {n}, true);
-    require_array<std::uint8_t>(flags_out, "flags out", "uint8", {n}, true);
-    require_array<std::int64_t>(tasks, "tasks", "int64", {-1, static_cast<py::ssize_t>(avro::kTaskColumns)}, false);
-
-    PinnedBuffers bufs = pin_buffers(buffers);
-    std::vector<avro::Program> progs;
-    progs.reserve(py::len(programs));
-    for (const py::handle& h : programs) {
-        if (!py::isinstance<py::array>(h)) throw py::type_error("programs: expected int64 numpy arrays");
-        const py::array a = py::reinterpret_borrow<py::array>(h);
-        require_array<std::int64_t>(a, "program", "int64", {-1}, false);
-        try {
-            progs.push_back(avro::load_program(static_cast<const std::int64_t*>(a.data()),
-                                               static_cast<std::size_t>(a.shape(0))));
-        } catch (const std::invalid_argument& e) {
-            throw py::value_error(e.what());
-        }
-    }
-    const std::size_t n_tasks = static_cast<std::size_t>(tasks.shape(0));
-    std::vector<avro::Task> task_list(n_tasks);
-    const auto* tw = static_cast<const std::int64_t*>(tasks.data());
-    std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
-    ranges.reserve(n_tasks);
-    for (std::size_t k = 0; k < n_tasks; ++k) {
-        const std::int64_t* r = tw + k * avro::kTaskColumns;
-        avro::Task t{r[0], r[1], r[2], r[3], r[4], r[5], r[6]};
-        const std::string where = "tasks[" + std::to_string(k) + "]: ";
-        if (t.buffer < 0 || static_cast<std::size_t>(t.buffer) >= bufs.refs.size()) {
-            throw py::value_error(where + "buffer index out of range");
-        }
-        if (t.program < 0 || static_cast<std::size_t>(t.program) >= progs.size()) {
-            throw py::value_error(where + "program index out of range");
-        }
-        if (t.block_offset < 0 || static_cast<std::size_t>(t.block_offset) >= bufs.refs[static_cast<std::size_t>(t.buffer)].size) {
-            throw py::value_error(where + "block offset outside the buffer");
-        }
-        if (t.skip < 0 || t.n_rows < 1 || t.row_offset < 0 || t.first_record < 0 || t.row_offset > n - t.n_rows) {
-            throw py::value_error(where + "bad skip / row range");
-        }
-        ranges.emplace_back(t.row_offset, t.row_offset + t.n_rows);
-        task_list[k] = t;
-    }
-    std::sort(ranges.begin(), ranges.end());
-    for (std::size_t k = 1; k < ranges.size(); ++k) {
-        if (ranges[k].first < ranges[k - 1].second) throw py::value_error("tasks: overlapping row ranges");
-    }
-
-    std::vector<std::string> messages;
-    std::vector<avro::ObjectId> object_ids;
-    py::array_t<std::int64_t> task_errors(static_cast<py::ssize_t>(n_tasks));
-    avro::DecodeOutputs out;
-    out.n_rows = static_cast<std::size_t>(n);
-    out.triplets = static_cast<float*>(const_cast<void*>(triplets_out.data()));
-    out.metadata = static_cast<float*>(const_cast<void*>(metadata_out.data()));
-    out.candid = static_cast<std::int64_t*>(const_cast<void*>(candid_out.data()));
-    out.info = static_cast<double*>(const_cast<void*>(info_out.data()));
-    out.status = static_cast<std::uint8_t*>(const_cast<void*>(status_out.data()));
-    out.flags = static_cast<std::uint8_t*>(const_cast<void*>(flags_out.data()));
-    out.messages = &messages;
-    out.object_ids = &object_ids;
-    out.task_errors = task_errors.mutable_data();
-    {
-        py::gil_scoped_release release;
-        avro::decode_preprocess(bufs.refs.data(), progs.data(), task_list.data(), n_tasks, out, limits, n_threads);
-    }
-    py::list ids(static_cast<std::size_t>(n));
-    py::list msgs(static_cast<std::size_t>(n));
-    for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
-        const avro::ObjectId& v = object_ids[i];
-        if (v.present) {
-            PyObject* s = PyUnicode_DecodeUTF8(v.text.data(), static_cast<py::ssize_t>(v.text.size()),
-                                               "replace");  // validated as UTF-8 while decoding
-            if (s == nullptr) throw py::error_already_set();
-            ids[i] = py::reinterpret_steal<py::object>(s);
-        } else {
-            ids[i] = py::none();
-        }
-        msgs[i] = lenient_str(messages[i]);
-    }
-    return py::make_tuple(ids, msgs, task_errors);
+py::list py_tar_members(const py::object& path) {
+    TarReader tar(fs_bytes(path));
+    py::list out;
+    TarReader::Entry e;
+    while (tar.next(e)) out.append(py::make_tuple(fs_str(e.name), std::string(1, e.type), fs_str(e.linkname), e.size));
+    return out;
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-    m.doc() = "btsbot-fast native preprocessing core (btsbot-v1): gzip/FITS cutouts -> triplets, 25 features";
+    m.doc() = "btsbot-fast native core (btsbot-v1): Avro alert reader, gzip/FITS cutouts -> triplets, 25 features";
     m.attr("STAMP_SIZE") = static_cast<int>(kStampSize);
     m.attr("N_FEATURES") = static_cast<int>(kNumFeatures);
     m.attr("N_CANDIDATE_COLUMNS") = static_cast<int>(kNumCandidateColumns);
+    m.attr("CANDIDATE_RECORD_BIT") = kCandidateRecordBit;
+    m.attr("HIST_ITEM") = static_cast<int>(kHistItem);
+    m.attr("HIST_JD") = static_cast<int>(kHistJd);
+    m.attr("HIST_MAG") = static_cast<int>(kHistMag);
     m.attr("inflater") = inflater_name();
-
-    m.def("decode_stamp", &py_decode_stamp, py::arg("data"),
-          "gunzip + lenient FITS parse of one stampData -> (NAXIS2, NAXIS1) float32 (BSCALE/BZERO applied, "
-          "before the NaN/inf rule). Raises ValueError naming the reason.");
-    m.def("normalise_channel", &py_normalise_channel, py::arg("image"),
-          "NaN/inf rule, float32-rounded L2 norm, bottom/right 1e-9 padding -> (63, 63) float32. Raises "
-          "ValueError for an empty (all-zero) channel or a stamp larger than 63.");
-    m.def("prepare_triplets", &py_prepare_triplets, py::arg("science"), py::arg("template"),
-          py::arg("difference"), py::arg("out"), py::arg("n_threads") = 0,
-          "Cutouts of N alerts -> out (N, 63, 63, 3) float32 in place; returns (status uint8[N], messages). "
-          "Releases the GIL; never raises for a bad alert (its slot is NaN-filled).");
-    m.def("compute_features", &py_compute_features, py::arg("candidate"), py::arg("hist_offsets"),
-          py::arg("hist_jd"), py::arg("hist_magpsf"), py::arg("out"),
-          "The 25 btsbot-v1 features into out (N, 25) float32; returns (status uint8[N], messages).");
-    m.def("preprocess", &py_preprocess, py::arg("science"), py::arg("template"), py::arg("difference"),
-          py::arg("candidate"), py::arg("hist_offsets"), py::arg("hist_jd"), py::arg("hist_magpsf"),
-          py::arg("triplets_out"), py::arg("metadata_out"), py::arg("n_threads") = 0,
-          "prepare_triplets + compute_features in one threaded, GIL-free pass; first failure wins.");
-
-    // native Avro
     m.attr("avro_snappy") = avro::snappy_available();
     m.attr("AVRO_PROGRAM_MAGIC") = avro::kProgramMagic;
     m.attr("AVRO_PROGRAM_VERSION") = avro::kProgramVersion;
-    m.attr("AVRO_ROW_UNUSED") = static_cast<int>(avro::kRowUnused);
+
+    m.def("preprocess", &py_preprocess, py::arg("science"), py::arg("template"), py::arg("difference"),
+          py::arg("candidate"), py::arg("present"), py::arg("hist_offsets"), py::arg("hist_jd"),
+          py::arg("hist_magpsf"), py::arg("hist_flags"), py::arg("triplets_out"), py::arg("metadata_out"),
+          py::arg("n_threads") = 0,
+          "Cutouts + features of N alerts in one GIL-free pass on the thread pool; returns (status uint8[N], "
+          "messages). Stamps per channel: a sequence of bytes/None, or (offsets int64[N+1], values uint8, "
+          "valid uint8[N]) views of an Arrow binary column. Failed rows are zero-filled.");
+
     const avro::Limits defaults;
-    m.def("scan_ocf", &py_scan_ocf, py::arg("buffers"),
-          py::arg("max_block_bytes") = static_cast<std::int64_t>(defaults.max_block_bytes),
-          py::arg("max_block_records") = defaults.max_block_records, py::arg("max_depth") = defaults.max_depth,
-          py::arg("max_items") = defaults.max_items_per_record,
-          "Walk the header and block framing (sync-verified, no decompression) of Avro OCF buffers. Returns "
-          "(schemas: list[bytes] (distinct), info: int64[N, 5] = (schema index or -1, codec, state, n_records, "
-          "n_blocks), blocks: int64[B, 2] = (offset, record count) of the blocks with records, buffer after buffer, "
-          "messages: list[str]). codec: 0 null, 1 deflate, 2 snappy, 3 snappy not compiled in, 4 unknown; "
-          "state: 0 ok, 1 header error, 2 error after n_records, 3 codec not native.");
-    m.def("decode_preprocess", &py_decode_preprocess, py::arg("buffers"), py::arg("programs"), py::arg("tasks"),
-          py::arg("triplets_out"), py::arg("metadata_out"), py::arg("candid_out"), py::arg("info_out"),
-          py::arg("status_out"), py::arg("flags_out"), py::arg("n_threads") = 0,
-          py::arg("max_block_bytes") = static_cast<std::int64_t>(defaults.max_block_bytes),
-          py::arg("max_block_records") = defaults.max_block_records, py::arg("max_depth") = defaults.max_depth,
-          py::arg("max_items") = defaults.max_items_per_record,
-          "Decode the records named by tasks (int64[T, 7] = buffer, program, block offset, skip, n_rows, row offset, "
-          "first record index) with schema programs and preprocess them into the output rows, on native threads "
-          "without the GIL. Returns (objectIds: list[str | None], messages: list[str], task_errors: int64[T] = "
-          "record index of a task's failure or -1). Rows after a failure in a task get status AVRO_ROW_UNUSED; "
-          "rows no task covers are left as they are.");
+    const avro::ReaderOptions reader_defaults;
+    py::class_<PyReader>(m, "Reader", "The native alert reader (csrc/avro/reader.hpp); prep/native_avro.py drives it.")
+        .def(py::init<std::int64_t, std::int64_t, int, std::int64_t, std::int64_t, std::int64_t, std::int64_t>(),
+             py::arg("max_block_bytes") = static_cast<std::int64_t>(defaults.max_block_bytes),
+             py::arg("max_block_records") = defaults.max_block_records, py::arg("max_depth") = defaults.max_depth,
+             py::arg("max_items") = defaults.max_items_per_record,
+             py::arg("max_inflight_bytes") = static_cast<std::int64_t>(reader_defaults.max_inflight_bytes),
+             py::arg("map_threshold") = static_cast<std::int64_t>(reader_defaults.map_threshold),
+             py::arg("archive_read_ahead") = static_cast<std::int64_t>(reader_defaults.archive_read_ahead))
+        .def("add_buffers", &PyReader::add_buffers, py::arg("names"), py::arg("buffers"))
+        .def("add_files", &PyReader::add_files, py::arg("names"), py::arg("paths"))
+        .def("add_archive", &PyReader::add_archive, py::arg("name"), py::arg("path"))
+        .def("add_error", &PyReader::add_error, py::arg("name"), py::arg("detail"))
+        .def("set_program", &PyReader::set_program, py::arg("schema"), py::arg("words"), py::arg("schema_name"))
+        .def("next_batch", &PyReader::next_batch, py::arg("triplets"), py::arg("metadata"), py::arg("candid"),
+             py::arg("info"), py::arg("status"), py::arg("reason"), py::arg("flags"), py::arg("record_index"),
+             py::arg("source"), py::arg("n_threads") = 0)
+        .def_property_readonly("pending", &PyReader::pending)
+        .def_property_readonly("bytes_held", &PyReader::bytes_held)
+        .def_property_readonly("peak_bytes_held", &PyReader::peak_bytes_held)
+        .def_property_readonly("max_inflight_bytes", &PyReader::max_inflight_bytes);
+
+    py::class_<PyArchiveMembers>(m, "ArchiveMembers", "Alert members of a tar(.gz) archive: (name, bytes | None, error).")
+        .def(py::init<const py::object&, const py::object&>(), py::arg("name"), py::arg("path"))
+        .def("__iter__", [](py::object self) { return self; })
+        .def("__next__", &PyArchiveMembers::next);
+
+    m.def("crc32", &py_crc32, py::arg("data"), py::arg("crc") = 0,
+          "CRC-32 of a contiguous buffer (zlib.crc32's), continuing from `crc`; GIL released.");
+    m.def("crc32_combine", [](std::uint32_t crc1, std::uint32_t crc2, std::int64_t len2) {
+              return static_cast<std::uint32_t>(crc32_combine64(crc1, crc2, static_cast<z_off64_t>(len2)));
+          }, py::arg("crc1"), py::arg("crc2"), py::arg("len2"),
+          "The CRC-32 of A + B from crc32(A), crc32(B) and len(B) (zlib's crc32_combine).");
+    m.def("native_cpu_seconds", [] { return py::make_tuple(t_native_user, t_native_sys); },
+          "(user, system) CPU seconds the calling thread has spent inside GIL-free native calls (GIL "
+          "accounting: compare with resource.getrusage(RUSAGE_THREAD)).");
+    m.def("available_cores", &available_cores, "Cores this process may run on (sched affinity).");
+
+    py::module_ t = m.def_submodule("_testing", "Per-stage hooks for tests and benchmarks (not an API).");
+    t.def("decode_stamp", &py_decode_stamp, py::arg("data"));
+    t.def("normalise_channel", &py_normalise_channel, py::arg("image"));
+    t.def("prepare_triplets", &py_prepare_triplets, py::arg("science"), py::arg("template"), py::arg("difference"),
+          py::arg("out"), py::arg("n_threads") = 0);
+    t.def("compute_features", &py_compute_features, py::arg("candidate"), py::arg("present"), py::arg("hist_offsets"),
+          py::arg("hist_jd"), py::arg("hist_magpsf"), py::arg("hist_flags"), py::arg("out"));
+    t.def("gunzip", [](const py::bytes& data) {
+        std::string_view v(data);
+        Inflater inflater;
+        std::vector<std::uint8_t> out;
+        std::string error;
+        bool ok;
+        {
+            py::gil_scoped_release release;
+            ok = inflater.gunzip(reinterpret_cast<const std::uint8_t*>(v.data()), v.size(), out, error);
+        }
+        if (!ok) throw py::value_error(error);
+        return py::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+    }, py::arg("data"), "One stamp's gzip, inflated by the build's inflater (benchmarks).");
+    t.def("load_program", [](const py::array& words) { (void)load_program_words(words); }, py::arg("words"));
+    t.def("tar_members", &py_tar_members, py::arg("path"));
+    t.def("pool_threads", [] { return ThreadPool::instance().size(); });
 }

@@ -20,54 +20,63 @@ const char* const kFeatureNames[kNumFeatures] = {
 
 namespace {
 
-void fill_nan(float* out) {
+Status missing(std::string message, float* out, std::string& error) {
+    error = std::move(message);
     for (std::size_t i = 0; i < kNumFeatures; ++i) out[i] = std::numeric_limits<float>::quiet_NaN();
+    return Status::MissingField;
 }
+
+bool is_detection(std::uint8_t flags) { return (flags & kHistItem) && (flags & kHistMag); }
 
 }  // namespace
 
-Status compute_features(const double* cand, const double* hist_jd, const double* hist_magpsf,
-                        std::size_t n_hist, float* out, std::string& error) {
+Status compute_features(const double* cand, std::uint32_t present, const History& h, float* out,
+                        std::string& error) {
+    if (!(present & kCandidateRecordBit)) return missing("missing field: candidate", out, error);
     // Every column is required except drb (falls back to rb) and rb (only needed then).
     for (std::size_t k = 0; k < kNumFeatureInputColumns; ++k) {
         if (k == kColDrb || k == kColRb) continue;
-        if (std::isnan(cand[k])) {
-            error = std::string("missing field: candidate.") + kCandidateColumnNames[k];
-            fill_nan(out);
-            return Status::MissingField;
+        if (!(present & (1u << k))) {
+            return missing(std::string("missing field: candidate.") + kCandidateColumnNames[k], out, error);
         }
     }
-    double drb = cand[kColDrb];
-    if (std::isnan(drb)) drb = cand[kColRb];
-    if (std::isnan(drb)) {
-        error = "missing field: candidate.drb (and candidate.rb)";
-        fill_nan(out);
-        return Status::MissingField;
+    double drb;
+    if (present & (1u << kColDrb)) {
+        drb = cand[kColDrb];
+    } else if (present & (1u << kColRb)) {
+        drb = cand[kColRb];
+    } else {
+        return missing("missing field: candidate.drb (and candidate.rb)", out, error);
+    }
+    std::size_t detection = 0;
+    for (std::size_t i = 0; i < h.n; ++i) {
+        if (!is_detection(h.flags[i])) continue;
+        if (!(h.flags[i] & kHistJd)) {
+            return missing("missing field: prv_candidates.jd (entry " + std::to_string(detection) + ")", out, error);
+        }
+        ++detection;
     }
 
     const double jd = cand[kColJd];
-    // History = detections (non-null magpsf) in packet order, then the candidate itself.
+    // first_alert_jd = min(jdstarthist, min(jd, detection jds...)), Python's min: strictly smaller wins.
+    double inner = jd;
+    for (std::size_t i = 0; i < h.n; ++i) {
+        if (is_detection(h.flags[i]) && h.jd[i] < inner) inner = h.jd[i];
+    }
+    const double first_jd = inner < cand[kColJdStartHist] ? inner : cand[kColJdStartHist];
+    // History = detections in packet order, then the candidate itself.
     double peak_mag = 30.0;
     double peak_jd = jd;
     double max_mag = 0.0;
-    double first_jd = cand[kColJdStartHist] < jd ? cand[kColJdStartHist] : jd;
     auto visit = [&](double m, double j) {
         if (m < peak_mag) {
             peak_mag = m;
             peak_jd = j;
         }
         if (m > max_mag) max_mag = m;
-        if (j < first_jd) first_jd = j;
     };
-    for (std::size_t i = 0; i < n_hist; ++i) {
-        const double m = hist_magpsf[i];
-        if (std::isnan(m)) continue;  // non-detection
-        if (std::isnan(hist_jd[i])) {
-            error = "missing field: prv_candidates.jd (entry " + std::to_string(i) + ")";
-            fill_nan(out);
-            return Status::MissingField;
-        }
-        visit(m, hist_jd[i]);
+    for (std::size_t i = 0; i < h.n; ++i) {
+        if (is_detection(h.flags[i])) visit(h.magpsf[i], h.jd[i]);
     }
     visit(cand[kColMagpsf], jd);
 

@@ -25,6 +25,7 @@ from btsbot_fast.prep.variant import CANDIDATE_COLUMNS, FEATURE_NAMES, INFO_ONLY
 
 _core = pytest.importorskip("btsbot_fast._core")
 fastavro = pytest.importorskip("fastavro")
+T = _core._testing  # the per-stage hooks
 
 REPO = Path(__file__).resolve().parents[1]
 CUTOUTS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
@@ -46,27 +47,38 @@ def stamp_of(rec: dict, field: str) -> bytes | None:
     return None if cut is None else cut.get("stampData")
 
 
-def candidate_matrix(records: list[dict]) -> np.ndarray:
+def candidate_matrix(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(values, present): the candidate columns as float64 and the null mask of the missing-data rule."""
     out = np.full((len(records), len(CANDIDATE_COLUMNS)), np.nan)
+    present = np.zeros(len(records), np.uint32)
     for i, rec in enumerate(records):
         cand = rec["candidate"]
+        present[i] = _core.CANDIDATE_RECORD_BIT
         for j, col in enumerate(CANDIDATE_COLUMNS):
             v = cand.get(col)
             if v is not None:
                 out[i, j] = float(v)
-    return out
+                present[i] |= 1 << j
+    return out, present
 
 
-def history_arrays(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def history_arrays(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every prv_candidates item (the core picks the detections), with its null flags."""
     offsets = [0]
     jd: list[float] = []
     mag: list[float] = []
+    flags: list[int] = []
     for rec in records:
         for p in rec.get("prv_candidates") or []:
-            jd.append(np.nan if p.get("jd") is None else float(p["jd"]))
-            mag.append(np.nan if p.get("magpsf") is None else float(p["magpsf"]))
+            item = isinstance(p, dict)
+            pjd, pmag = (p.get("jd"), p.get("magpsf")) if item else (None, None)
+            jd.append(np.nan if pjd is None else float(pjd))
+            mag.append(np.nan if pmag is None else float(pmag))
+            flags.append((_core.HIST_ITEM if item else 0) | (_core.HIST_JD if pjd is not None else 0)
+                         | (_core.HIST_MAG if pmag is not None else 0))
         offsets.append(len(jd))
-    return np.asarray(offsets, np.int64), np.asarray(jd, np.float64), np.asarray(mag, np.float64)
+    return (np.asarray(offsets, np.int64), np.asarray(jd, np.float64), np.asarray(mag, np.float64),
+            np.asarray(flags, np.uint8))
 
 
 def stamps(records: list[dict]) -> tuple[list, list, list]:
@@ -75,15 +87,14 @@ def stamps(records: list[dict]) -> tuple[list, list, list]:
 
 def run_triplets(sci, tmpl, diff, n_threads=0):
     out = np.zeros((len(sci), STAMP_SIZE, STAMP_SIZE, 3), np.float32)
-    status, messages = _core.prepare_triplets(sci, tmpl, diff, out, n_threads=n_threads)
+    status, messages = T.prepare_triplets(sci, tmpl, diff, out, n_threads=n_threads)
     return out, status, messages
 
 
 def run_features(records: list[dict]):
-    cand = candidate_matrix(records)
-    off, jd, mag = history_arrays(records)
+    cand, present = candidate_matrix(records)
     out = np.zeros((len(records), len(FEATURE_NAMES)), np.float32)
-    status, messages = _core.compute_features(cand, off, jd, mag, out)
+    status, messages = T.compute_features(cand, present, *history_arrays(records), out)
     return out, status, messages
 
 
@@ -151,7 +162,7 @@ def test_module_constants():
     assert _core.STAMP_SIZE == STAMP_SIZE == 63
     assert _core.N_FEATURES == len(FEATURE_NAMES) == 25
     assert _core.N_CANDIDATE_COLUMNS == len(CANDIDATE_COLUMNS)
-    assert _core.inflater in ("zlib", "libdeflate")
+    assert _core.inflater.startswith("libdeflate ") and _core.inflater.endswith("(vendored)")
 
 
 def test_status_header_matches_python():
@@ -165,11 +176,13 @@ def test_candidate_columns_order_matches_variant():
     """Nulling each required column names exactly that column: the C++ column order is variant.py's."""
     n = len(CANDIDATE_COLUMNS)
     cand = np.tile(np.arange(1.0, n + 1.0), (n, 1))
+    present = np.full(n, _core.CANDIDATE_RECORD_BIT | ((1 << n) - 1), np.uint32)
     required = [j for j, c in enumerate(CANDIDATE_COLUMNS) if c not in ("drb", "rb", *INFO_ONLY_COLUMNS)]
     for j in required:
-        cand[j, j] = np.nan
+        present[j] &= ~np.uint32(1 << j)
     out = np.zeros((n, 25), np.float32)
-    status, msgs = _core.compute_features(cand, np.zeros(n + 1, np.int64), np.zeros(0), np.zeros(0), out)
+    status, msgs = T.compute_features(cand, present, np.zeros(n + 1, np.int64), np.zeros(0), np.zeros(0),
+                                      np.zeros(0, np.uint8), out)
     for j, col in enumerate(CANDIDATE_COLUMNS):
         if j in required:
             assert status[j] == Status.MISSING_FIELD
@@ -206,7 +219,7 @@ def test_reference_small_stamps_padded(ref_alerts):
     out, status, _ = run_triplets(sci, tmpl, diff, n_threads=1)
     n_small = 0
     for i, s in enumerate(sci):
-        h, w = _core.decode_stamp(s).shape
+        h, w = T.decode_stamp(s).shape
         if (h, w) != (63, 63):
             n_small += 1
             assert np.all(out[i, h:, :, :] == np.float32(PAD_VALUE))
@@ -228,11 +241,10 @@ def test_reference_features_exact(ref_alerts):
 def test_preprocess_equals_parts(ref_alerts):
     recs = ref_alerts["records"]
     sci, tmpl, diff = stamps(recs)
-    cand = candidate_matrix(recs)
-    off, jd, mag = history_arrays(recs)
+    cand, present = candidate_matrix(recs)
     trip = np.zeros((len(recs), 63, 63, 3), np.float32)
     meta = np.zeros((len(recs), 25), np.float32)
-    status, msgs = _core.preprocess(sci, tmpl, diff, cand, off, jd, mag, trip, meta, n_threads=2)
+    status, msgs = _core.preprocess(sci, tmpl, diff, cand, present, *history_arrays(recs), trip, meta, n_threads=2)
     assert list(status) == [Status.OK] * len(recs)
     assert msgs == [""] * len(recs)
     t2, _, _ = run_triplets(sci, tmpl, diff, n_threads=1)
@@ -278,7 +290,7 @@ def test_prototype_jpeg_packets(shared: Path):
     assert all(s == Status.BAD_CUTOUT for s in status)
     assert all(m == "cutoutScience: not a FITS file (JPEG)" for m in msgs), msgs
     with pytest.raises(ValueError, match=r"not a FITS file \(JPEG\)"):
-        _core.decode_stamp(stamp_of(records[0], "cutoutScience"))
+        T.decode_stamp(stamp_of(records[0], "cutoutScience"))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -294,7 +306,7 @@ def test_decode_stamp_equals_astropy(ref_alerts):
     for rec in recs:
         for field in CUTOUTS:
             data = stamp_of(rec, field)
-            ours = _core.decode_stamp(data)
+            ours = T.decode_stamp(data)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ZTF's SIMPLE card is not fixed-format
                 with fits.open(io.BytesIO(gzip.decompress(data))) as hdul:
@@ -310,7 +322,7 @@ def test_decode_stamp_bscale_bzero_like_astropy():
     fits = pytest.importorskip("astropy.io.fits")
     img = rand_image(40, 63, seed=3)
     raw = fits_bytes(img, extra=["BSCALE  =                  2.5", "BZERO   =               -0.125"])
-    ours = _core.decode_stamp(gz(raw))
+    ours = T.decode_stamp(gz(raw))
     with fits.open(io.BytesIO(raw)) as hdul:
         theirs = np.asarray(hdul[0].data, dtype=np.float32)
     assert ours.shape == (40, 63)
@@ -320,29 +332,29 @@ def test_decode_stamp_bscale_bzero_like_astropy():
 
 def test_decode_stamp_keeps_row_order_and_shape():
     img = np.arange(50 * 63, dtype=np.float32).reshape(50, 63)  # 50 rows (NAXIS2), 63 columns (NAXIS1)
-    assert np.array_equal(_core.decode_stamp(gz(fits_bytes(img))), img)
+    assert np.array_equal(T.decode_stamp(gz(fits_bytes(img))), img)
 
 
 def test_decode_stamp_lenient_cards():
     img = rand_image(63, 63)
     raw = fits_bytes(img, simple="SIMPLE  =  T / not fixed format",
                      extra=["COMMENT   free text = with an equals sign", "BUNIT   = 'DN      '"])
-    assert np.array_equal(_core.decode_stamp(gz(raw)), img)
+    assert np.array_equal(T.decode_stamp(gz(raw)), img)
 
 
 def test_gzip_members_and_padding():
     img = rand_image(63, 63, seed=5)
     raw = fits_bytes(img)
     cut = len(raw) // 3
-    assert np.array_equal(_core.decode_stamp(gz(raw[:cut]) + gz(raw[cut:])), img)  # two members
-    assert np.array_equal(_core.decode_stamp(gz(raw) + b"\0" * 16), img)  # zero padding
+    assert np.array_equal(T.decode_stamp(gz(raw[:cut]) + gz(raw[cut:])), img)  # two members
+    assert np.array_equal(T.decode_stamp(gz(raw) + b"\0" * 16), img)  # zero padding
     with pytest.raises(ValueError, match="trailing garbage"):
-        _core.decode_stamp(gz(raw) + b"junk")
+        T.decode_stamp(gz(raw) + b"junk")
 
 
 def test_gzip_bomb_rejected():
     with pytest.raises(ValueError, match="decompressed stamp too large"):
-        _core.decode_stamp(gz(b"\0" * (10 * 1024 * 1024)))
+        T.decode_stamp(gz(b"\0" * (10 * 1024 * 1024)))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -405,11 +417,11 @@ def test_bad_cutout_status(case, channel):
 
 def test_decode_and_normalise_raise_value_error():
     with pytest.raises(ValueError, match="BITPIX 16"):
-        _core.decode_stamp(BAD_CASES["bitpix16"][0])
+        T.decode_stamp(BAD_CASES["bitpix16"][0])
     with pytest.raises(ValueError, match="empty cutout"):
-        _core.normalise_channel(np.zeros((63, 63), np.float32))
+        T.normalise_channel(np.zeros((63, 63), np.float32))
     with pytest.raises(ValueError, match="larger than 63x63"):
-        _core.normalise_channel(np.ones((64, 63), np.float32))
+        T.normalise_channel(np.ones((64, 63), np.float32))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -419,7 +431,7 @@ def test_decode_and_normalise_raise_value_error():
 @pytest.mark.parametrize("shape", [(63, 63), (63, 50), (41, 63), (1, 1)])
 def test_small_stamp_padding(shape):
     img = rand_image(*shape, seed=7)
-    ours = _core.normalise_channel(img)
+    ours = T.normalise_channel(img)
     assert ours.shape == (63, 63) and ours.dtype == np.float32
     h, w = shape
     assert np.all(ours[h:, :] == np.float32(1e-9)) and np.all(ours[:, w:] == np.float32(1e-9))
@@ -435,25 +447,25 @@ def test_nan_inf_rule_and_overflow():
     img[0, 0] = np.nan
     img[1, 1] = np.inf
     img[2, 2] = -np.inf
-    ours = _core.normalise_channel(img)
+    ours = T.normalise_channel(img)
     assert ours[0, 0] == 0
     # +-inf -> +-FLT_MAX -> the float32 norm overflows -> every pixel becomes a (signed) zero
     assert np.all(ours == 0)
     assert np.signbit(ours[2, 2]) and not np.signbit(ours[1, 1])
     sentinel = rand_image(63, 63, seed=10)
     sentinel[:, :5] = -FLT_MAX  # ZTF's bad-template-pixel marker
-    assert np.all(_core.normalise_channel(sentinel) == 0)
+    assert np.all(T.normalise_channel(sentinel) == 0)
     one = rand_image(63, 63, seed=11)
     one[3, 3] = FLT_MAX  # a single FLT_MAX: sqrt(sum) still rounds to FLT_MAX -> finite, no overflow
-    res = _core.normalise_channel(one)
+    res = T.normalise_channel(one)
     assert res[3, 3] == np.float32(1.0) and np.array_equal(res, twin.normalise_channel(one))
 
 
 def test_normalise_matches_twin_on_real_stamps(ref_alerts):
     for rec in ref_alerts["records"][:40]:
         for field in CUTOUTS:
-            img = _core.decode_stamp(stamp_of(rec, field))
-            assert np.abs(_core.normalise_channel(img) - twin.normalise_channel(img)).max() <= 1e-7
+            img = T.decode_stamp(stamp_of(rec, field))
+            assert np.abs(T.normalise_channel(img) - twin.normalise_channel(img)).max() <= 1e-7
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -484,38 +496,40 @@ def _cand(**over) -> dict:
     ("all_fainter_than_30", _cand(magpsf=31.0), [(2459995.5, 32.0)]),
 ])
 def test_features_synthetic(name, cand, hist):
-    mat = np.array([[np.nan if cand[c] is None else cand[c] for c in CANDIDATE_COLUMNS]])
-    jd = np.array([j for j, _ in hist], np.float64)
-    mag = np.array([np.nan if m is None else m for _, m in hist], np.float64)
+    mat, present = candidate_matrix([{"candidate": cand}])
+    off, jd, mag, flags = history_arrays([{"prv_candidates": [{"jd": j, "magpsf": m} for j, m in hist]}])
     out = np.zeros((1, 25), np.float32)
-    status, msgs = _core.compute_features(mat, np.array([0, len(hist)], np.int64), jd, mag, out)
+    status, msgs = T.compute_features(mat, present, off, jd, mag, flags, out)
     assert status[0] == Status.OK and msgs == [""]
     assert np.array_equal(out[0], twin_features(cand, hist))
 
 
 def test_features_missing_drb_and_rb():
-    c = _cand(drb=None, rb=None)
-    mat = np.array([[np.nan if c[k] is None else c[k] for k in CANDIDATE_COLUMNS]])
+    mat, present = candidate_matrix([{"candidate": _cand(drb=None, rb=None)}])
     out = np.zeros((1, 25), np.float32)
-    status, msgs = _core.compute_features(mat, np.array([0, 0], np.int64), np.zeros(0), np.zeros(0), out)
+    status, msgs = T.compute_features(mat, present, np.array([0, 0], np.int64), np.zeros(0), np.zeros(0),
+                                      np.zeros(0, np.uint8), out)
     assert status[0] == Status.MISSING_FIELD and "candidate.drb" in msgs[0]
 
 
 def test_preprocess_first_failure_wins(ref_alerts):
-    recs = ref_alerts["records"][:4]
+    recs = ref_alerts["records"][:5]
     sci, tmpl, diff = stamps(recs)
-    cand = candidate_matrix(recs)
-    cand[1, CANDIDATE_COLUMNS.index("sgscore1")] = np.nan  # alert 1: missing field
-    cand[2, CANDIDATE_COLUMNS.index("sgscore1")] = np.nan  # alert 2: missing field and a missing cutout
+    cand, present = candidate_matrix(recs)
+    bit = np.uint32(1 << CANDIDATE_COLUMNS.index("sgscore1"))
+    present[1] &= ~bit  # alert 1: missing field
+    present[2] &= ~bit  # alert 2: missing field and a missing cutout
     tmpl[2] = None
-    off, jd, mag = history_arrays(recs)
-    trip = np.zeros((4, 63, 63, 3), np.float32)
-    meta = np.zeros((4, 25), np.float32)
-    status, msgs = _core.preprocess(sci, tmpl, diff, cand, off, jd, mag, trip, meta, n_threads=3)
-    assert list(status) == [Status.OK, Status.MISSING_FIELD, Status.MISSING_CUTOUT, Status.OK]
+    present[4] = 0  # alert 4: no candidate at all (checked before any cutout)
+    sci[4] = b"not gzip"
+    trip = np.full((5, 63, 63, 3), 7, np.float32)
+    meta = np.full((5, 25), 7, np.float32)
+    status, msgs = _core.preprocess(sci, tmpl, diff, cand, present, *history_arrays(recs), trip, meta, n_threads=3)
+    assert list(status) == [Status.OK, Status.MISSING_FIELD, Status.MISSING_CUTOUT, Status.OK, Status.MISSING_FIELD]
     assert msgs[1] == "missing field: candidate.sgscore1"
     assert msgs[2] == "cutoutTemplate: missing cutout"
-    assert np.isnan(trip[1]).all() and np.isnan(meta[1]).all() and np.isnan(meta[2]).all()
+    assert msgs[4] == "missing field: candidate"
+    assert not trip[[1, 2, 4]].any() and not meta[[1, 2, 4]].any()  # failed rows hold zeros
     assert np.isfinite(trip[[0, 3]]).all() and np.isfinite(meta[[0, 3]]).all()
 
 
@@ -562,37 +576,43 @@ def test_accepts_buffer_objects():
 def test_argument_validation():
     ok = [GOOD]
     with pytest.raises(ValueError, match="float32"):
-        _core.prepare_triplets(ok, ok, ok, np.zeros((1, 63, 63, 3), np.float64))
+        T.prepare_triplets(ok, ok, ok, np.zeros((1, 63, 63, 3), np.float64))
     with pytest.raises(ValueError, match="shape"):
-        _core.prepare_triplets(ok, ok, ok, np.zeros((1, 63, 63, 2), np.float32))
+        T.prepare_triplets(ok, ok, ok, np.zeros((1, 63, 63, 2), np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
-        _core.prepare_triplets(ok, ok, ok, np.zeros((1, 63, 63, 6), np.float32)[..., ::2])
+        T.prepare_triplets(ok, ok, ok, np.zeros((1, 63, 63, 6), np.float32)[..., ::2])
     with pytest.raises(ValueError, match="N = 2"):
-        _core.prepare_triplets(ok, ok, ok, np.zeros((2, 63, 63, 3), np.float32))
+        T.prepare_triplets(ok, ok, ok, np.zeros((2, 63, 63, 3), np.float32))
     ro = np.zeros((1, 63, 63, 3), np.float32)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
-        _core.prepare_triplets(ok, ok, ok, ro)
+        T.prepare_triplets(ok, ok, ok, ro)
     with pytest.raises(TypeError, match="bytes or None"):
-        _core.prepare_triplets(["a string"], ok, ok, np.zeros((1, 63, 63, 3), np.float32))
+        T.prepare_triplets(["a string"], ok, ok, np.zeros((1, 63, 63, 3), np.float32))
     n = len(CANDIDATE_COLUMNS)
     cand = np.zeros((2, n))
+    pres = np.zeros(2, np.uint32)
     out = np.zeros((2, 25), np.float32)
+    f3, f0 = np.zeros(3, np.uint8), np.zeros(0, np.uint8)
     with pytest.raises(ValueError, match="hist_offsets"):
-        _core.compute_features(cand, np.array([0, 3, 1], np.int64), np.zeros(3), np.zeros(3), out)
+        T.compute_features(cand, pres, np.array([0, 3, 1], np.int64), np.zeros(3), np.zeros(3), f3, out)
     with pytest.raises(ValueError, match="hist_offsets"):
-        _core.compute_features(cand, np.array([0, 1, 5], np.int64), np.zeros(3), np.zeros(3), out)
+        T.compute_features(cand, pres, np.array([0, 1, 5], np.int64), np.zeros(3), np.zeros(3), f3, out)
     with pytest.raises(ValueError, match="candidate"):
-        _core.compute_features(np.zeros((2, n - 1)), np.zeros(3, np.int64), np.zeros(0), np.zeros(0), out)
+        T.compute_features(np.zeros((2, n - 1)), pres, np.zeros(3, np.int64), np.zeros(0), np.zeros(0), f0, out)
     with pytest.raises(ValueError, match="int64"):
-        _core.compute_features(cand, np.zeros(3, np.int32), np.zeros(0), np.zeros(0), out)
+        T.compute_features(cand, pres, np.zeros(3, np.int32), np.zeros(0), np.zeros(0), f0, out)
     with pytest.raises(ValueError, match="hist_magpsf"):
-        _core.compute_features(cand, np.zeros(3, np.int64), np.zeros(2), np.zeros(1), out)
+        T.compute_features(cand, pres, np.zeros(3, np.int64), np.zeros(2), np.zeros(1), np.zeros(2, np.uint8), out)
+    with pytest.raises(ValueError, match="hist_flags"):
+        T.compute_features(cand, pres, np.zeros(3, np.int64), np.zeros(2), np.zeros(2), np.zeros(1, np.uint8), out)
     with pytest.raises(ValueError, match="float64"):
-        _core.compute_features(cand.astype(">f8"), np.zeros(3, np.int64), np.zeros(0), np.zeros(0), out)
+        T.compute_features(cand.astype(">f8"), pres, np.zeros(3, np.int64), np.zeros(0), np.zeros(0), f0, out)
+    with pytest.raises(ValueError, match="uint32"):
+        T.compute_features(cand, pres.astype(np.int64), np.zeros(3, np.int64), np.zeros(0), np.zeros(0), f0, out)
 
 
 def test_empty_batch():
     out = np.zeros((0, 63, 63, 3), np.float32)
-    status, msgs = _core.prepare_triplets([], [], [], out)
+    status, msgs = T.prepare_triplets([], [], [], out)
     assert status.shape == (0,) and status.dtype == np.uint8 and msgs == []

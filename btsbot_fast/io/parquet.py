@@ -1,34 +1,36 @@
-"""Parquet alert readers (pyarrow, the optional ``[parquet]`` extra).
+"""The Parquet reader (pyarrow, the optional ``[parquet]`` extra): Fink/Spark alert tables.
 
 Fink/Spark write ZTF alerts as Parquet tables with one alert per row: ``objectId``, ``candid``,
 ``candidate`` (struct), ``prv_candidates`` (list of structs, or null) and the three cutouts as
-``{fileName, stampData}`` structs, often beside broker columns (which are not read). Each row becomes the
-dict fastavro gives for the same alert in an Avro file, so everything downstream is shared.
+``{fileName, stampData}`` structs (or bare binary columns), often beside broker columns (which are not
+read). Files are read one record batch at a time (bounded memory), and every batch is first brought back
+to the ZTF Avro schema's types by :func:`conform` (the one place these rules live):
 
-Types are brought back to the ZTF Avro schema's: Spark/pandas round trips widen ``float`` fields to
-double and store nullable ``int``/``long`` fields (e.g. ``prv_candidates.candid``, ``nbad``) as double
-with NaN for null. Fields the Avro schema declares ``float`` are rounded to float32 (exact for a widened
-value), integer fields stored as double become ints (NaN -> null; a double candid above 2**53 was already
-rounded when it was written, that loss cannot be undone) and integer values of floating fields become
-floats. The features only read candidate fields and ``prv_candidates`` jd/magpsf, so this keeps them
-equal to the values computed from the Avro packet.
+- fields the Avro schema declares ``float`` but the table stores as double are rounded to float32 (exact
+  for a widened value); integer values of floating fields become floats;
+- integer fields stored as double (Spark/pandas round trips: ``prv_candidates.candid``, ``nbad``...) become
+  int64, with NaN meaning null (an Avro int cannot be NaN, so this is pandas' null, not a value);
+- in float and double fields NaN and +-inf stay values (the missing-data rule, btsbot_fast/prep/variant.py);
+- ``candid`` becomes one int64 column: the top-level integer candid, else ``candidate.candid`` (a
+  top-level double was rounded when it was written and is used only when nothing better exists);
+- a bare binary cutout column becomes the ``{fileName, stampData}`` struct.
 
-Files are read one record batch at a time (bounded memory). Every row of a file gives one
-:class:`AlertRecord`: rows of a table that is not an alert table (no ``candidate``/``prv_candidates``/
-cutout columns) are ``UNSUPPORTED_SCHEMA`` rows naming what is missing; a file that cannot be opened or
-stops decoding part-way gives one ``DECODE_ERROR`` row naming it.
+Every row of a file gives one row downstream: rows of a table that is not an alert table are
+``UNSUPPORTED_SCHEMA`` rows naming what is missing; a file that cannot be opened or stops decoding
+part-way gives one ``DECODE_ERROR`` row naming it. Both engines read the same conformed batches: the
+python engine as dicts (:func:`records_from_parquet`), the native engine column by column
+(btsbot_fast/prep/arrow.py).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..status import Status
-from .avro import AlertRecord
-
-PARQUET_SUFFIXES = (".parquet",)
+from .records import AlertRecord, cannot_read, corrupt_parquet, error_record, exception_detail
 
 INSTALL_HINT = "reading Parquet needs pyarrow: pip install 'btsbot-fast[parquet]'"
 
@@ -55,10 +57,6 @@ _AVRO_FLOAT = frozenset(
     "neargaiabright maggaia maggaiabright exptime drb".split())
 
 
-def is_parquet(name: str | os.PathLike[str]) -> bool:
-    return os.fspath(name).lower().endswith(PARQUET_SUFFIXES)
-
-
 def holds_alert_columns(path: str | os.PathLike[str]) -> bool:
     """Whether a Parquet file looks like an alert table (has any alert column); directory walks use it
     to pass over catalogues and light-curve tables. True when it cannot tell (no pyarrow, unreadable
@@ -74,45 +72,74 @@ def holds_alert_columns(path: str | os.PathLike[str]) -> bool:
     return any(c in names for c in ALERT_COLUMNS)
 
 
-def _error(source: str, index: int, message: str) -> AlertRecord:
-    return AlertRecord(source, index, None, None, None, Status.DECODE_ERROR, message)
+@dataclass
+class ParquetPart:
+    """A piece of a Parquet file, in order: a conformed record batch of alert rows (``alerts``), or rows
+    that are failures already (``records``: unsupported-table rows, a corrupt-file row)."""
+
+    source: str
+    first_index: int
+    alerts: Any = None  # pyarrow.RecordBatch, conformed
+    records: list[AlertRecord] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.alerts.num_rows if self.alerts is not None else len(self.records)
 
 
-def _detail(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def records_from_parquet(path: str | os.PathLike[str]) -> Iterator[AlertRecord]:
-    """One :class:`AlertRecord` per row of a Parquet file (``index`` = row index, ``source`` = the path)."""
+def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
+    """The parts of one Parquet file (``source`` = the path, row indices from 0)."""
     source = str(path)
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        yield _error(source, 0, INSTALL_HINT)
+        yield ParquetPart(source, 0, records=[error_record(source, 0, INSTALL_HINT)])
         return
     try:
         fh = open(path, "rb")
     except OSError as exc:
-        yield _error(source, 0, f"cannot read file: {exc}")
+        yield ParquetPart(source, 0, records=[error_record(source, 0, cannot_read(exc))])
         return
     with fh:
         try:
             if os.fstat(fh.fileno()).st_size == 0:
-                yield _error(source, 0, "empty file")
+                yield ParquetPart(source, 0, records=[error_record(source, 0, "empty file")])
                 return
             pf = pq.ParquetFile(fh)
             schema = pf.schema_arrow
         except Exception as exc:  # pyarrow raises ArrowInvalid/OSError on truncated or foreign files
-            yield _error(source, 0, f"corrupt Parquet file: {_detail(exc)}")
+            yield ParquetPart(source, 0, records=[error_record(source, 0, f"corrupt Parquet file: {exception_detail(exc)}")])
             return
-        problem = _schema_problem(schema)
-        if problem:
-            yield from _unsupported_rows(source, pf, schema, problem)
-        else:
-            yield from _alert_rows(source, pf, schema)
+        problem = schema_problem(schema)
+        index = 0
+        try:
+            if problem:
+                columns = [c for c in ("objectId", "candid") if c in schema.names]
+                for part in _unsupported_parts(source, pf, columns, problem):
+                    index += len(part)
+                    yield part
+            else:
+                columns = [c for c in (*_EXTRA_COLUMNS, *ALERT_COLUMNS) if c in schema.names]
+                for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                    part = ParquetPart(source, index, alerts=conform(batch))
+                    index += batch.num_rows
+                    yield part
+        except Exception as exc:
+            yield ParquetPart(source, index, records=[error_record(source, index, corrupt_parquet(index, exception_detail(exc)))])
 
 
-def _schema_problem(schema: Any) -> str:
+def records_from_parquet(path: str | os.PathLike[str]) -> Iterator[AlertRecord]:
+    """One :class:`AlertRecord` per row of a Parquet file, the record a dict like fastavro's."""
+    for part in read_parquet(path):
+        if part.alerts is None:
+            yield from part.records
+            continue
+        for k, row in enumerate(part.alerts.to_pylist()):
+            oid = row.get("objectId")
+            yield AlertRecord(part.source, part.first_index + k, oid if isinstance(oid, str) else None,
+                              row.get("candid"), row)
+
+
+def schema_problem(schema: Any) -> str:
     """Why a table is not an alert table ('' when it is one)."""
     import pyarrow as pa
 
@@ -151,6 +178,23 @@ def _is_binary(t: Any) -> bool:
     return pa.types.is_binary(t) or pa.types.is_large_binary(t)
 
 
+def _unsupported_parts(source: str, pf: Any, columns: list[str], problem: str) -> Iterator[ParquetPart]:
+    """UNSUPPORTED_SCHEMA rows, with objectId/candid when the table has them."""
+    index = 0
+    if columns:
+        batches = (b.to_pylist() for b in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns))
+    else:  # no column worth reading: count rows from the footer
+        batches = ([{}] * pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups))
+    for rows in batches:
+        recs = []
+        for row in rows:
+            oid = row.get("objectId")
+            recs.append(AlertRecord(source, index, oid if isinstance(oid, str) else None, _as_int(row.get("candid")),
+                                    None, Status.UNSUPPORTED_SCHEMA, problem))
+            index += 1
+        yield ParquetPart(source, index - len(recs), records=recs)
+
+
 def _as_int(value: Any) -> int | None:
     if value is None:
         return None
@@ -162,80 +206,46 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _batches(pf: Any, columns: list[str]) -> Iterator[Any]:
-    if columns:
-        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
-    else:  # no column worth reading: count rows from the footer
-        for g in range(pf.metadata.num_row_groups):
-            yield pf.metadata.row_group(g).num_rows
-
-
-def _unsupported_rows(source: str, pf: Any, schema: Any, problem: str) -> Iterator[AlertRecord]:
-    """One UNSUPPORTED_SCHEMA row per table row, with objectId/candid when the table has them."""
-    columns = [c for c in ("objectId", "candid") if c in schema.names]
-    index = 0
-    try:
-        for batch in _batches(pf, columns):
-            if isinstance(batch, int):
-                rows = [{}] * batch
-            else:
-                rows = batch.to_pylist()
-            for row in rows:
-                oid = row.get("objectId")
-                yield AlertRecord(source, index, oid if isinstance(oid, str) else None, _as_int(row.get("candid")),
-                                  None, Status.UNSUPPORTED_SCHEMA, problem)
-                index += 1
-    except Exception as exc:
-        yield _error(source, index, f"corrupt Parquet data after {index} row(s): {_detail(exc)}")
-
-
-def _alert_rows(source: str, pf: Any, schema: Any) -> Iterator[AlertRecord]:
-    columns = [c for c in (*_EXTRA_COLUMNS, *ALERT_COLUMNS) if c in schema.names]
-    index = 0
-    try:
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-            for row in _conform(batch).to_pylist():
-                yield _to_alert_record(source, index, row)
-                index += 1
-    except Exception as exc:
-        where = f" after {index} row(s)" if index else ""
-        yield _error(source, index, f"corrupt Parquet data{where}: {_detail(exc)}")
-
-
-def _to_alert_record(source: str, index: int, row: dict[str, Any]) -> AlertRecord:
-    cand = row.get("candidate")
-    candid = _as_int(row.get("candid"))
-    if isinstance(cand, dict) and (candid is None or isinstance(row.get("candid"), float)):
-        # Spark/Fink tables may keep candid only inside the candidate, or a rounded double at top level
-        candid = _as_int(cand.get("candid")) if cand.get("candid") is not None else candid
-    row["candid"] = candid
-    for name in CUTOUT_COLUMNS:
-        value = row.get(name)
-        if isinstance(value, (bytes, bytearray)):  # a bare binary column: the stampData itself
-            row[name] = {"fileName": None, "stampData": bytes(value)}
-    oid = row.get("objectId")
-    return AlertRecord(source, index, oid if isinstance(oid, str) else None, candid, row)
-
-
 # --- bringing columns back to the Avro schema's types (columnar, per record batch) -------------------
-def _conform(batch: Any) -> Any:
+def conform(batch: Any) -> Any:
+    """A record batch of alert columns with the Avro schema's types (module docstring): ``candid`` int64,
+    candidate / prv_candidates fields cast, cutouts as ``{fileName, stampData}`` structs."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    names = batch.schema.names
-    arrays = list(batch.columns)
-    changed = False
-    for i, name in enumerate(names):
-        arr = arrays[i]
-        if name == "candidate" and pa.types.is_struct(arr.type):
-            new = _conform_struct(arr)
-        elif name == "prv_candidates" and _is_list(arr.type) and pa.types.is_struct(arr.type.value_type):
-            values = _conform_struct(arr.values)
-            new = arr if values is arr.values else type(arr).from_arrays(arr.offsets, values, mask=arr.is_null())
-        else:
-            continue
-        if new is not arr:
-            arrays[i], changed = new, True
-    return pa.RecordBatch.from_arrays(arrays, names=names) if changed else batch
+    names = list(batch.schema.names)
+    arrays = dict(zip(names, batch.columns))
+    cand = arrays.get("candidate")
+    if cand is not None and pa.types.is_struct(cand.type):
+        cand = arrays["candidate"] = _conform_struct(cand)
+    prv = arrays.get("prv_candidates")
+    if prv is not None and _is_list(prv.type) and pa.types.is_struct(prv.type.value_type):
+        values = _conform_struct(prv.values)
+        if values is not prv.values:
+            arrays["prv_candidates"] = type(prv).from_arrays(prv.offsets, values, mask=prv.is_null())
+    for name in CUTOUT_COLUMNS:
+        col = arrays.get(name)
+        if col is not None and _is_binary(col.type):
+            arrays[name] = pa.StructArray.from_arrays(
+                [pa.nulls(len(col), pa.string()), col], names=["fileName", "stampData"])
+    # candid: the top-level integer, else the candidate's, else a (rounded) top-level double
+    top = arrays.get("candid")
+    inner = cand.field("candid") if cand is not None and pa.types.is_struct(cand.type) \
+        and cand.type.get_field_index("candid") >= 0 else None
+    if inner is not None:
+        inner = pc.if_else(cand.is_valid(), inner, pa.scalar(None, inner.type)).cast(pa.int64(), safe=False)
+    if top is not None and pa.types.is_floating(top.type):
+        top_int = pc.if_else(pc.is_finite(top), top, pa.scalar(None, top.type)).cast(pa.int64(), safe=False)
+        candid = top_int if inner is None else pc.coalesce(inner, top_int)
+    elif top is not None and (pa.types.is_integer(top.type) or pa.types.is_null(top.type)):
+        top = top.cast(pa.int64())
+        candid = top if inner is None else pc.coalesce(top, inner)
+    else:
+        candid = inner if inner is not None else pa.nulls(batch.num_rows, pa.int64())
+    arrays["candid"] = candid
+    if "candid" not in names:
+        names.append("candid")
+    return pa.RecordBatch.from_arrays([arrays[n] for n in names], names=names)
 
 
 def _conform_struct(arr: Any) -> Any:
@@ -263,3 +273,7 @@ def _conform_struct(arr: Any) -> Any:
     if not changed:
         return arr
     return pa.StructArray.from_arrays(children, fields=fields, mask=arr.is_null())
+
+
+__all__ = ["ALERT_COLUMNS", "CUTOUT_COLUMNS", "INSTALL_HINT", "ParquetPart", "conform", "holds_alert_columns",
+           "read_parquet", "records_from_parquet", "schema_problem"]

@@ -112,8 +112,9 @@ def triplet(stamps: Sequence[bytes | None], names: Sequence[str] = CUTOUT_FIELDS
     return out
 
 
-def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]] | None) -> np.ndarray:
-    """The 25 btsbot-v1 features (float32, FEATURE_NAMES order), computed in float64."""
+def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any] | None] | None) -> np.ndarray:
+    """The 25 btsbot-v1 features (float32, FEATURE_NAMES order), computed in float64. Null vs NaN: the
+    missing-data rule in variant.py (None is missing; NaN and inf are values, as in production)."""
 
     def need(name: str) -> float:
         value = candidate.get(name)
@@ -130,7 +131,7 @@ def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]]
     jd = need("jd")
     jdstarthist = need("jdstarthist")
 
-    # history: detections (non-null magpsf) in packet order, then the candidate itself
+    # history: detections (non-null magpsf; a null item is none) in packet order, then the candidate itself
     detections = [p for p in (prv_candidates or []) if isinstance(p, dict) and p.get("magpsf") is not None]
     for i, p in enumerate(detections):
         if p.get("jd") is None:
@@ -143,7 +144,8 @@ def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]]
             peak_mag, peak_jd = h_mag, h_jd
         if h_mag > max_mag:
             max_mag = h_mag
-    first_jd = min([jdstarthist, jd] + [h_jd for h_jd, _ in history])
+    # production's expression, Python's min (a NaN never replaces the running value; a NaN first one stays)
+    first_jd = min(jdstarthist, min([jd] + [h_jd for h_jd, _ in history[:-1]]))
     derived = {
         "age": jd - first_jd,
         "days_since_peak": jd - peak_jd,
@@ -153,18 +155,20 @@ def features(candidate: dict[str, Any], prv_candidates: Sequence[dict[str, Any]]
         "nnotdet": direct["ncovhist"] - direct["ndethist"],
         "drb": float(drb),
     }
-    return np.array([derived[n] if n in derived else direct[n] for n in FEATURE_NAMES], dtype=np.float64).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.array([derived[n] if n in derived else direct[n] for n in FEATURE_NAMES],
+                        dtype=np.float64).astype(np.float32)
 
 
 def preprocess_record(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """One decoded alert record -> (triplet (63,63,3), features (25,)); raises PreprocessError.
-    Failure order (shared with the native core): cutouts science, template, difference, then features."""
+    Failure order (shared with the native core): no candidate record, then cutouts science, template,
+    difference, then the features."""
     candidate = record.get("candidate")
-    stamps = []
-    for field in ("cutoutScience", "cutoutTemplate", "cutoutDifference"):
-        cutout = record.get(field)
-        stamps.append(cutout.get("stampData") if isinstance(cutout, dict) else None)
-    trip = triplet(stamps)
     if not isinstance(candidate, dict):
         raise PreprocessError(Status.MISSING_FIELD, "missing field: candidate")
-    return trip, features(candidate, record.get("prv_candidates"))
+    stamps = []
+    for field in CUTOUT_FIELDS:
+        cutout = record.get(field)
+        stamps.append(cutout.get("stampData") if isinstance(cutout, dict) else None)
+    return triplet(stamps), features(candidate, record.get("prv_candidates"))

@@ -2,6 +2,23 @@
 
 See ../shared/spec/btsbot-v1.md (sections 2 and 3). The model registry entry names this variant and lists
 its 25 features; the registry checks that the two lists agree, so the code and the data cannot drift.
+
+Missing data, one rule for the C++ core (csrc/features.hpp), the NumPy twin (reference.py) and every
+reader (Avro natively or with fastavro, Parquet row by row or column by column):
+
+- A value is *null* when the packet does not carry it: an Avro null, a field the writer schema does not
+  have, a Parquet null (and NaN in a Parquet column the Avro schema declares integer: pandas' null, since
+  an Avro int cannot be NaN). Null is what the spec calls missing: a null required candidate field fails
+  the alert with MISSING_FIELD naming it (``drb`` falls back to ``rb``); an alert without a candidate
+  record fails with ``missing field: candidate``; a null ``prv_candidates`` item, or one whose ``magpsf``
+  is null, is not a detection; a detection whose ``jd`` is null fails the alert.
+- NaN and +-inf in a float or double field are *values*, as in the production broker, which tests
+  ``is not None``: they enter the feature arithmetic (float64, IEEE), a NaN ``magpsf`` is a detection,
+  NaN never wins a comparison (peak and faintest magnitude), and first_alert_jd is production's
+  ``min(jdstarthist, min([jd] + detection jds))`` with Python's ``min`` (a later value replaces the
+  running one only when strictly smaller). A non-finite feature reaches the model; a non-finite score
+  becomes MODEL_ERROR ("model returned a non-finite score").
+- Cutout pixels: NaN -> 0 and +-inf -> +-float32 max (spec section 2), before the norm.
 """
 
 from __future__ import annotations

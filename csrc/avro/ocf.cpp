@@ -3,10 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include <zlib.h>
-#if defined(BTSBOT_FAST_HAVE_LIBDEFLATE)
-#include <libdeflate.h>
-#endif
 #if defined(BTSBOT_FAST_HAVE_SNAPPY)
 #include <snappy.h>
 #endif
@@ -26,22 +22,6 @@ Codec codec_of(std::string_view name) {
     if (name == "deflate") return Codec::Deflate;
     if (name == "snappy") return snappy_available() ? Codec::Snappy : Codec::SnappyUnavailable;
     return Codec::Unknown;
-}
-
-// CRC-32 (ISO-HDLC, as java.util.zip.CRC32): libdeflate's (carry-less multiply) when built with it.
-[[maybe_unused]] std::uint32_t crc32_of(const std::uint8_t* data, std::size_t size) {
-#if defined(BTSBOT_FAST_HAVE_LIBDEFLATE)
-    return libdeflate_crc32(0, data, size);
-#else
-    uLong crc = crc32(0L, Z_NULL, 0);
-    std::size_t done = 0;
-    while (done < size) {  // zlib takes uInt lengths
-        const std::size_t chunk = std::min<std::size_t>(size - done, std::size_t{1} << 30);
-        crc = crc32(crc, data + done, static_cast<uInt>(chunk));
-        done += chunk;
-    }
-    return static_cast<std::uint32_t>(crc);
-#endif
 }
 
 }  // namespace
@@ -130,17 +110,19 @@ BlockFrame read_block_frame(const std::uint8_t* data, std::size_t size, std::siz
     return b;
 }
 
-ByteView decompress_block(const BlockFrame& block, Codec codec, Inflater& inflater, std::vector<std::uint8_t>& out,
-                          const Limits& limits) {
+bool decompress_block(const BlockFrame& block, Codec codec, Inflater& inflater, BudgetedBytes& out,
+                      const Limits& limits, ByteView& view) {
     switch (codec) {
         case Codec::Null:
-            return ByteView{block.data, block.size};
+            view = ByteView{block.data, block.size};
+            return true;
         case Codec::Deflate: {
             std::string error;
-            if (!inflater.inflate_raw(block.data, block.size, out, limits.max_block_bytes, error)) {
-                fail("deflate block: " + error);
-            }
-            return ByteView{out.data(), out.size()};
+            const InflateResult r = inflater.inflate_raw(block.data, block.size, out, limits.max_block_bytes, error);
+            if (r == InflateResult::OverBudget) return false;
+            if (r == InflateResult::Error) fail("deflate block: " + error);
+            view = ByteView{out.data(), out.size()};
+            return true;
         }
         case Codec::Snappy: {
 #if defined(BTSBOT_FAST_HAVE_SNAPPY)
@@ -153,16 +135,21 @@ ByteView decompress_block(const BlockFrame& block, Codec codec, Inflater& inflat
                 fail("decompressed block too large (" + std::to_string(raw_size) + " bytes, over " +
                      std::to_string(limits.max_block_bytes) + ")");
             }
-            out.resize(raw_size);
+            if (!out.resize(raw_size)) return false;
             if (!snappy::RawUncompress(comp, comp_size, reinterpret_cast<char*>(out.data()))) {
+                out.clear();
                 fail("snappy block: corrupt compressed data");
             }
             const std::uint8_t* q = block.data + comp_size;
             const std::uint32_t want = (static_cast<std::uint32_t>(q[0]) << 24) |
                                        (static_cast<std::uint32_t>(q[1]) << 16) |
                                        (static_cast<std::uint32_t>(q[2]) << 8) | static_cast<std::uint32_t>(q[3]);
-            if (crc32_of(out.data(), raw_size) != want) fail("snappy block: CRC32 mismatch");
-            return ByteView{out.data(), out.size()};
+            if (btsbot::crc32(0, out.data(), raw_size) != want) {
+                out.clear();
+                fail("snappy block: CRC32 mismatch");
+            }
+            view = ByteView{out.data(), out.size()};
+            return true;
 #else
             fail("codec snappy not compiled in");
 #endif

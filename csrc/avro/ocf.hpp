@@ -54,13 +54,15 @@ struct BlockFrame {
 BlockFrame read_block_frame(const std::uint8_t* data, std::size_t size, std::size_t offset, const OcfHeader& h,
                             const Limits& limits);
 
-// Decompresses a block's stored bytes into `out` (bounded by limits.max_block_bytes) and returns a view
-// of the record bytes: for codec null that is the stored bytes themselves (no copy). Throws AvroError.
+// Decompresses a block's stored bytes into `out` (bounded by limits.max_block_bytes, its capacity taken
+// from out's budget) and sets `view` to the record bytes: for codec null that is the stored bytes
+// themselves (no copy). Returns false (nothing held) when the budget cannot cover the block; throws
+// AvroError for bad data.
 struct ByteView {
     const std::uint8_t* data = nullptr;
     std::size_t size = 0;
 };
-ByteView decompress_block(const BlockFrame& block, Codec codec, Inflater& inflater, std::vector<std::uint8_t>& out,
-                          const Limits& limits);
+bool decompress_block(const BlockFrame& block, Codec codec, Inflater& inflater, BudgetedBytes& out,
+                      const Limits& limits, ByteView& view);
 
 }  // namespace btsbot::avro

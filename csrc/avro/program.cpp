@@ -58,6 +58,7 @@ void RecordFields::reset() {
     has_cand_candid = false;
     has_candidate = false;
     not_record = false;
+    present = 0;
     const double nan = std::numeric_limits<double>::quiet_NaN();
     for (double& v : candidate) v = nan;
     for (Blob& b : stamps) b = Blob{};
@@ -266,9 +267,8 @@ namespace {
 
 class Decoder {
 public:
-    Decoder(const Program& p, const Limits& l, Cursor& c, RecordFields& f, std::vector<double>& jd,
-            std::vector<double>& mag)
-        : prog_(p), limits_(l), c_(c), f_(f), hist_jd_(jd), hist_mag_(mag), items_left_(l.max_items_per_record) {}
+    Decoder(const Program& p, const Limits& l, Cursor& c, RecordFields& f, HistorySink& h)
+        : prog_(p), limits_(l), c_(c), f_(f), hist_(h), items_left_(l.max_items_per_record) {}
 
     void run() {
         const Node& root = node(prog_.root);
@@ -289,8 +289,7 @@ private:
     const Limits& limits_;
     Cursor& c_;
     RecordFields& f_;
-    std::vector<double>& hist_jd_;
-    std::vector<double>& hist_mag_;
+    HistorySink& hist_;
     std::int64_t items_left_;
     Item item_;
 
@@ -426,6 +425,7 @@ private:
         const std::uint8_t t = n.target;
         if (t >= kTgtColumn0) {
             f_.candidate[t - kTgtColumn0] = v;
+            f_.present |= 1u << (t - kTgtColumn0);
         } else if (t == kTgtPrvJd) {
             item_.jd = v;
             item_.has_jd = true;
@@ -541,11 +541,12 @@ private:
                     const Item saved = item_;
                     item_ = Item{};
                     fields(n, depth);
-                    // a detection (non-null magpsf) enters the history, as prep/__init__.py gathers it; a
-                    // null jd stays NaN, for compute_features to report as a missing field
+                    // a detection (non-null magpsf, NaN included) enters the history; a null jd is flagged,
+                    // for compute_features to report as a missing field
                     if (item_.has_mag) {
-                        hist_jd_.push_back(item_.has_jd ? item_.jd : std::numeric_limits<double>::quiet_NaN());
-                        hist_mag_.push_back(item_.mag);
+                        hist_.jd.push_back(item_.has_jd ? item_.jd : std::numeric_limits<double>::quiet_NaN());
+                        hist_.magpsf.push_back(item_.mag);
+                        hist_.flags.push_back(static_cast<std::uint8_t>(kHistItem | kHistMag | (item_.has_jd ? kHistJd : 0)));
                     }
                     item_ = saved;
                     return;
@@ -562,8 +563,8 @@ private:
 }  // namespace
 
 void decode_record(const Program& program, const Limits& limits, Cursor& cursor, RecordFields& out,
-                   std::vector<double>& hist_jd, std::vector<double>& hist_magpsf) {
-    Decoder(program, limits, cursor, out, hist_jd, hist_magpsf).run();
+                   HistorySink& history) {
+    Decoder(program, limits, cursor, out, history).run();
 }
 
 }  // namespace btsbot::avro

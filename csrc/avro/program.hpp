@@ -103,13 +103,29 @@ struct RecordFields {
     bool has_candidate = false;
     bool not_record = false;
     double candidate[kNumCandidateColumns];
+    std::uint32_t present = 0;  // bit k: candidate column k was not null (features.hpp)
     Blob stamps[kChannels];
 
     void reset();
 };
 
+// Where a record's detections go (prv_candidates items with a non-null magpsf, in packet order; null
+// items and non-detections are left out). Appended to, never cleared, by decode_record.
+struct HistorySink {
+    std::vector<double> jd;
+    std::vector<double> magpsf;
+    std::vector<std::uint8_t> flags;  // kHistItem | kHistMag | (kHistJd when jd is not null)
+
+    std::size_t size() const noexcept { return jd.size(); }
+    void clear() noexcept {
+        jd.clear();
+        magpsf.clear();
+        flags.clear();
+    }
+};
+
 // Decodes one record at `cursor` (advancing it past the record). Throws AvroError on malformed data.
 void decode_record(const Program& program, const Limits& limits, Cursor& cursor, RecordFields& out,
-                   std::vector<double>& hist_jd, std::vector<double>& hist_magpsf);
+                   HistorySink& history);
 
 }  // namespace btsbot::avro

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Fuzz the native Avro reader (``_core.scan_ocf`` + ``_core.decode_preprocess``) and the schema compiler
-for a bounded time; exit non-zero on a crash, a hang, or an unexpected exception.
+"""Fuzz the native alert reader (``_core.Reader``: framing, inflating under its memory budget, decoding,
+blocks carried across batches, preprocessing), its tar archive reader and the schema compiler for a
+bounded time; exit non-zero on a crash, a hang, or an unexpected exception.
 
 Engines:
 - ``atheris`` (libFuzzer; ``pip install atheris``): coverage-guided on the Python side. The extension is
@@ -12,8 +13,11 @@ Engines:
 
 Inputs are either whole containers (``Obj\\x01...``) or ``mode byte + record payload``, which is wrapped
 into a well-formed container with the synthetic alert schema (mode 0 null, 1 deflate, 2 snappy, 3 a
-block claiming several records) so mutations reach the record decoder past the framing. Every decode
-runs with the buffer's own schema program (if it compiles) and with the synthetic schema's program.
+block claiming several records) so mutations reach the record decoder past the framing. Every input is
+read twice: with the buffer's own schema program (if it compiles), in batches of 48 rows and a budget of
+8 MiB, and with the synthetic schema's program, in batches of 2 rows (blocks carried across batches) and
+the smallest budget the limits allow (decompressed blocks cut batches short). One input in eight is also
+packed into a tar archive, mutated, and read through the archive reader.
 
 Usage: python tests/fuzz/run_fuzz.py --seconds 60 [--engine auto|atheris|random] [--seed N]
 Crash inputs are written to --crash-dir (default: ./fuzz-crashes).
@@ -34,9 +38,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/ (avro_synth)
 
-LIMITS = {"max_block_bytes": 8 << 20, "max_block_records": 4096, "max_depth": 64, "max_items": 1 << 16}
-MAX_ROWS = 48
-ROW_UNUSED = 255
+LIMITS = {"max_block_bytes": 1 << 20, "max_block_records": 4096, "max_depth": 64, "max_items": 1 << 16}
+#: (rows per batch, bytes the reader may hold): roomy, and as tight as the limits allow
+READS = ((48, 8 << 20), (2, 1 << 20))
+STATUSES = range(8)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -49,13 +54,14 @@ class Target:
 
         import avro_synth as S
         from btsbot_fast import _core
-        from btsbot_fast.io import schema_program as sp
+        from btsbot_fast.prep import schema_program as sp
 
         self.np, self.S, self.core, self.sp = np, S, _core, sp
         self.schema = S.alert_schema()
         self.default_program = sp.compile_schema(self.schema).words
         self.cache = sp.ProgramCache(maxsize=256)
         self.execs = 0
+        self.tmp = tempfile.mkdtemp(prefix="btsbot-fuzz-tar-")
 
     def wrap(self, data: bytes) -> bytes:
         S = self.S
@@ -71,60 +77,81 @@ class Target:
             return S.ocf(self.schema, [(1 + len(payload) % 5, payload)])
         return S.ocf(self.schema, [(1, payload)])
 
+    def read(self, add, capacity: int, inflight: int, own_program: bool) -> None:
+        """Every batch of one reader over the input; checks the row invariants."""
+        np, core = self.np, self.core
+        reader = core.Reader(**LIMITS, max_inflight_bytes=inflight, map_threshold=0)
+        add(reader)
+        rows: dict[str, list] = {}
+        for _ in range(100000):
+            trip = np.empty((capacity, 63, 63, 3), np.float32)
+            meta = np.empty((capacity, 25), np.float32)
+            out = (np.empty(capacity, np.int64), np.empty((capacity, 3)), np.empty(capacity, np.uint8),
+                   np.empty(capacity, np.uint8), np.empty(capacity, np.uint8), np.empty(capacity, np.int64),
+                   np.empty(capacity, np.int32))
+            n, stop, sources, messages, ids, schemas, fallback = reader.next_batch(trip, meta, *out, 1)
+            candid, info, status, reason, flags, index, source = out
+            assert 0 <= n <= capacity and len(messages) == len(ids) == n
+            assert reader.bytes_held <= inflight and reader.peak_bytes_held <= inflight
+            for j in range(n):
+                st = int(status[j])
+                assert st in STATUSES and (ids[j] is None or isinstance(ids[j], str))
+                if st == 0:
+                    assert np.isfinite(trip[j]).all()
+                else:
+                    assert not trip[j].any() and not meta[j].any()
+                if reason[j] == 1:  # a corrupt record: it ends its source
+                    assert st == 1 and messages[j]
+                rows.setdefault(sources[source[j]], []).append((int(index[j]), int(reason[j])))
+            if stop == "need_schemas":
+                for text in schemas:
+                    words = None
+                    if own_program:
+                        prog = self.cache.get(text)  # may only fail with SchemaCompileError
+                        words = prog.words if isinstance(prog, self.sp.SchemaProgram) else None
+                    else:
+                        words = self.default_program
+                    reader.set_program(text, words, "fuzz")
+            elif stop == "end":
+                break
+        else:
+            raise AssertionError("the reader did not finish")
+        for src, got in rows.items():
+            assert [i for i, _ in got] == list(range(len(got))), (src, got[:10])
+            corrupt = [k for k, (_, r) in enumerate(got) if r == 1]
+            assert corrupt in ([], [len(got) - 1]), (src, got[:10])
+
     def __call__(self, data: bytes) -> None:
-        np, core, sp = self.np, self.core, self.sp
         self.execs += 1
         if not data:
             return
         buf = data if data.startswith(b"Obj") else self.wrap(data)
-        schemas, info, blocks, messages = core.scan_ocf([buf], **LIMITS)
-        assert info.shape == (1, 5) and len(messages) == 1
-        programs = [self.default_program]
-        if schemas:
-            try:
-                prog = sp.compile_schema(schemas[0])  # may only fail with SchemaCompileError
-                programs.insert(0, prog.words)
-            except sp.SchemaCompileError:
-                pass
-        state, n_blocks = int(info[0, 2]), int(info[0, 4])
-        if state not in (0, 2) or n_blocks == 0:
-            return
-        assert blocks.shape == (n_blocks, 2) and (blocks[:, 1] > 0).all()
-        # tasks: pieces of at most 3 records (exercises skipping inside blocks), up to MAX_ROWS rows
-        tasks, row, rec = [], 0, 0
-        for off, count in blocks.tolist():
-            done = 0
-            while done < count and row < MAX_ROWS:
-                take = min(3, count - done, MAX_ROWS - row)
-                tasks.append((0, 0, off, done, take, row, rec))
-                row, rec, done = row + take, rec + take, done + take
-        n = row
-        for p in range(len(programs)):
-            table = np.array([(0, p, *t[2:]) for t in tasks], dtype=np.int64)
-            trip = np.empty((n, 63, 63, 3), np.float32)
-            meta = np.empty((n, 25), np.float32)
-            candid, info = np.empty(n, np.int64), np.empty((n, 3))
-            status, flags = np.empty(n, np.uint8), np.empty(n, np.uint8)
-            ids, msgs, errors = core.decode_preprocess([buf], programs, table, trip, meta, candid, info, status,
-                                                       flags, 1, **LIMITS)
-            assert len(ids) == len(msgs) == n and len(errors) == len(tasks)
-            for t, (_, _, _, _, take, r0, rec0) in enumerate(tasks):
-                err = int(errors[t])
-                rows = status[r0:r0 + take]
-                if err < 0:
-                    assert ROW_UNUSED not in rows
-                else:
-                    k = err - rec0
-                    assert 0 <= k < take and rows[k] == 1 and msgs[r0 + k].startswith("corrupt Avro data")
-                    assert (rows[k + 1:] == ROW_UNUSED).all()
-            used = status != ROW_UNUSED
-            assert (status[used] <= 7).all()
-            ok = status == 0
-            assert np.isfinite(trip[ok]).all()  # (features may be inf/NaN when a value is, as in the fastavro path)
-            bad = used & ~ok
-            assert not trip[bad].any() and not meta[bad].any()
-            for i in np.flatnonzero(ok):
-                assert ids[i] is None or isinstance(ids[i], str)
+        for (capacity, inflight), own in zip(READS, (True, False)):
+            self.read(lambda r: r.add_buffers(["fuzz"], [buf]), capacity, inflight, own)
+        if self.execs % 8 == 0:
+            self.read_archive(buf, data)
+
+    def read_archive(self, buf: bytes, data: bytes) -> None:
+        """The buffer as a tar member (and a hard link to it), the archive's bytes then mutated."""
+        import io
+        import tarfile
+
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            info = tarfile.TarInfo("a.avro")
+            info.size = len(buf)
+            tar.addfile(info, io.BytesIO(buf))
+            link = tarfile.TarInfo("b.avro")
+            link.type, link.linkname = tarfile.LNKTYPE, "a.avro"
+            tar.addfile(link)
+        raw = bytearray(out.getvalue())
+        rng = random.Random(len(data) * 7919 + self.execs)
+        for _ in range(rng.randint(0, 3)):
+            raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+        path = os.path.join(self.tmp, "fuzz.tar")
+        with open(path, "wb") as fh:
+            fh.write(raw[: rng.randrange(len(raw) + 1)] if rng.random() < 0.3 else raw)
+        self.read(lambda r: r.add_archive(path, path), 3, 8 << 20, True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -237,7 +264,7 @@ def run_atheris(args: argparse.Namespace) -> int:
     import atheris
 
     with atheris.instrument_imports():
-        from btsbot_fast.io import schema_program  # noqa: F401
+        from btsbot_fast.prep import schema_program  # noqa: F401
     target = Target()
     args.crash_dir.mkdir(parents=True, exist_ok=True)
     work = tempfile.mkdtemp(prefix="btsbot-fuzz-")

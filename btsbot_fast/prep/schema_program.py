@@ -10,6 +10,7 @@ Python objects:
 - ``prv_candidates`` items' ``jd`` and ``magpsf`` (a detection = non-null magpsf; a null jd -> NaN),
 - the three cutouts' ``stampData`` bytes.
 
+The writer schema's name (for UNSUPPORTED_SCHEMA rows) follows btsbot_fast/io/records.py ``schema_name``.
 Anything this module cannot map exactly onto what the fastavro path would do (a target field of an
 unexpected type, a redefined or unknown name, duplicate field names, a non-record top level ...) raises
 :class:`SchemaCompileError`; the caller then reads that buffer with fastavro, so results never differ.
@@ -31,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from ..prep.variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS
+from ..io.records import is_foreign, schema_name
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS
 
 PROGRAM_MAGIC = 0x4254534250524731  # "BTSBPRG1"
 PROGRAM_VERSION = 1
@@ -58,9 +60,6 @@ T_PRV_MAG = 8
 T_STAMP0 = 9  # + channel (science, template, difference)
 T_NOT_RECORD = 12
 T_COLUMN0 = 32  # + CANDIDATE_COLUMNS index
-
-#: writer-schema names of packets that are not ZTF alerts (rows: UNSUPPORTED_SCHEMA); as io/avro.py
-FOREIGN_SCHEMA_PREFIXES = ("zuds.", "lsst.")
 
 _NUMERIC = (OP_BOOLEAN, OP_INT, OP_LONG, OP_FLOAT, OP_DOUBLE)
 _COLUMN_INDEX = {name: i for i, name in enumerate(CANDIDATE_COLUMNS)}
@@ -219,20 +218,6 @@ class _Parser:
         if isinstance(t, str):
             return self.lookup(t, ns)
         raise SchemaCompileError(f"unknown type {t!r:.60}")
-
-
-def schema_name(schema: Any) -> str:
-    """The writer schema's name as the fastavro path reports it (io/avro.py ``_schema_name``)."""
-    if isinstance(schema, dict):
-        name = schema.get("name", "")
-        if isinstance(name, str) and name and "." not in name and isinstance(schema.get("namespace"), str) \
-                and schema["namespace"]:
-            return f"{schema['namespace']}.{name}"
-        return str(name)
-    if isinstance(schema, list):  # a union of named types: the alert is the last one by convention
-        names = [schema_name(s) for s in schema if isinstance(s, dict)]
-        return names[-1] if names else ""
-    return str(schema)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -417,11 +402,6 @@ class SchemaProgram:
     name: str
     foreign: bool
 
-    @property
-    def unsupported_message(self) -> str:
-        """The message of UNSUPPORTED_SCHEMA rows (the fastavro path's text)."""
-        return f"schema {self.name!r} is not a ZTF alert (BTSbot scores ZTF alerts)"
-
 
 def compile_schema(schema: str | bytes | dict | list) -> SchemaProgram:
     """Compile a writer schema (JSON text or parsed). Raises :class:`SchemaCompileError`."""
@@ -436,7 +416,7 @@ def compile_schema(schema: str | bytes | dict | list) -> SchemaProgram:
         except (ValueError, RecursionError) as exc:
             raise SchemaCompileError(f"schema is not JSON: {exc}") from None
     name = schema_name(schema)
-    foreign = name.lower().startswith(FOREIGN_SCHEMA_PREFIXES)
+    foreign = is_foreign(name)
     try:
         t = _Parser().parse(schema, "")
         comp = _Compiler(foreign)
@@ -473,7 +453,4 @@ class ProgramCache:
         return len(self._items)
 
 
-__all__ = [
-    "FOREIGN_SCHEMA_PREFIXES", "PROGRAM_MAGIC", "PROGRAM_VERSION", "ProgramCache", "SchemaCompileError",
-    "SchemaProgram", "compile_schema", "schema_name",
-]
+__all__ = ["PROGRAM_MAGIC", "PROGRAM_VERSION", "ProgramCache", "SchemaCompileError", "SchemaProgram", "compile_schema"]

@@ -1,0 +1,127 @@
+"""The columnar native route: a pyarrow RecordBatch/Table of ZTF/Fink alert columns -> :class:`Batch`,
+straight from the Arrow buffers, with no Python loop over alerts' fields.
+
+The three ``stampData`` binary columns go to C++ as zero-copy views (offsets + values + validity);
+candidate columns and the history's ``jd``/``magpsf`` become NumPy arrays (one vectorised cast each),
+with Arrow's validity bitmaps as the null masks of the missing-data rule (variant.py). The batch is first
+brought back to the Avro schema's types (btsbot_fast/io/parquet.py ``conform``), so the features equal
+those computed from the Avro packet. Used by the Parquet reader (native engine) and by anything else that
+holds alerts as Arrow data (Spark).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from ..io.parquet import conform
+from ..io.records import AlertRecord
+from ..threads import native_threads
+from .batch import Batch, empty_arrays
+from .gather import HIST_ITEM, HIST_JD, HIST_MAG, RECORD_BIT
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, ROW_INFO
+
+
+def preprocess_arrow(batch: Any, threads: int = 0, *, source: str = "<arrow>", first_index: int = 0,
+                     conformed: bool = False) -> Batch:
+    """Preprocess the alerts of a pyarrow RecordBatch (or Table) with columns ``candidate`` (struct),
+    ``prv_candidates`` (list of structs, or null), the three cutouts (``{stampData}`` structs or binary)
+    and optionally ``objectId``/``candid``. Rows get ``source`` and indices from ``first_index``;
+    ``Batch.records`` hold ``record=None`` (the fields went to C++, not into dicts)."""
+    import pyarrow as pa
+
+    if isinstance(batch, pa.Table):
+        batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], batch.schema)
+    if not conformed:
+        batch = conform(batch)
+    n = batch.num_rows
+    cols = dict(zip(batch.schema.names, batch.columns))
+    cand = cols.get("candidate")
+    cand_ok = _valid(cand, n)
+
+    stamps = tuple(_stamp_views(cols.get(name), n) for name in CUTOUT_FIELDS)
+    candidate = np.full((n, len(CANDIDATE_COLUMNS)), np.nan)
+    present = np.where(cand_ok, np.uint32(RECORD_BIT), np.uint32(0)).astype(np.uint32)
+    if cand is not None and pa.types.is_struct(cand.type):
+        for k, name in enumerate(CANDIDATE_COLUMNS):
+            if cand.type.get_field_index(name) < 0:
+                continue
+            child = cand.field(name)
+            candidate[:, k] = _float64(child)
+            present |= (_valid(child, n) & cand_ok).astype(np.uint32) << np.uint32(k)
+    offsets, hist_jd, hist_mag, hist_flags = _history(cols.get("prv_candidates"), n)
+
+    triplets, metadata, _, info = empty_arrays(n)
+    status, messages = _core.preprocess(*stamps, candidate, present, offsets, hist_jd, hist_mag, hist_flags,
+                                        triplets, metadata, native_threads(threads))
+    for c, name in enumerate(ROW_INFO):
+        k = CANDIDATE_COLUMNS.index(name)
+        info[:, c] = np.where(present & np.uint32(1 << k), candidate[:, k], np.nan)
+
+    oid = cols["objectId"].to_pylist() if "objectId" in cols else [None] * n
+    candid = cols["candid"].to_pylist() if "candid" in cols else [None] * n
+    records = [AlertRecord(source, first_index + i, o if isinstance(o, str) else None, c, None)
+               for i, (o, c) in enumerate(zip(oid, candid))]
+    return Batch(records, triplets, metadata, status, messages, info)
+
+
+def _valid(arr: Any, n: int) -> np.ndarray:
+    """Validity as a bool array (all False for a missing or null-typed column)."""
+    if arr is None:
+        return np.zeros(n, dtype=bool)
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)
+    return arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _float64(arr: Any) -> np.ndarray:
+    import pyarrow as pa
+
+    if pa.types.is_null(arr.type):
+        return np.full(len(arr), np.nan)
+    return np.asarray(arr.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _stamp_views(col: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | list:
+    """(offsets int64, values uint8, valid uint8) over the stampData binary column: zero-copy for the bytes."""
+    import pyarrow as pa
+
+    if col is None or pa.types.is_null(col.type) or col.type.get_field_index("stampData") < 0:
+        return [None] * n
+    data = col.field("stampData")
+    if pa.types.is_null(data.type):
+        return [None] * n
+    valid = (_valid(col, n) & _valid(data, n)).astype(np.uint8)
+    large = pa.types.is_large_binary(data.type)
+    bufs = data.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64 if large else np.int32)[data.offset:data.offset + n + 1]
+    values = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return (offsets.astype(np.int64), values, valid)
+
+
+def _history(prv: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    import pyarrow as pa
+
+    if prv is None or pa.types.is_null(prv.type) or pa.types.is_null(prv.type.value_type):
+        return np.zeros(n + 1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.uint8)
+    offsets = np.asarray(prv.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    items = prv.values
+    m = len(items)
+    flags = np.where(_valid(items, m), HIST_ITEM, 0).astype(np.uint8)
+    if prv.null_count:  # a null list may still span child items (Arrow allows it): they are not history
+        lengths = offsets[1:] - offsets[:-1]
+        flags[offsets[0]:offsets[-1]] &= np.repeat(_valid(prv, n), lengths).astype(np.uint8) * np.uint8(0xFF)
+    fields = {}
+    for name, bit in (("jd", HIST_JD), ("magpsf", HIST_MAG)):
+        if items.type.get_field_index(name) < 0:
+            fields[name] = np.full(m, np.nan)
+            continue
+        child = items.field(name)
+        fields[name] = _float64(child)
+        flags |= np.where(_valid(child, m), bit, 0).astype(np.uint8)
+    return offsets, fields["jd"], fields["magpsf"], flags
+
+
+__all__ = ["preprocess_arrow"]

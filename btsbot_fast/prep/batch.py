@@ -1,0 +1,55 @@
+"""The unit everything downstream consumes: a :class:`Batch` of preprocessed alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..io.records import AlertRecord
+from ..status import Status
+from .variant import FEATURE_NAMES, ROW_INFO, STAMP_SIZE
+
+
+@dataclass
+class Batch:
+    """Preprocessed alerts, one row per input record (failed rows hold zeros)."""
+
+    records: list[AlertRecord]
+    triplets: np.ndarray  # (N, 63, 63, 3) float32
+    metadata: np.ndarray  # (N, 25) float32, FEATURE_NAMES order
+    status: np.ndarray  # (N,) uint8, Status codes
+    messages: list[str]
+    #: (N, 3) float64: the candidate's ROW_INFO values jd, magpsf, fid (NaN when null or unknown), also
+    #: for rows that failed preprocessing
+    info: np.ndarray = field(default_factory=lambda: np.empty((0, len(ROW_INFO))))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def jd(self) -> np.ndarray:
+        return self.info[:, 0]
+
+    @property
+    def magpsf(self) -> np.ndarray:
+        return self.info[:, 1]
+
+    @property
+    def fid(self) -> np.ndarray:
+        return self.info[:, 2]
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.status == Status.OK
+
+
+def empty_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output arrays for ``n`` rows: triplets, metadata, status, info (NaN)."""
+    return (np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), dtype=np.float32),
+            np.empty((n, len(FEATURE_NAMES)), dtype=np.float32),
+            np.zeros(n, dtype=np.uint8),
+            np.full((n, len(ROW_INFO)), np.nan, dtype=np.float64))
+
+
+__all__ = ["Batch", "empty_arrays"]
