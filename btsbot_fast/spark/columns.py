@@ -12,13 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..io.parquet import CUTOUT_COLUMNS
 from ..prep.variant import CANDIDATE_COLUMNS
-from .worker import ALERT_PREFIX
+from .worker import ALERT_PREFIX, SCORING_COLUMNS
 
-#: the columns scoring reads (the Parquet reader's alert columns, and the ids it carries)
-SCORING_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
-                   "cutoutDifference")
-_CUTOUTS = SCORING_COLUMNS[4:]
 _CANDIDATE_FIELDS = (*CANDIDATE_COLUMNS, "candid")
 _HISTORY_FIELDS = ("jd", "magpsf")
 
@@ -63,7 +60,7 @@ def pruned_alert_columns(df: Any) -> list[Any]:
         elif name == "prv_candidates" and isinstance(t, ArrayType) and isinstance(t.elementType, StructType):
             item = t.elementType
             col = F.transform(col, lambda x: subset(x, item, _HISTORY_FIELDS))
-        elif name in _CUTOUTS and isinstance(t, StructType):
+        elif name in CUTOUT_COLUMNS and isinstance(t, StructType):
             col = subset(col, t, ("stampData",))
         out.append(col.alias(ALERT_PREFIX + name))
     return out

@@ -7,9 +7,11 @@ is built once per worker process and job options and kept for the next tasks. Th
 driver as bytes (a broadcast) and is written once per worker process to a file named by its sha256, so
 executors need neither a model cache nor the driver's paths.
 
-Each record batch Spark hands over (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows) is cut into
-slices of ``batch_size`` rows; every slice is preprocessed by the native core and scored by the Scorer.
-Rows keep their order and count: output row i is input row i with its score, status and error.
+Each record batch Spark hands over (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows) is brought back
+to the Avro schema's types once (the Parquet reader's ``conform``) and cut into slices of ``batch_size``
+rows; the native core preprocesses each slice straight from its Arrow columns (``prep.arrow``: stamps as
+zero-copy views, no Python loop over rows) and the Scorer scores it. Rows keep their order and count:
+output row i is input row i with its score, status and error.
 
 Only pyarrow and the Scorer are needed here; pyspark is imported lazily (TaskContext, SparkFiles), so the
 function also runs outside Spark, on plain record batches.
@@ -35,6 +37,9 @@ SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN = "btsbot_score", "btsbot_status", "bt
 OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
 #: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
 ALERT_PREFIX = "__btsbot_alert_"
+#: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
+SCORING_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
+                   "cutoutDifference")
 
 
 @dataclass(frozen=True)
@@ -210,27 +215,20 @@ def _failed(source: str, index: int, status: Status, message: str, scorer: Score
 def table_problem(schema: Any) -> str:
     """Why an Arrow schema is not an alert table's ('' when it is one): the Parquet reader's rule and
     wording."""
-    from ..io.parquet import _schema_problem as problem  # TEMPORARY: public as schema_problem after issue 8
+    from ..io.parquet import schema_problem
 
-    return problem(schema)
+    return schema_problem(schema)
 
 
 def _conform(batch: Any) -> Any:
-    """The alert columns brought back to the ZTF Avro schema's types (the Parquet reader's rules)."""
-    from ..io.parquet import _EXTRA_COLUMNS, ALERT_COLUMNS
-    from ..io.parquet import _conform as conform  # TEMPORARY: public as conform after issue 8
+    """The columns scoring reads, brought back to the ZTF Avro schema's types (the Parquet reader's rules)."""
+    from ..io.parquet import conform
 
-    return conform(batch.select([c for c in (*_EXTRA_COLUMNS, *ALERT_COLUMNS) if c in batch.schema.names]))
+    return conform(batch.select([c for c in SCORING_COLUMNS if c in batch.schema.names]))
 
 
-# --- TEMPORARY preprocessing route (until issue 8's btsbot_fast.prep.arrow.preprocess_arrow lands) ---------
-# Goes through the Parquet reader's row conversion: the slice's rows become dicts (a Python loop per row),
-# then AlertRecords, then the native core through prep.preprocess_records. Same tensors as the CLI reading
-# the same Parquet file, but slower than the columnar route that replaces it:
-#     return preprocess_arrow(part, threads, source=source, first_index=first_index, conformed=True)
 def _preprocess(part: Any, threads: int, source: str, first_index: int) -> Any:
-    from ..io.parquet import _to_alert_record
-    from ..prep import preprocess_records
+    """The native core fed from the (conformed) Arrow columns: no Python loop over rows."""
+    from ..prep.arrow import preprocess_arrow
 
-    records = [_to_alert_record(source, first_index + i, row) for i, row in enumerate(part.to_pylist())]
-    return preprocess_records(records, "native", threads)
+    return preprocess_arrow(part, threads, source=source, first_index=first_index, conformed=True)
