@@ -8,14 +8,14 @@ repeated to --alerts rows, written as 2 x --cores Parquet part files (so that ev
 Then, each on the same files with the same number of cores:
 
 1. ``btsbot-fast score DIR -o cli.parquet`` (a subprocess, process start included; --threads and
-   --model-threads = --cores);
+   --model-threads = --cores), and the same with one thread of each (one core's worth, as a Spark task);
 2. the Spark job (``btsbot_fast.spark.job.scored_table`` -> Parquet) on ``local[--cores]``, one task per
    core (spark.task.cpus = 1, so 1 native + 1 ONNX Runtime thread per task);
 3. Spark pass-through: the same job with ``with_btsbot_score`` replaced by a mapInArrow that appends
    empty score columns (the same columns read, sent to and back from the Python workers, written):
    Spark's own cost per row.
 
-The three run interleaved --repeat times after a warm-up job; the fastest run of each counts (medians
+These run interleaved --repeat times after a warm-up job; the fastest run of each counts (medians
 and every run are reported too). Spark session start-up is reported apart (it is paid once per
 application). Scores of 1 and 2 are compared (max |difference|). Last, the peak RSS of a Python worker
 scoring the rows with all their columns (``with_btsbot_score``'s default) on Spark's default Arrow
@@ -151,9 +151,10 @@ def main() -> None:
             return time.perf_counter() - t0
 
         timed("warmup", scoring)  # the Python workers and their sessions started, as in a long job
-        times: dict[str, list[float]] = {"cli": [], "spark": [], "pass": []}
-        for r in range(args.repeat):  # interleaved, so that a busy spell on a shared machine hits all three
+        times: dict[str, list[float]] = {"cli": [], "cli_1": [], "spark": [], "pass": []}
+        for r in range(args.repeat):  # interleaved, so that a busy spell on a shared machine hits all
             times["cli"].append(run_cli(inp, tmp / f"cli{r}.parquet", args.cores, args.batch_size))
+            times["cli_1"].append(run_cli(inp, tmp / f"cli1_{r}.parquet", 1, args.batch_size))
             times["spark"].append(timed(f"spark{r}", scoring))
             times["pass"].append(timed(f"pass{r}", passthrough))  # the job's own pipeline, scoring left out
         btsbot_fast.spark.with_btsbot_score = scoring
@@ -175,6 +176,7 @@ def main() -> None:
 
     t_cli, t_spark, t_pass = (min(times[k]) for k in ("cli", "spark", "pass"))
     res["cli"] = rate(times["cli"])
+    res["cli_one_thread"] = {**rate(times["cli_1"]), "alerts_per_s_per_core": round(n / min(times["cli_1"]), 1)}
     res["spark"] = rate(times["spark"])
     res["spark_passthrough"] = {**rate(times["pass"]), "core_us_per_row": round(t_pass * args.cores / n * 1e6)}
     res["spark_minus_cli_core_us_per_row"] = round((t_spark - t_cli) * args.cores / n * 1e6)
