@@ -92,9 +92,9 @@ def worker_rss(spark, inp: str, batch_size: int) -> int:
     default): the ONNX Runtime session, the Arrow batch in and out, the tensors of a model batch."""
     import hashlib
 
-    from btsbot_fast import registry
     from pyspark.sql.types import LongType, StructField, StructType
 
+    from btsbot_fast import registry
     from btsbot_fast.spark import worker
 
     resolved = registry.resolve("btsbot-v1.0.1")

@@ -85,7 +85,8 @@ def cli(pref, model_home, tmp_path_factory):
 def spark_scores(spark, path, **kw):
     from btsbot_fast.spark import with_btsbot_score
 
-    return [r.asDict() for r in with_btsbot_score(spark.read.parquet(str(path)), **kw).select(*RESULT_COLUMNS).collect()]
+    scored = with_btsbot_score(spark.read.parquet(str(path)), **kw)
+    return [r.asDict() for r in scored.select(*RESULT_COLUMNS).collect()]
 
 
 def assert_same_as_cli(ours, theirs):
@@ -215,8 +216,7 @@ def test_model_session_built_once_per_worker_process(spark, pref, official_model
     built for the job (Spark reuses workers from task to task)."""
     import hashlib
 
-    from btsbot_fast.spark import output_schema
-    from btsbot_fast.spark import worker
+    from btsbot_fast.spark import output_schema, worker
 
     data = official_model.onnx_path.read_bytes()
     job = worker.ScoringJob(official_model, hashlib.sha256(data).hexdigest(), spark.sparkContext.broadcast(data), 64)
@@ -288,7 +288,8 @@ def test_job_in_process_modes_and_all_columns(spark, pref, tmp_path):
 def test_spark_submit_job_writes_the_cli_rows(pref, cli, model_home, tmp_path):
     """The job as users run it: spark-submit (local[2]) of the installed job file, Parquet in, Parquet out;
     the rows are the CLI's (candid above 2**53 intact, jd/magpsf/fid, score, status)."""
-    spark_submit = shutil.which("spark-submit") or os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit")
+    spark_submit = shutil.which("spark-submit") or os.path.join(os.path.dirname(pyspark.__file__), "bin",
+                                                                "spark-submit")
     from btsbot_fast.spark import job
 
     path = next(f for f in pref.files if "datatest_part-00002" in f.name)

@@ -27,23 +27,23 @@ from functools import partial
 from typing import Any
 
 try:
-    import pyspark  # noqa: F401
     import pyarrow  # noqa: F401
+    import pyspark  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised by a test with pyspark hidden
     raise ImportError("btsbot_fast.spark needs pyspark and pyarrow: pip install 'btsbot-fast[spark]'") from exc
 
 from .. import registry
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
-from .worker import (ALERT_PREFIX, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob,
-                     score_partition)
+from .worker import ALERT_PREFIX, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition
 
 __all__ = ["ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
 
 
 def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.ResolvedModel = DEFAULT_MODEL,
-                      batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None, model_threads: int | None = None,
-                      home: str | os.PathLike[str] | None = None, keep: Sequence[str] | None = None) -> Any:
+                      batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None,
+                      model_threads: int | None = None, home: str | os.PathLike[str] | None = None,
+                      keep: Sequence[str] | None = None) -> Any:
     """``df`` with ``btsbot_score``, ``btsbot_status`` and ``btsbot_error`` appended (columns of those
     names already there are replaced: re-scoring a scored table). Lazy like any transformation.
 

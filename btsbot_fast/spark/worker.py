@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..registry import ResolvedModel
-from ..scorer import ScoreResult, Scorer
+from ..scorer import Scorer, ScoreResult
 from ..status import Status
 
 #: the columns appended to every row: score (null unless ok), status label, error message ('' when ok)
@@ -45,9 +45,9 @@ SCORING_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutS
 @dataclass(frozen=True)
 class ScoringJob:
     """What the driver sends to every task: the model (its card, and its bytes through ``model_bytes``, a
-    Spark broadcast or anything with a ``.value``), the scoring options and the columns to return. ``threads`` (native
-    preprocessing) and ``model_threads`` (ONNX Runtime intra-op): None = the task's CPUs
-    (``spark.task.cpus``), so that concurrent tasks do not oversubscribe the executor's cores."""
+    Spark broadcast or anything with a ``.value``), the scoring options and the columns to return.
+    ``threads`` (native preprocessing) and ``model_threads`` (ONNX Runtime intra-op): None = the task's
+    CPUs (``spark.task.cpus``), so that concurrent tasks do not oversubscribe the executor's cores."""
 
     model: ResolvedModel
     model_sha256: str
