@@ -1,0 +1,90 @@
+"""Score alert DataFrames on Spark (the optional ``[spark]`` extra: pyspark with its Arrow support).
+
+    from btsbot_fast.spark import with_btsbot_score
+    scored = with_btsbot_score(df, model="btsbot-v1.0.1", batch_size=64)
+
+``df`` holds the ZTF/Fink alert columns (``objectId``, ``candid``, ``candidate`` struct, ``prv_candidates``
+array, ``cutoutScience/Template/Difference`` with ``stampData``), as brokers keep their archives. The
+result is ``df`` with three columns appended, one value per row, rows in the same order:
+``btsbot_score`` (double, null unless the status is ``ok``), ``btsbot_status`` (the CLI's status labels)
+and ``btsbot_error`` (why a row was not scored; '' when ok). Scores and statuses are those
+``btsbot-fast score`` gives for the same alerts.
+
+How: ``DataFrame.mapInArrow`` hands every task's rows to a Python worker as Arrow record batches
+(:mod:`.worker`); there the same :class:`~btsbot_fast.Scorer` as everywhere scores them, built once per
+worker process. The model is resolved here, on the driver, and broadcast: executors need the package,
+not the model. Whether the DataFrame is an alert table is decided here too, once, by the Parquet
+reader's rule (:mod:`.columns`). Modules: :mod:`.columns` (what goes to the workers), :mod:`.worker`
+(executor side), :mod:`.job` (the spark-submit job).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+try:
+    import pyarrow  # noqa: F401
+    import pyspark  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised by a test with pyspark hidden
+    raise ImportError("btsbot_fast.spark needs pyspark and pyarrow: pip install 'btsbot-fast[spark]'") from exc
+
+from .. import registry
+from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
+from .columns import pruned_alert_columns, schema_problem
+from .worker import ALERT_PREFIX, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition
+
+__all__ = ["ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
+
+
+def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.ResolvedModel = DEFAULT_MODEL,
+                      batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None,
+                      model_threads: int | None = None, home: str | os.PathLike[str] | None = None,
+                      keep: Sequence[str] | None = None) -> Any:
+    """``df`` with ``btsbot_score``, ``btsbot_status`` and ``btsbot_error`` appended (columns of those
+    names already there are replaced: re-scoring a scored table). Lazy like any transformation.
+
+    ``model``: a registry name, ``.onnx`` file, model directory (or a ``ResolvedModel``), resolved on the
+    driver (``home``: the model cache, default ``$BTSBOT_FAST_HOME``) and broadcast to the executors.
+    ``batch_size``: alerts per model call. ``threads`` / ``model_threads``: native preprocessing / ONNX
+    Runtime intra-op threads per task; None (default) = ``spark.task.cpus``, which keeps each Python
+    worker to the cores Spark gave its task. ``keep``: the columns of ``df`` returned beside the scores
+    (default: all). Every row goes to a Python worker and, by default, comes back whole: leaving out the
+    cutouts and the history (e.g. ``keep=["objectId", "candid"]``) saves sending them back.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    for name, value in (("threads", threads), ("model_threads", model_threads)):
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0 (0 = all cores) or None (spark.task.cpus)")
+    resolved = registry.resolve(model, home=home)
+    data = resolved.onnx_path.read_bytes()
+    inputs = df.drop(*[c for c in OUTPUT_COLUMNS if c in df.columns])
+    problem = schema_problem(inputs.schema)
+    prefix = ""
+    if keep is not None:
+        keep = tuple(keep)
+        unknown = [c for c in keep if c not in inputs.columns]
+        if unknown:
+            raise ValueError(f"keep: no column(s) {', '.join(unknown)} in the DataFrame")
+        # the alert columns are not coming back: send only the fields scoring reads
+        prefix = ALERT_PREFIX
+        inputs = inputs.select(*keep, *([] if problem else pruned_alert_columns(inputs)))
+    job = ScoringJob(model=resolved, model_sha256=hashlib.sha256(data).hexdigest(),
+                     model_bytes=df.sparkSession.sparkContext.broadcast(data), batch_size=batch_size,
+                     threads=threads, model_threads=model_threads, keep=keep, alert_prefix=prefix, problem=problem)
+    return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema, keep))
+
+
+def output_schema(schema: Any, keep: Sequence[str] | None = None) -> Any:
+    """The Spark schema of the scored DataFrame: the fields of ``schema`` (those named in ``keep``, in that
+    order, when given), then the three score columns."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    fields = schema.fields if keep is None else [schema[name] for name in keep]
+    return StructType([*fields, StructField(SCORE_COLUMN, DoubleType(), True),
+                       StructField(STATUS_COLUMN, StringType(), True),
+                       StructField(ERROR_COLUMN, StringType(), True)])

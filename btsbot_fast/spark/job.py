@@ -1,0 +1,146 @@
+"""The Spark job: score a Parquet alert table, write the scores as Parquet.
+
+    spark-submit [spark options] "$(python -c 'import btsbot_fast.spark.job as j; print(j.__file__)')" \\
+        INPUT OUTPUT [--model btsbot-v1.0.1] [--batch-size 64]
+    python -m btsbot_fast.spark.job INPUT OUTPUT ...        # the same, with pyspark's local launcher
+
+INPUT: anything ``spark.read.parquet`` reads (a file, a directory of part files, a glob) holding one
+alert table. OUTPUT: a Parquet directory (Spark's part files and ``_SUCCESS``), one row per input row:
+``objectId, candid, jd, magpsf, fid, btsbot_score, btsbot_status, btsbot_error, model, model_version,
+source`` (``source``: the input file of the row), the columns of ``btsbot-fast score`` under the names
+``with_btsbot_score`` gives the scores. ``--all-columns`` keeps every input column instead (cutouts
+included). An existing OUTPUT is an error unless ``--mode overwrite`` or ``--mode append``.
+"""
+
+from __future__ import annotations
+
+import click
+
+# absolute imports: spark-submit runs this file as a script, outside its package
+from btsbot_fast import registry
+from btsbot_fast.scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
+
+#: columns of the compact output, from the candidate (as the CLI's rows have them)
+CANDIDATE_INFO = ("jd", "magpsf", "fid")
+#: what scoring reads
+ALERT_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
+                 "cutoutDifference")
+MODES = ("error", "overwrite", "append")
+
+
+def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads: int | None = None,
+                 model_threads: int | None = None, all_columns: bool = False):
+    """The DataFrame the job writes (lazy)."""
+    from pyspark.sql import functions as F
+
+    from btsbot_fast.spark import OUTPUT_COLUMNS, with_btsbot_score
+
+    df = spark.read.parquet(input_path)
+    resolved = registry.resolve(model)
+    model_columns = [F.lit(resolved.name).alias("model"), F.lit(resolved.version).alias("model_version")]
+    source = F.col("_metadata.file_path")
+    if all_columns:
+        if "source" not in df.columns:
+            df = df.select("*", source.alias("source"))
+        scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads)
+        return scored.select("*", *model_columns)
+    # the row's own columns are computed before scoring and kept; the alert columns go to the Python
+    # workers and are not sent back
+    own = {"objectId": _str_col(df, "objectId"), "candid": _candid(df), **_candidate_info(df), "source": source}
+    hidden = {name: f"__btsbot_{name}" for name in own}
+    df = df.select(*[c for c in ALERT_COLUMNS if c in df.columns], *[e.alias(hidden[n]) for n, e in own.items()])
+    scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
+                               keep=list(hidden.values()))
+    return scored.select(*[F.col(hidden[n]).alias(n) for n in own if n != "source"], *OUTPUT_COLUMNS,
+                         *model_columns, F.col(hidden["source"]).alias("source"))
+
+
+def _str_col(df, name: str):
+    from pyspark.sql import functions as F
+
+    if name in df.columns and df.schema[name].dataType.simpleString() == "string":
+        return F.col(name)
+    return F.lit(None).cast("string")
+
+
+def _has_struct_field(df, column: str, field: str) -> bool:
+    from pyspark.sql.types import StructType
+
+    if column not in df.columns:
+        return False
+    t = df.schema[column].dataType
+    return isinstance(t, StructType) and field in t.fieldNames()
+
+
+def _candid(df):
+    """The alert's candid as the Parquet reader takes it: the top-level integer candid, else
+    ``candidate.candid`` (a top-level double was rounded when it was written)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegralType
+
+    top = None
+    if "candid" in df.columns:
+        top = F.col("candid").cast("long")
+        integral = isinstance(df.schema["candid"].dataType, IntegralType)
+    inner = F.col("candidate.candid").cast("long") if _has_struct_field(df, "candidate", "candid") else None
+    if top is not None and inner is not None:
+        expr = F.coalesce(top, inner) if integral else F.coalesce(inner, top)
+    else:
+        expr = top if top is not None else inner if inner is not None else F.lit(None).cast("long")
+    return expr
+
+
+def _candidate_info(df) -> dict:
+    """jd, magpsf, fid from the candidate. magpsf goes through the Avro schema's float (tables widened to
+    double are rounded back, as the Parquet reader does); then double/long as in the CLI's rows."""
+    from pyspark.sql import functions as F
+
+    types = {"jd": ("double",), "magpsf": ("float", "double"), "fid": ("long",)}
+    out = {}
+    for name in CANDIDATE_INFO:
+        col = F.col(f"candidate.{name}") if _has_struct_field(df, "candidate", name) else F.lit(None)
+        for t in types[name]:
+            col = col.cast(t)
+        out[name] = col
+    return out
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("input_path", metavar="INPUT")
+@click.argument("output_path", metavar="OUTPUT")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+              help="Registry name, .onnx file or model directory, resolved on the driver and broadcast.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="Alerts per model call.")
+@click.option("--threads", type=click.IntRange(min=0), default=None,
+              help="Native preprocessing threads per task [default: spark.task.cpus].")
+@click.option("--model-threads", type=click.IntRange(min=0), default=None,
+              help="ONNX Runtime intra-op threads per task [default: spark.task.cpus].")
+@click.option("--all-columns", is_flag=True, help="Keep every input column (cutouts too) beside the scores.")
+@click.option("--mode", type=click.Choice(MODES), default="error", show_default=True,
+              help="When OUTPUT exists: fail, replace it, or add part files to it.")
+def main(input_path, output_path, model, batch_size, threads, model_threads, all_columns, mode) -> None:
+    """Score the ZTF alerts of a Parquet table (INPUT) with BTSbot; write one row per alert to OUTPUT."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName("btsbot-fast score").getOrCreate()
+    try:
+        table = scored_table(spark, input_path, model, batch_size, threads=threads, model_threads=model_threads,
+                             all_columns=all_columns)
+    except registry.ModelNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        table.write.mode("errorifexists" if mode == "error" else mode).parquet(output_path)
+    except AnalysisException as exc:  # e.g. OUTPUT exists: say so without a JVM stack trace
+        if exc.getCondition() != "PATH_ALREADY_EXISTS":
+            raise
+        raise click.ClickException(f"{output_path} already exists; use --mode overwrite or --mode append") from None
+    counts = dict(spark.read.parquet(output_path).groupBy("btsbot_status").count().collect())
+    total = sum(counts.values())
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    click.echo(f"btsbot-fast: {total} alerts scored into {output_path} ({summary})", err=True)
+
+
+if __name__ == "__main__":
+    main()

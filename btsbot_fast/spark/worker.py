@@ -1,0 +1,234 @@
+"""The executor side of :mod:`btsbot_fast.spark`: Arrow record batches in, the same batches with the three
+score columns appended out.
+
+Runs in Spark's Python workers, one process per running task, reused from task to task
+(``spark.python.worker.reuse``, on by default). The :class:`~btsbot_fast.Scorer` (the ONNX Runtime session)
+is built once per worker process and job options and kept for the next tasks. The model comes from the
+driver as bytes (a broadcast) and is written once per worker process to a file named by its sha256, so
+executors need neither a model cache nor the driver's paths.
+
+Each record batch Spark hands over (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows) is brought back
+to the Avro schema's types once (the Parquet reader's ``conform``) and cut into slices of ``batch_size``
+rows; the native core preprocesses each slice straight from its Arrow columns (``prep.arrow``: stamps as
+zero-copy views, no Python loop over rows) and the Scorer scores it. Rows keep their order and count:
+output row i is input row i with its score, status and error.
+
+Only pyarrow and the Scorer are needed here; pyspark is imported lazily (TaskContext, SparkFiles), so the
+function also runs outside Spark, on plain record batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..registry import ResolvedModel
+from ..scorer import Scorer, ScoreResult
+from ..status import Status
+
+#: the columns appended to every row: score (null unless ok), status label, error message ('' when ok)
+SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN = "btsbot_score", "btsbot_status", "btsbot_error"
+OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
+#: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
+ALERT_PREFIX = "__btsbot_alert_"
+#: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
+SCORING_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
+                   "cutoutDifference")
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What the driver sends to every task: the model (its card, and its bytes through ``model_bytes``, a
+    Spark broadcast or anything with a ``.value``), the scoring options and the columns to return.
+    ``threads`` (native preprocessing) and ``model_threads`` (ONNX Runtime intra-op): None = the task's
+    CPUs (``spark.task.cpus``), so that concurrent tasks do not oversubscribe the executor's cores."""
+
+    model: ResolvedModel
+    model_sha256: str
+    model_bytes: Any
+    batch_size: int
+    threads: int | None = None
+    model_threads: int | None = None
+    #: the input columns returned beside the scores (None: all)
+    keep: tuple[str, ...] | None = None
+    #: the alert columns are those named ALERT_PREFIX + name ('': the columns themselves)
+    alert_prefix: str = ""
+    #: why the DataFrame is not an alert table, decided on the driver ('' : it is one)
+    problem: str = ""
+
+    def key(self, cpus: int) -> tuple:
+        """What identifies a Scorer in a worker process (everything but the bytes' carrier)."""
+        return (self.model_sha256, self.model.name, self.batch_size, self._threads(self.threads, cpus),
+                self._threads(self.model_threads, cpus))
+
+    @staticmethod
+    def _threads(value: int | None, cpus: int) -> int:
+        return cpus if value is None else value
+
+
+_SCORERS: dict[tuple, Scorer] = {}
+_LOCK = threading.Lock()
+
+
+def scorer_for(job: ScoringJob, cpus: int = 1) -> Scorer:
+    """This process's Scorer for ``job`` (built on first use, then reused by every later task)."""
+    key = job.key(cpus)
+    with _LOCK:
+        scorer = _SCORERS.get(key)
+        if scorer is None:
+            onnx_path = _model_file(job)
+            _, _, batch_size, threads, model_threads = key
+            scorer = Scorer(replace(job.model, onnx_path=onnx_path), batch_size=batch_size, threads=threads,
+                            intra_op_threads=model_threads)
+            _SCORERS[key] = scorer
+        return scorer
+
+
+def _model_file(job: ScoringJob) -> Path:
+    """The broadcast model written once to a local file named by its sha256 (atomically: several worker
+    processes of one executor may write it at the same time)."""
+    folder = Path(_scratch_dir()) / f"btsbot-fast-model-{job.model_sha256[:16]}"
+    path = folder / "model.onnx"
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    data = job.model_bytes.value
+    if hashlib.sha256(data).hexdigest() != job.model_sha256:
+        raise RuntimeError(f"model {job.model.name}: the bytes received differ from the driver's (sha256)")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    return path
+
+
+def _scratch_dir() -> str:
+    """Spark's per-application files folder on this executor (removed with the application), else the
+    system temporary folder."""
+    try:
+        from pyspark import SparkFiles
+
+        root = SparkFiles.getRootDirectory()
+        if root and os.path.isdir(root):
+            return root
+    except Exception:  # outside Spark, or a worker without the files root set
+        pass
+    return tempfile.gettempdir()
+
+
+def _task() -> tuple[int, str]:
+    """(CPUs of this task, a source name for its rows)."""
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+    except ImportError:
+        ctx = None
+    if ctx is None:
+        return 1, "<arrow>"
+    return max(1, int(ctx.cpus())), f"spark:partition-{ctx.partitionId()}"
+
+
+def score_partition(batches: Iterable[Any], job: ScoringJob) -> Iterator[Any]:
+    """The ``mapInArrow`` function: every record batch of a partition, with the score columns appended."""
+    cpus, source = _task()
+    scorer = scorer_for(job, cpus)
+    first = 0
+    for batch in batches:
+        yield with_score_columns(batch, scorer, keep=job.keep, alert_prefix=job.alert_prefix, problem=job.problem,
+                                 source=source, first_index=first)
+        first += batch.num_rows
+
+
+def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None = None, alert_prefix: str = "",
+                       problem: str | None = None, source: str = "<arrow>", first_index: int = 0) -> Any:
+    """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
+    columns) followed by ``btsbot_score``, ``btsbot_status`` and ``btsbot_error``, one value per row.
+    The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves)."""
+    import pyarrow as pa
+
+    if problem:  # (the alert columns may not even have been sent)
+        results = _unsupported(batch.num_rows, problem, source, first_index, scorer)
+    else:
+        alerts = batch
+        if alert_prefix:
+            names = [n for n in batch.schema.names if n.startswith(alert_prefix)]
+            alerts = pa.RecordBatch.from_arrays([batch.column(n) for n in names],
+                                                names=[n[len(alert_prefix):] for n in names])
+        results = score_record_batch(alerts, scorer, problem=problem, source=source, first_index=first_index)
+    if keep is None:
+        keep = [name for name in batch.schema.names if name not in OUTPUT_COLUMNS]
+    arrays = [batch.column(name) for name in keep] + [
+        pa.array([r.score for r in results], type=pa.float64()),
+        pa.array([r.status for r in results], type=pa.string()),
+        pa.array([r.error for r in results], type=pa.string()),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=[*keep, *OUTPUT_COLUMNS])
+
+
+def score_record_batch(batch: Any, scorer: Scorer, *, problem: str | None = None, source: str = "<arrow>",
+                       first_index: int = 0) -> list[ScoreResult]:
+    """One :class:`ScoreResult` per row of ``batch``, in order, scored in slices of ``scorer.batch_size``.
+    A table that is not an alert table (``problem``, by default :func:`table_problem` of the batch) gives
+    ``unsupported_schema`` rows saying what is missing, as the CLI does for such a Parquet file; rows
+    whose columns cannot be read give ``decode_error`` rows."""
+    problem = table_problem(batch.schema) if problem is None else problem
+    if problem:
+        return _unsupported(batch.num_rows, problem, source, first_index, scorer)
+    try:  # the whole batch at once: slices of nested columns cannot be re-typed
+        alerts = _conform(batch)
+    except Exception as exc:  # unreadable column values: these rows fail, the task goes on
+        return _unreadable(batch.num_rows, exc, source, first_index, scorer)
+    out: list[ScoreResult] = []
+    for start in range(0, batch.num_rows, scorer.batch_size):
+        part = alerts.slice(start, scorer.batch_size)
+        try:
+            pre = _preprocess(part, scorer.threads, source, first_index + start)
+        except Exception as exc:
+            out.extend(_unreadable(part.num_rows, exc, source, first_index + start, scorer))
+            continue
+        out.extend(scorer.score_batch(pre))
+    return out
+
+
+def _unsupported(n: int, problem: str, source: str, first_index: int, scorer: Scorer) -> list[ScoreResult]:
+    return [_failed(source, first_index + i, Status.UNSUPPORTED_SCHEMA, problem, scorer) for i in range(n)]
+
+
+def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: Scorer) -> list[ScoreResult]:
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return [_failed(source, first_index + i, Status.DECODE_ERROR, f"cannot read the alert columns: {detail}", scorer)
+            for i in range(n)]
+
+
+def _failed(source: str, index: int, status: Status, message: str, scorer: Scorer) -> ScoreResult:
+    return ScoreResult(None, None, None, None, None, None, status.label, message, scorer.model_name,
+                       scorer.model_version, source, index)
+
+
+def table_problem(schema: Any) -> str:
+    """Why an Arrow schema is not an alert table's ('' when it is one): the Parquet reader's rule and
+    wording."""
+    from ..io.parquet import schema_problem
+
+    return schema_problem(schema)
+
+
+def _conform(batch: Any) -> Any:
+    """The columns scoring reads, brought back to the ZTF Avro schema's types (the Parquet reader's rules)."""
+    from ..io.parquet import conform
+
+    return conform(batch.select([c for c in SCORING_COLUMNS if c in batch.schema.names]))
+
+
+def _preprocess(part: Any, threads: int, source: str, first_index: int) -> Any:
+    """The native core fed from the (conformed) Arrow columns: no Python loop over rows."""
+    from ..prep.arrow import preprocess_arrow
+
+    return preprocess_arrow(part, threads, source=source, first_index=first_index, conformed=True)
