@@ -356,7 +356,11 @@ def main() -> None:
             result["end_to_end_inprocess"] = end_to_end_inprocess(scorer, buffers[:args.alerts])
             env = dict(os.environ)
             tar = write_night_tar(buffers[:args.alerts], tmp_path / "score.tar")
-            result["end_to_end_cli"] = cli_run([str(tar), "--model", args.model, "--batch-size", str(args.batch_size)], env)
+            # best of three whole-process runs, like the other timings (one run on a shared machine is noise)
+            runs = [cli_run([str(tar), "--model", args.model, "--batch-size", str(args.batch_size)], env)
+                    for _ in range(3)]
+            result["end_to_end_cli"] = max(runs, key=lambda r: r["alerts_per_s"])
+            result["end_to_end_cli"]["alerts_per_s_runs"] = [r["alerts_per_s"] for r in runs]
             rss = {}
             for n in args.rss_alerts:
                 night_n = write_night_tar([buffers[i % len(buffers)] for i in range(n)], tmp_path / f"n{n}.tar")

@@ -329,6 +329,27 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             r.record = record;
             return r;
         };
+        // the source's last row: it cannot be read from `record` on (reason + detail), nothing after it
+        auto end_source = [&](std::size_t i, std::int64_t record, RowReason reason, std::string detail) {
+            Row& r = add_row(i, record);
+            r.reason = reason;
+            r.detail = std::move(detail);
+            queue_[i]->finished = true;
+        };
+        // the next n records of source i, decoded from its carried block (frame == nullptr) or `*frame`
+        auto add_task = [&](std::size_t i, std::int64_t n, const BlockFrame* frame) {
+            Source& s = *queue_[i];
+            auto t = std::make_unique<Task>();
+            t->source = i;
+            t->from_carry = frame == nullptr;
+            if (frame != nullptr) t->frame = *frame;
+            t->n_rows = n;
+            t->row_offset = rows.size();
+            t->first_record = s.next_record;
+            for (std::int64_t k = 0; k < n; ++k) add_row(i, s.next_record + k).task = static_cast<std::int64_t>(tasks.size());
+            tasks.push_back(std::move(t));
+            s.next_record += n;
+        };
 
         // ---- plan (sequential: framing, headers, loading) ----------------------------------------
         std::size_t i = 0;
@@ -361,10 +382,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             }
             touch(i);
             if (s.kind == Source::Kind::Error) {
-                Row& r = add_row(i, 0);
-                r.reason = RowReason::ReadError;
-                r.detail = s.error;
-                s.finished = true;
+                end_source(i, 0, RowReason::ReadError, s.error);
                 ++i;
                 continue;
             }
@@ -409,15 +427,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             // a natively read source: its carried block first, then the next blocks
             if (s.carry.active) {
                 const std::int64_t n = std::min<std::int64_t>(s.carry.left, static_cast<std::int64_t>(cap - rows.size()));
-                auto t = std::make_unique<Task>();
-                t->source = i;
-                t->from_carry = true;
-                t->n_rows = n;
-                t->row_offset = rows.size();
-                t->first_record = s.next_record;
-                for (std::int64_t k = 0; k < n; ++k) add_row(i, s.next_record + k).task = static_cast<std::int64_t>(tasks.size());
-                tasks.push_back(std::move(t));
-                s.next_record += n;
+                add_task(i, n, nullptr);
                 if (n < s.carry.left) break;  // full
             }
             while (rows.size() < cap && !s.finished) {
@@ -429,10 +439,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                 try {
                     f = read_block_frame(s.bytes.data, s.bytes.size, s.next_offset, s.h, limits);
                 } catch (const AvroError& e) {
-                    Row& r = add_row(i, s.next_record);
-                    r.reason = RowReason::Corrupt;
-                    r.detail = e.what();
-                    s.finished = true;
+                    end_source(i, s.next_record, RowReason::Corrupt, e.what());
                     break;
                 }
                 if (f.count == 0) {  // no record slot to report a later decompression failure in: check now
@@ -444,10 +451,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                         try {
                             fits = decompress_block(f, s.h.codec, inflater, scratch, limits, v);
                         } catch (const AvroError& e) {
-                            Row& r = add_row(i, s.next_record);
-                            r.reason = RowReason::Corrupt;
-                            r.detail = e.what();
-                            s.finished = true;
+                            end_source(i, s.next_record, RowReason::Corrupt, e.what());
                             break;
                         }
                         if (!fits) {
@@ -455,10 +459,8 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                                 stop_planning = true;
                                 break;
                             }
-                            Row& r = add_row(i, s.next_record);
-                            r.reason = RowReason::Corrupt;
-                            r.detail = "decompressed block larger than the reader's memory limit";
-                            s.finished = true;
+                            end_source(i, s.next_record, RowReason::Corrupt,
+                                       "decompressed block larger than the reader's memory limit");
                             break;
                         }
                     }
@@ -466,15 +468,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                     continue;
                 }
                 const std::int64_t n = std::min<std::int64_t>(f.count, static_cast<std::int64_t>(cap - rows.size()));
-                auto t = std::make_unique<Task>();
-                t->source = i;
-                t->frame = f;
-                t->n_rows = n;
-                t->row_offset = rows.size();
-                t->first_record = s.next_record;
-                for (std::int64_t k = 0; k < n; ++k) add_row(i, s.next_record + k).task = static_cast<std::int64_t>(tasks.size());
-                tasks.push_back(std::move(t));
-                s.next_record += n;
+                add_task(i, n, &f);
                 s.next_offset = f.next;
                 if (solo) stop_planning = true;
                 if (n < f.count || solo) break;
