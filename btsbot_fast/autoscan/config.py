@@ -117,15 +117,21 @@ class AutoscanConfig:
         return Policy.parse(self.policy)
 
 
+def _from_json(value: Any, what: str) -> Any:
+    """A command-line option's JSON text decoded (a TOML value is already decoded)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
+
+
 def parse_ignore_groups(value: Any) -> dict[str, tuple[int, ...]] | None:
     """``{group_id: [group ids]}`` from a TOML table or a JSON object string; keys kept as strings (JSON)."""
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"ignore_if_in_group_ids is not valid JSON: {exc}") from None
+    value = _from_json(value, "ignore_if_in_group_ids")
     if not isinstance(value, Mapping):
         raise ConfigError("ignore_if_in_group_ids must map a group id to a list of group ids")
     try:
@@ -136,11 +142,7 @@ def parse_ignore_groups(value: Any) -> dict[str, tuple[int, ...]] | None:
 
 def parse_payload(value: Any) -> dict[str, Any]:
     """A follow-up payload from a TOML table or a JSON object string."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"the follow-up payload is not valid JSON: {exc}") from None
+    value = _from_json(value, "the follow-up payload")
     if not isinstance(value, Mapping):
         raise ConfigError("the follow-up payload must be a JSON object / TOML table")
     return dict(value)
