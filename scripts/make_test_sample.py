@@ -54,7 +54,7 @@ DEV = [
     "kowalski/data_ztf_alerts_20200202_1127561440015015001.avro",  # 3.3
     "kowalski/data_ztf_alerts_20200202_1127495406315015005.avro",  # 3.3
     "kowalski/data_ztf_alerts_20231012_2475433850415015002.avro",  # 4.01, zeroed template
-    "kowalski/data_ztf_alerts_20231012_2475433850315015012.avro",  # 4.01
+    "boom/data_ztf_alerts_2475433850315015012.avro",  # 4.01 (the copy the reference row names)
     "boom/data_sample_alerts_2752190655615010066.avro",       # 4.02 with NaN pixels
     "pittgoogle-client/tests_data_sample_alerts_ztf_ztf_20250302_programid1_ZTF17aaarzyp_2982177112815010003.v4_02.avro",
     "fink-alert-schemas/datasim_basic_alerts_all_distribute_topics.avro",  # Fink 4.02 simulated history
@@ -185,7 +185,8 @@ def _parquet_sample(src: Path) -> list[str]:
     lines = []
     for rel, keep in PARQUET_ROWS.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pq.read_table(dev / rel).take(keep), out / rel)
+        # timestamps as INT96, as Spark wrote the originals (Spark reads no nanosecond INT64 timestamps)
+        pq.write_table(pq.read_table(dev / rel).take(keep), out / rel, use_deprecated_int96_timestamps=True)
         new_index.update({(rel, old): new for new, old in enumerate(keep)})
         lines.append(f"| `parquet/dev/{rel}` | rows {keep} of the original (sha256 {sha256(dev / rel)[:16]}), "
                      f"rewritten with pyarrow as rows 0..{len(keep) - 1} |")

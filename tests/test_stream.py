@@ -26,11 +26,13 @@ SCORE_TOL = 1e-6
 
 # --- data ---------------------------------------------------------------------------------------------
 def stream_sample(reference, n: int = 250) -> list[Path]:
-    """The ``n`` smallest real dev alert files (~10 MB: under 4 MB per partition of the mock broker) plus
-    one file holding three records (a message with several alerts)."""
-    files = sorted(reference.dev.rglob("*.avro"), key=lambda p: (p.stat().st_size, str(p)))
+    """``n`` real dev alert files, the smallest first (~10 MB: under 4 MB per partition of the mock
+    broker), plus one file holding three records (a message with several alerts). The committed sample of
+    a bare clone has fewer files: they are produced again, in turn, up to ``n`` messages."""
     multi = reference.dev / "fink-client" / "datatest_avro_multi_alerts_other.avro"
-    return [f for f in files if f != multi][:n] + [multi]
+    files = [f for f in sorted(reference.dev.rglob("*.avro"), key=lambda p: (p.stat().st_size, str(p)))
+             if f != multi]
+    return [files[i % len(files)] for i in range(n)] + [multi]
 
 
 def _env(official_model) -> dict[str, str]:
@@ -51,7 +53,7 @@ def sample(reference) -> list[Path]:
 def file_scores(sample, official_model, tmp_path_factory) -> dict[tuple[str, int], dict]:
     """What `btsbot-fast score` gives on the same files: {(path, record_index): row}."""
     out = tmp_path_factory.mktemp("score") / "scores.jsonl"
-    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", *map(str, sample), "-o", str(out)],
+    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", *map(str, dict.fromkeys(sample)), "-o", str(out)],
                          env=_env(official_model), cwd=out.parent, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
