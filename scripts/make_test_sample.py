@@ -51,7 +51,7 @@ DEV = [
     "alerce-pipeline/ZTF_samples/000010512523733626.avro",    # Spark 3.0 snappy, 43x63 stamps
     "alerce-pipeline/ZTF_samples/0000105131888017541.avro",   # 3.3 null, zeroed template
     "alerce-pipeline/other_tests/ingestion_step_tests_data_avros_3044341005815015012.avro",  # 4.02
-    "kowalski/data_ztf_alerts_20200202_1127561440015015001.avro",  # 3.3
+    "kowalski/data_ztf_alerts_20200202_1127536316315015004.avro",  # 3.3, second alert of ZTF20aajcdad (two-alert policies)
     "kowalski/data_ztf_alerts_20200202_1127495406315015005.avro",  # 3.3
     "kowalski/data_ztf_alerts_20231012_2475433850415015002.avro",  # 4.01, zeroed template
     "boom/data_ztf_alerts_2475433850315015012.avro",  # 4.01 (the copy the reference row names)
