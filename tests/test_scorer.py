@@ -62,13 +62,15 @@ def test_early_stop_releases_the_pipeline(scorer_dir, paths):
 
 def test_score_buffers_like_kafka_values(scorer_dir, reference):
     values = [data for _, data in iter_buffers([reference.dev / "kowalski"])][:5]
+    n = len(values)  # 5 (4 in a bare clone's sample)
+    assert n >= 4
     scorer = Scorer(scorer_dir)
     from_buffers = list(scorer.score_buffers(values + [b"\x00garbage"], source="kafka"))
-    assert len(from_buffers) == 6
-    assert [r.status for r in from_buffers[:5]] == ["ok"] * 5
-    assert from_buffers[5].status == "decode_error" and from_buffers[5].source == "kafka[5]"
-    from_files = list(scorer.score_files(sorted((reference.dev / "kowalski").glob("*.avro"))[:5]))
-    assert [r.score for r in from_files] == [r.score for r in from_buffers[:5]]
+    assert len(from_buffers) == n + 1
+    assert [r.status for r in from_buffers[:n]] == ["ok"] * n
+    assert from_buffers[n].status == "decode_error" and from_buffers[n].source == f"kafka[{n}]"
+    from_files = list(scorer.score_files(sorted((reference.dev / "kowalski").glob("*.avro"))[:n]))
+    assert [r.score for r in from_files] == [r.score for r in from_buffers[:n]]
 
 
 def test_model_error_marks_rows_and_run_goes_on(scorer_dir, paths, monkeypatch):
