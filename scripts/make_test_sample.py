@@ -151,12 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         fields, rows = reader.fieldnames, [r for r in reader if r["source_file"] in set(DEV)]
     _write_csv(ref_out / "dev_reference_scores.csv", fields, rows)
     candids = sorted({r["candid"] for r in rows})
-    with np.load(ref_in / "dev_reference_triplets.npz") as t:
-        np.savez_compressed(ref_out / "dev_reference_triplets.npz", **{c: t[c] for c in candids})
-    with np.load(ref_in / "dev_reference_features.npz") as f:
-        keep = np.isin(f["candid"].astype(str), candids)
-        np.savez_compressed(ref_out / "dev_reference_features.npz",
-                            **{k: (f[k][keep] if k != "feature_names" else f[k]) for k in f.files})
+    _cut_arrays(ref_in, ref_out, "dev_reference", candids)
 
     # the first GOLDEN_ROWS of BTSbot's example inputs
     g_in, g_out = data / "golden", OUT / "golden"
@@ -214,16 +209,21 @@ def _parquet_sample(src: Path) -> list[str]:
         whole = set(PARQUET_WHOLE)
         _write_csv(ref_out / "dev_parquet_skipped.csv", reader.fieldnames,
                    [r for r in reader if r["source_file"] in whole])
-    candids = sorted({r["candid"] for r in rows})
-    with np.load(ref_in / "dev_parquet_reference_triplets.npz") as t:
-        np.savez_compressed(ref_out / "dev_parquet_reference_triplets.npz", **{c: t[c] for c in candids})
-    with np.load(ref_in / "dev_parquet_reference_features.npz") as f:
-        keep = np.isin(f["candid"].astype(str), candids)
-        np.savez_compressed(ref_out / "dev_parquet_reference_features.npz",
-                            **{k: (f[k][keep] if f[k].shape[:1] == keep.shape else f[k]) for k in f.files})
+    _cut_arrays(ref_in, ref_out, "dev_parquet_reference", sorted({r["candid"] for r in rows}))
     lines.append(f"| `parquet/reference/*` | the {len(rows)} reference rows of those rows (row_index and "
                  "duplicate_copies re-indexed), the skipped rows of the whole files, their triplets/features |")
     return lines
+
+
+def _cut_arrays(ref_in: Path, ref_out: Path, stem: str, candids: list[str]) -> None:
+    """``{stem}_triplets.npz`` (one array per candid) and ``{stem}_features.npz`` (per-row arrays, plus
+    per-file ones such as feature_names kept whole) cut to ``candids``."""
+    with np.load(ref_in / f"{stem}_triplets.npz") as t:
+        np.savez_compressed(ref_out / f"{stem}_triplets.npz", **{c: t[c] for c in candids})
+    with np.load(ref_in / f"{stem}_features.npz") as f:
+        keep = np.isin(f["candid"].astype(str), candids)
+        np.savez_compressed(ref_out / f"{stem}_features.npz",
+                            **{k: (f[k][keep] if f[k].shape[:1] == keep.shape else f[k]) for k in f.files})
 
 
 def _write_csv(path: Path, fields, rows) -> None:

@@ -16,6 +16,8 @@ with the behaviour of the three endpoints autoscan calls, and a record of every 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -178,3 +180,20 @@ class SkyPortalServer:
                                    "target_group_ids": [int(g) for g in body["target_group_ids"]],
                                    "payload": body["payload"], "status": "submitted"})
         return 200, {"status": "success", "data": {"id": n}}
+
+
+def kill_9_at_followup(server: SkyPortalServer, proc: subprocess.Popen, n: int, timeout: float = 60) -> None:
+    """Wait until ``server`` holds ``n`` follow-up requests (with a ``delay`` on their POST, the n-th is
+    still unanswered), then kill -9 ``proc``: a client killed between a request taking effect and its
+    answer."""
+    try:
+        deadline = time.monotonic() + timeout
+        while len(server.followups) < n and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert len(server.followups) == n, proc.stderr.read().decode() if proc.poll() is not None else "too slow"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -11,14 +11,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
 
 pytest.importorskip("requests")
 
-from skyportal_server import SkyPortalServer
+from skyportal_server import SkyPortalServer, kill_9_at_followup
 
 from btsbot_fast.cli import main
 
@@ -188,17 +187,7 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     # each follow-up POST takes effect at once but is answered 2 s later: the kill lands in that window
     server.delay[("POST", "/api/followup_request")] = 2.0
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while len(server.followups) < 3 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        assert len(server.followups) == 3, proc.stderr.read().decode() if proc.poll() is not None else "too slow"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_9_at_followup(server, proc, 3)
     assert proc.returncode == -signal.SIGKILL
     first = lines(out)
     assert len(first) == 2  # two sources completed; the third was killed mid follow-up

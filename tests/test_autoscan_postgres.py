@@ -8,7 +8,6 @@ from __future__ import annotations
 import collections
 import csv
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ psycopg = pytest.importorskip("psycopg")
 pytest.importorskip("requests")
 
 from pg_cluster import PostgresCluster
-from skyportal_server import SkyPortalServer
+from skyportal_server import SkyPortalServer, kill_9_at_followup
 
 from btsbot_fast.autoscan import Autoscan, AutoscanConfig, FollowupConfig, SkyPortalConfig
 from btsbot_fast.autoscan.state import PostgresStore, StateError, open_store, safe_url
@@ -183,17 +182,7 @@ def test_a_killed_workers_action_is_finished_by_another(pg_url, server, tmp_path
     env = {**os.environ, "SKYPORTAL_TOKEN": server.token}
     proc = subprocess.Popen(_worker_cmd(tmp_path / "night.csv", pg_url, server, "--timeout", "60"), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not server.followups and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        assert len(server.followups) == 1
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_9_at_followup(server, proc, 1)
     killed = server.followups[0]["obj_id"]
     server.delay.clear()
     # another worker: once the server has noticed the dead connection (its advisory lock is gone),
