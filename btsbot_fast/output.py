@@ -38,10 +38,19 @@ def format_for(path: str | os.PathLike[str] | None, fmt: str | None = None) -> s
     return known[suffix]
 
 
-def _cell(column: str, value: Any) -> Any:
+def csv_cell(column: str, value: Any) -> Any:
+    """A CSV cell: empty for null, float32 columns with 9 significant digits (round-trip)."""
     if value is None:
         return ""
     return format(value, ".9g") if column in _FLOAT32_COLUMNS else value
+
+
+def require_pyarrow() -> None:
+    """Parquet output needs pyarrow (the [parquet] extra): a ValueError saying how to install it."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ValueError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from None
 
 
 def _new_temp_file(target: Path) -> tuple[int, Path]:
@@ -65,10 +74,7 @@ class ResultWriter:
         if self.path is None and self.format == "parquet":
             raise ValueError("parquet output needs a file path (-o out.parquet)")
         if self.format == "parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise ValueError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from None
+            require_pyarrow()
         self.rows_written = 0
         self._tmp: Path | None = None
         self._fh: IO[str] | None = None
@@ -90,7 +96,7 @@ class ResultWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         if self.format == "csv":
-            self._csv.writerow([_cell(c, row[c]) for c in COLUMNS])
+            self._csv.writerow([csv_cell(c, row[c]) for c in COLUMNS])
         elif self.format == "jsonl":
             self._fh.write(json.dumps({c: row[c] for c in COLUMNS}) + "\n")
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import click
@@ -75,7 +75,7 @@ _OPTIONS = (
     click.option("--device-id", type=click.IntRange(min=0), default=0, show_default=True, help="GPU index."),
     click.option("--fp16", is_flag=True, help="Let TensorRT use half precision (--device tensorrt only)."),
 )
-_NAMES = ("model", "batch_size", "threads", "model_threads", "engine", "device", "device_id", "fp16")
+_NAMES = tuple(f.name for f in fields(ScorerOptions))
 
 
 def scorer_options(command: Callable[..., Any]) -> Callable[..., Any]:

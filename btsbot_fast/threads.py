@@ -46,7 +46,7 @@ def plan(*, threads: int = 0, model_threads: int = 0, prefetch: int | None = Non
          model_on_cpu: bool = True) -> ThreadPlan:
     """The thread counts for a run (module docstring); 0 / None mean "decide"."""
     cores = available_cores()
-    native = threads if threads > 0 else cores
+    native = native_threads(threads)
     if not scoring:
         return ThreadPlan(native, 0, 0)
     model = model_threads if model_threads > 0 else (cores if model_on_cpu else 1)

@@ -67,7 +67,7 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     --batch-size is also the most messages committed together.
     """
     from . import KafkaConfigError, StreamError, merged, parse_overrides, read_properties, run_stream
-    from .sinks import file_format
+    from ..output import format_for
 
     if bool(topics) == bool(topic_pattern):
         raise click.UsageError("give --topic (one or more) or --topic-pattern")
@@ -77,7 +77,7 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
         raise click.UsageError("--autoscan-report needs --autoscan")
     if output is not None:
         try:
-            file_format(output)
+            format_for(output)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     try:

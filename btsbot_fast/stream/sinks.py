@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 import time
@@ -21,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .rows import OUTPUT_FIELDS, output_view
+from ..output import csv_cell, format_for, require_pyarrow
+from .rows import OUTPUT_FIELDS, encode_json
 
 log = logging.getLogger("btsbot_fast.stream")
 
-FILE_FORMATS = ("jsonl", "csv", "parquet")
 #: a Parquet part is written when it holds this many rows or its first row is this old
 PARQUET_ROLL_ROWS = 10_000
 PARQUET_ROLL_SECONDS = 60.0
@@ -50,14 +49,11 @@ class KafkaTopicSink:
         self.topic = topic
         self.encode = encode
         self.redact = redact
-        self.delivered = 0
         self._failure: str | None = None
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None and self._failure is None:
             self._failure = f"delivery to topic {self.topic!r} failed: {err}"
-        elif err is None:
-            self.delivered += 1
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -163,17 +159,14 @@ class _LineFileSink:
 
 class JsonlFileSink(_LineFileSink):
     def _line(self, row: dict[str, Any]) -> bytes:
-        return (json.dumps(output_view(row), ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        return encode_json(row) + b"\n"
 
 
 def _csv_cell(name: str, value: Any) -> Any:
-    if value is None:
-        return ""
-    if name == "score":
-        return format(value, ".9g")  # float32: 9 significant digits round-trip, as `btsbot-fast score` writes
-    if isinstance(value, str):
-        return value.replace("\r", " ").replace("\n", " ")  # one row per line keeps torn-line repair exact
-    return value
+    """`btsbot-fast score`'s cell, with line breaks in text made spaces: one row per line keeps torn-line
+    repair exact."""
+    value = csv_cell(name, value)
+    return value.replace("\r", " ").replace("\n", " ") if isinstance(value, str) else value
 
 
 class CsvFileSink(_LineFileSink):
@@ -186,10 +179,10 @@ class CsvFileSink(_LineFileSink):
             raise SinkError(f"{self.path} exists with other columns; choose another file "
                             f"(expected the header {self.header.decode().strip()!r})")
 
-    def _line(self, row: dict[str, Any]) -> bytes:
+    def write(self, rows: list[dict[str, Any]]) -> None:
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow([_csv_cell(c, row[c]) for c in OUTPUT_FIELDS])
-        return buf.getvalue().encode("utf-8")
+        csv.writer(buf, lineterminator="\n").writerows([_csv_cell(c, r[c]) for c in OUTPUT_FIELDS] for r in rows)
+        self._fh.write(buf.getvalue().encode("utf-8"))
 
 
 class ParquetDatasetSink:
@@ -201,9 +194,9 @@ class ParquetDatasetSink:
     def __init__(self, path: str | os.PathLike[str], roll_rows: int = PARQUET_ROLL_ROWS,
                  roll_seconds: float = PARQUET_ROLL_SECONDS):
         try:
-            import pyarrow  # noqa: F401
-        except ImportError as exc:
-            raise SinkError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from exc
+            require_pyarrow()
+        except ValueError as exc:
+            raise SinkError(str(exc)) from None
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise SinkError(f"{self.path} is a file; the stream writes a Parquet dataset directory there "
@@ -211,20 +204,25 @@ class ParquetDatasetSink:
         self.path.mkdir(parents=True, exist_ok=True)
         self.roll_rows = roll_rows
         self.roll_seconds = roll_seconds
-        self._rows: list[dict[str, Any]] = []
+        self._columns: dict[str, list[Any]] = {c: [] for c in OUTPUT_FIELDS}
         self._since = 0.0
         self._prefix = f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
         self._seq = 0
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        if rows and not self._rows:
+        if rows and not self._held:
             self._since = time.monotonic()
-        self._rows.extend(output_view(r) for r in rows)
+        for c, values in self._columns.items():
+            values.extend(r[c] for r in rows)
+
+    @property
+    def _held(self) -> int:
+        return len(self._columns["candid"])
 
     def sync(self, force: bool = False) -> bool:
-        if not self._rows:
+        if not self._held:
             return True
-        if not force and len(self._rows) < self.roll_rows and time.monotonic() - self._since < self.roll_seconds:
+        if not force and self._held < self.roll_rows and time.monotonic() - self._since < self.roll_seconds:
             return False
         self._write_part()
         return True
@@ -235,8 +233,7 @@ class ParquetDatasetSink:
 
         types = {"candid": pa.int64(), "jd": pa.float64(), "score": pa.float32(), "partition": pa.int32(),
                  "offset": pa.int64(), "record_index": pa.int32()}
-        table = pa.table({c: pa.array([r[c] for r in self._rows], type=types.get(c, pa.string()))
-                          for c in OUTPUT_FIELDS})
+        table = pa.table({c: pa.array(values, type=types.get(c, pa.string())) for c, values in self._columns.items()})
         name = f"{self._prefix}-{self._seq:05d}.parquet"
         tmp = self.path / f".{name}.tmp"  # readers skip dot files
         pq.write_table(table, tmp)
@@ -245,22 +242,15 @@ class ParquetDatasetSink:
         os.replace(tmp, self.path / name)
         _fsync_dir(self.path)
         self._seq += 1
-        self._rows = []
+        self._columns = {c: [] for c in OUTPUT_FIELDS}
 
     def close(self) -> None:
         self.sync(force=True)
 
 
-def file_format(path: str | os.PathLike[str]) -> str:
-    suffix = Path(path).suffix.lower()
-    known = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-    if suffix not in known:
-        raise ValueError(f"cannot tell the output format from {str(path)!r}; use .jsonl, .csv or .parquet")
-    return known[suffix]
-
-
 def open_file_sink(path: str | os.PathLike[str]) -> Sink:
-    fmt = file_format(path)
+    """The sink for ``path``, its format from the suffix as for ``btsbot-fast score``."""
+    fmt = format_for(path)
     if fmt == "parquet":
         return ParquetDatasetSink(path)
     return JsonlFileSink(path) if fmt == "jsonl" else CsvFileSink(path)
