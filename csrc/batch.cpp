@@ -40,6 +40,11 @@ AlertInput AlertColumns::alert(std::size_t i) const {
     return a;
 }
 
+void zero_outputs(float* triplet, float* metadata) {
+    std::memset(triplet, 0, kTripletFloats * sizeof(float));
+    std::memset(metadata, 0, kNumFeatures * sizeof(float));
+}
+
 Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* triplet, float* metadata,
                         std::string& message) {
     Status st;
@@ -54,10 +59,7 @@ Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* t
                                                        message); }, message);
         }
     }
-    if (st != Status::Ok) {
-        std::memset(triplet, 0, kTripletFloats * sizeof(float));
-        std::memset(metadata, 0, kNumFeatures * sizeof(float));
-    }
+    if (st != Status::Ok) zero_outputs(triplet, metadata);
     return st;
 }
 

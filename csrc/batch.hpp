@@ -22,6 +22,9 @@ struct AlertInput {
     History history;
 };
 
+// A failed alert's output rows: zeros (`triplet`: 63*63*3 floats, `metadata`: 25).
+void zero_outputs(float* triplet, float* metadata);
+
 // The candidate record first (no candidate: MISSING_FIELD before any cutout is read), then the three
 // cutouts, then the features; the first failure wins. `triplet` holds 63*63*3 floats, `metadata` 25.
 Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* triplet, float* metadata,

@@ -28,6 +28,13 @@ struct Reader::Source {
     std::string error;     // Error: the detail of its one row
     std::unique_ptr<ArchiveSource> archive;
 
+    // This source becomes one ReadError row with `detail`.
+    void make_error(std::string detail) {
+        kind = Kind::Error;
+        error = std::move(detail);
+        loaded = true;
+    }
+
     Header header = Header::Unparsed;
     OcfHeader h;
     std::string schema_text;  // NeedSchema
@@ -72,8 +79,6 @@ struct Reader::Row {
     std::string detail;
     std::int64_t task = -1;
     bool keep = true;
-    bool decoded = false;
-    bool has_candidate = false;
     bool has_candid = false;
     bool has_object_id = false;
     std::int64_t candid = 0;
@@ -81,7 +86,7 @@ struct Reader::Row {
     std::size_t object_id_size = 0;
     Blob stamps[kChannels];
     double candidate[kNumCandidateColumns];
-    std::uint32_t present = 0;
+    std::uint32_t present = 0;  // with kCandidateRecordBit: the record has a candidate
     std::size_t hist_begin = 0, hist_end = 0;
 };
 
@@ -143,10 +148,8 @@ void Reader::add_archive(std::string name, std::string path) {
 
 void Reader::add_error(std::string name, std::string detail) {
     auto s = std::make_unique<Source>();
-    s->kind = Source::Kind::Error;
     s->name = std::move(name);
-    s->error = std::move(detail);
-    s->loaded = true;
+    s->make_error(std::move(detail));
     queue_.push_back(std::move(s));
 }
 
@@ -221,9 +224,7 @@ void Reader::materialize_archive(std::size_t i) {
     auto s = std::make_unique<Source>();
     s->name = std::move(m.name);
     if (!m.error.empty() || !m.bytes) {
-        s->kind = Source::Kind::Error;
-        s->error = m.error;
-        s->loaded = true;
+        s->make_error(std::move(m.error));
     } else {
         s->kind = Source::Kind::Member;
         s->bytes = BufferRef{m.bytes->data(), m.bytes->size()};
@@ -233,7 +234,7 @@ void Reader::materialize_archive(std::size_t i) {
     queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(i), std::move(s));
 }
 
-void Reader::load_files(std::size_t first, std::size_t max_files, bool must_load_first) {
+void Reader::load_files(std::size_t first, std::size_t max_files, bool must_load_first, int n_threads) {
     std::vector<std::size_t> idx;
     for (std::size_t i = first; i < queue_.size() && idx.size() < max_files; ++i) {
         const Source& s = *queue_[i];
@@ -255,9 +256,7 @@ void Reader::load_files(std::size_t first, std::size_t max_files, bool must_load
         }, deferred_here, error);
         if (!ok) {
             budget_.release(reserved);
-            s.kind = Source::Kind::Error;
-            s.error = error;
-            s.loaded = true;
+            s.make_error(std::move(error));
             return;
         }
         if (deferred_here) {
@@ -269,7 +268,7 @@ void Reader::load_files(std::size_t first, std::size_t max_files, bool must_load
         s.bytes = BufferRef{s.file.data(), s.file.size()};
         s.loaded = true;
     };
-    parallel_for<int>(idx.size(), options_.n_threads, 8, [&](std::size_t b, std::size_t e, int&) {
+    parallel_for<int>(idx.size(), n_threads, 8, [&](std::size_t b, std::size_t e, int&) {
         for (std::size_t k = b; k < e; ++k) load_one(k);
     });
     // keep a prefix: files after the first one the budget could not take are unloaded again
@@ -282,28 +281,29 @@ void Reader::load_files(std::size_t first, std::size_t max_files, bool must_load
     }
     for (std::size_t k = cut; k < idx.size(); ++k) {
         Source& s = *queue_[idx[k]];
-        if (s.kind == Source::Kind::File && s.loaded) {
-            budget_.release(s.held);
-            s.held = 0;
-            s.file.reset();
-            s.bytes = BufferRef{};
-            s.loaded = false;
-        }
+        if (s.kind == Source::Kind::File && s.loaded) unload_file(s);
     }
-    if (cut == 0 && must_load_first) {
+    if (cut == 0 && must_load_first) {  // cut == 0: the first file was deferred
         load_one(0);  // everything before it is consumed: it fits unless it alone exceeds the budget
-        if (deferred[0] && queue_[idx[0]]->kind == Source::Kind::File && !queue_[idx[0]]->loaded) {
-            Source& s = *queue_[idx[0]];
-            s.kind = Source::Kind::Error;
-            s.error = "file larger than the reader's memory limit (" + std::to_string(budget_.limit()) + " bytes)";
-            s.loaded = true;
+        Source& s = *queue_[idx[0]];
+        if (s.kind == Source::Kind::File && !s.loaded) {
+            s.make_error("file larger than the reader's memory limit (" + std::to_string(budget_.limit()) + " bytes)");
         }
     }
 }
 
+void Reader::unload_file(Source& s) {
+    budget_.release(s.held);
+    s.held = 0;
+    s.file.reset();
+    s.bytes = BufferRef{};
+    s.loaded = false;
+    s.header = Source::Header::Unparsed;  // parsed from the bytes just dropped
+    s.program.reset();
+}
+
 void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads) {
     info = BatchInfo{};
-    options_.n_threads = n_threads;
     const std::size_t cap = out.capacity;
     if (cap == 0) throw std::invalid_argument("capacity must be >= 1");
     const Limits& limits = options_.limits;
@@ -367,15 +367,13 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             }
             if (!s.loaded) {
                 if (s.kind == Source::Kind::File) {
-                    load_files(i, solo ? 1 : cap - rows.size(), rows.empty());
+                    load_files(i, solo ? 1 : cap - rows.size(), rows.empty(), n_threads);
                 } else if (s.kind == Source::Kind::Member) {
                     if (budget_.reserve(s.bytes.size)) {
                         s.held = s.bytes.size;
                         s.loaded = true;
-                    } else if (rows.empty()) {
-                        s.kind = Source::Kind::Error;  // cannot happen within the construction invariant
-                        s.error = "archive member larger than the reader's memory limit";
-                        s.loaded = true;
+                    } else if (rows.empty()) {  // cannot happen within the construction invariant
+                        s.make_error("archive member larger than the reader's memory limit");
                     }
                 }
                 if (!s.loaded) break;  // the budget is full: the batch ends here
@@ -507,7 +505,6 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                         r.hist_begin = t.history.size();
                         decode_record(prog, limits, c, fl, t.history);
                         r.hist_end = t.history.size();
-                        r.decoded = true;
                         if (fl.not_record) {
                             r.reason = RowReason::NotRecord;
                             continue;
@@ -522,7 +519,6 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                             r.detail = s.program->schema_name;
                             continue;
                         }
-                        r.has_candidate = fl.has_candidate;
                         std::memcpy(r.candidate, fl.candidate, sizeof r.candidate);
                         r.present = fl.present | (fl.has_candidate ? kCandidateRecordBit : 0u);
                         for (std::size_t ch = 0; ch < kChannels; ++ch) r.stamps[ch] = fl.stamps[ch];
@@ -574,13 +570,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                     Source& s = *queue_[j];
                     if (!s.loaded || s.next_record != 0 || s.finished || s.carry.active) continue;
                     if (s.kind == Source::Kind::File) {
-                        budget_.release(s.held);
-                        s.held = 0;
-                        s.file.reset();
-                        s.bytes = BufferRef{};
-                        s.loaded = false;
-                        s.header = Source::Header::Unparsed;
-                        s.program.reset();
+                        unload_file(s);
                     } else if (s.kind == Source::Kind::Member) {
                         budget_.release(s.held);  // its bytes stay with the source, admitted again later
                         s.held = 0;
@@ -660,15 +650,11 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
     info.n_rows = n;
     info.messages.assign(n, std::string());
     info.object_ids.assign(n, ObjectId{});
-    std::unordered_map<std::size_t, std::int32_t> local;
+    // rows follow the queue (planning only moves forward), so a source's rows are adjacent
     for (std::size_t j = 0; j < n; ++j) {
         const std::size_t src = rows[kept[j]].source;
-        auto it = local.find(src);
-        if (it == local.end()) {
-            it = local.emplace(src, static_cast<std::int32_t>(info.sources.size())).first;
-            info.sources.push_back(queue_[src]->name);
-        }
-        out.source[j] = it->second;
+        if (j == 0 || src != rows[kept[j - 1]].source) info.sources.push_back(queue_[src]->name);
+        out.source[j] = static_cast<std::int32_t>(info.sources.size() - 1);
     }
     const double nan = std::numeric_limits<double>::quiet_NaN();
     parallel_for<StampScratch>(n, n_threads, 2, [&](std::size_t b, std::size_t e, StampScratch& sc) {
@@ -681,9 +667,13 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             out.candid[j] = r.has_candid ? r.candid : -1;
             out.flags[j] = r.has_candid ? kRowHasCandid : 0;
             double* info_row = out.info + j * kRowInfoColumns;
-            info_row[0] = r.has_candidate && (r.present & (1u << kColJd)) ? r.candidate[kColJd] : nan;
-            info_row[1] = r.has_candidate && (r.present & (1u << kColMagpsf)) ? r.candidate[kColMagpsf] : nan;
-            info_row[2] = r.has_candidate && (r.present & (1u << kColFid)) ? r.candidate[kColFid] : nan;
+            const auto value = [&](CandidateColumn col) {
+                const bool known = (r.present & kCandidateRecordBit) && (r.present & (1u << col));
+                return known ? r.candidate[col] : nan;
+            };
+            info_row[0] = value(kColJd);
+            info_row[1] = value(kColMagpsf);
+            info_row[2] = value(kColFid);
             if (r.has_object_id) {
                 info.object_ids[j].text.assign(reinterpret_cast<const char*>(r.object_id), r.object_id_size);
                 info.object_ids[j].present = true;
@@ -692,8 +682,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                 out.status[j] = static_cast<std::uint8_t>(r.reason == RowReason::Foreign ? Status::UnsupportedSchema
                                                                                           : Status::DecodeError);
                 info.messages[j] = std::move(r.detail);
-                std::memset(trip, 0, kTripletFloats * sizeof(float));
-                std::memset(meta, 0, kNumFeatures * sizeof(float));
+                zero_outputs(trip, meta);
                 continue;
             }
             AlertInput a;

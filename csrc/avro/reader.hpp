@@ -64,7 +64,6 @@ struct ReaderOptions {
     std::size_t map_threshold = std::size_t{16} << 20;
     std::size_t archive_read_ahead = std::size_t{64} << 20;
     std::size_t archive_link_cache = std::size_t{64} << 20;
-    int n_threads = 0;
 };
 
 // Output arrays for up to `capacity` rows (caller-owned).
@@ -141,7 +140,9 @@ public:
 
 private:
     void materialize_archive(std::size_t i);
-    void load_files(std::size_t first, std::size_t max_files, bool must_load_first);
+    void load_files(std::size_t first, std::size_t max_files, bool must_load_first, int n_threads);
+    // A loaded file back to unread: its bytes and its budget go, its header is parsed again when it is read.
+    void unload_file(Source& s);
     void parse_header(Source& s);
     void retire_front(std::size_t n);
 
