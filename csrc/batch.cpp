@@ -29,14 +29,18 @@ struct NoScratch {};
 
 }  // namespace
 
+History AlertColumns::history(std::size_t i) const {
+    const std::int64_t b = hist_offsets[i];
+    const std::int64_t e = hist_offsets[i + 1];
+    return History{hist_jd + b, hist_magpsf + b, hist_flags + b, static_cast<std::size_t>(e - b)};
+}
+
 AlertInput AlertColumns::alert(std::size_t i) const {
     AlertInput a;
     for (std::size_t ch = 0; ch < kChannels; ++ch) a.stamps[ch] = stamps[ch][i];
     a.candidate = candidate + i * kNumCandidateColumns;
     a.present = present[i];
-    const std::int64_t b = hist_offsets[i];
-    const std::int64_t e = hist_offsets[i + 1];
-    a.history = History{hist_jd + b, hist_magpsf + b, hist_flags + b, static_cast<std::size_t>(e - b)};
+    a.history = history(i);
     return a;
 }
 
@@ -93,10 +97,10 @@ void compute_features_batch(const AlertColumns& alerts, float* out, BatchResult 
     result.messages->assign(alerts.n, std::string());
     for (std::size_t i = 0; i < alerts.n; ++i) {
         std::string& msg = (*result.messages)[i];
-        const AlertInput a = alerts.alert(i);
+        const double* cand = alerts.candidate + i * kNumCandidateColumns;
+        const History h = alerts.history(i);
         const Status st =
-            guarded([&] { return compute_features(a.candidate, a.present, a.history, out + i * kNumFeatures, msg); },
-                    msg);
+            guarded([&] { return compute_features(cand, alerts.present[i], h, out + i * kNumFeatures, msg); }, msg);
         result.status[i] = static_cast<std::uint8_t>(st);
     }
 }

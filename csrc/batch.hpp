@@ -41,7 +41,8 @@ struct AlertColumns {
     const double* hist_magpsf = nullptr;
     const std::uint8_t* hist_flags = nullptr;
 
-    AlertInput alert(std::size_t i) const;
+    AlertInput alert(std::size_t i) const;  // needs the stamps
+    History history(std::size_t i) const;
 };
 
 // Per-alert outcome arrays, owned by the caller and sized n.
@@ -54,7 +55,8 @@ struct BatchResult {
 void preprocess_batch(const AlertColumns& alerts, float* triplets_out, float* metadata_out, BatchResult result,
                       int n_threads);
 
-// The stages alone (per-stage tests and benchmarks): cutouts only (failed slots NaN-filled), features only.
+// The stages alone (per-stage tests and benchmarks): cutouts only (failed slots NaN-filled), features only
+// (reads no stamps: they may be null).
 void prepare_triplets_batch(const AlertColumns& alerts, float* out, BatchResult result, int n_threads);
 void compute_features_batch(const AlertColumns& alerts, float* out, BatchResult result);
 

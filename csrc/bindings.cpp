@@ -237,13 +237,18 @@ struct AlertArrays {
     AlertColumns columns;
 };
 
-AlertArrays require_alerts(const py::object& sci, const py::object& tmpl, const py::object& diff,
-                           const py::array& candidate, const py::array& present, const py::array& offsets,
-                           const py::array& jd, const py::array& magpsf, const py::array& flags, py::ssize_t n) {
-    AlertArrays a;
-    a.channels[0] = pin_channel(sci, "science", static_cast<std::size_t>(n));
-    a.channels[1] = pin_channel(tmpl, "template", static_cast<std::size_t>(n));
-    a.channels[2] = pin_channel(diff, "difference", static_cast<std::size_t>(n));
+// The three stamp channels of N alerts, pinned into a.columns.stamps.
+void pin_stamps(AlertArrays& a, const py::object& sci, const py::object& tmpl, const py::object& diff, std::size_t n) {
+    a.channels[0] = pin_channel(sci, "science", n);
+    a.channels[1] = pin_channel(tmpl, "template", n);
+    a.channels[2] = pin_channel(diff, "difference", n);
+    a.columns.n = n;
+    for (std::size_t ch = 0; ch < kChannels; ++ch) a.columns.stamps[ch] = a.channels[ch].pinned.blobs.data();
+}
+
+// The candidate matrix and history columns of N alerts, validated into c (stamps untouched).
+void require_columns(AlertColumns& c, const py::array& candidate, const py::array& present, const py::array& offsets,
+                     const py::array& jd, const py::array& magpsf, const py::array& flags, py::ssize_t n) {
     require_array<double>(candidate, "candidate", "float64", {n, static_cast<py::ssize_t>(kNumCandidateColumns)}, false);
     require_array<std::uint32_t>(present, "present", "uint32", {n}, false);
     require_array<std::int64_t>(offsets, "hist_offsets", "int64", {n + 1}, false);
@@ -258,15 +263,21 @@ AlertArrays require_alerts(const py::object& sci, const py::object& tmpl, const 
                                   "]; bad value " + std::to_string(off[i]) + " at index " + std::to_string(i));
         }
     }
-    AlertColumns& c = a.columns;
     c.n = static_cast<std::size_t>(n);
-    for (std::size_t ch = 0; ch < kChannels; ++ch) c.stamps[ch] = a.channels[ch].pinned.blobs.data();
     c.candidate = ptr<double>(candidate);
     c.present = ptr<std::uint32_t>(present);
     c.hist_offsets = off;
     c.hist_jd = ptr<double>(jd);
     c.hist_magpsf = ptr<double>(magpsf);
     c.hist_flags = ptr<std::uint8_t>(flags);
+}
+
+AlertArrays require_alerts(const py::object& sci, const py::object& tmpl, const py::object& diff,
+                           const py::array& candidate, const py::array& present, const py::array& offsets,
+                           const py::array& jd, const py::array& magpsf, const py::array& flags, py::ssize_t n) {
+    AlertArrays a;
+    pin_stamps(a, sci, tmpl, diff, static_cast<std::size_t>(n));
+    require_columns(a.columns, candidate, present, offsets, jd, magpsf, flags, n);
     return a;
 }
 
@@ -534,16 +545,13 @@ py::tuple py_prepare_triplets(const py::object& science, const py::object& tmpl,
                               const py::array& out, int n_threads) {
     require_triplets_out(out);
     const std::size_t n = static_cast<std::size_t>(out.shape(0));
-    StampChannel ch[kChannels] = {pin_channel(science, "science", n), pin_channel(tmpl, "template", n),
-                                  pin_channel(diff, "difference", n)};
-    AlertColumns cols;
-    cols.n = n;
-    for (std::size_t c = 0; c < kChannels; ++c) cols.stamps[c] = ch[c].pinned.blobs.data();
+    AlertArrays a;
+    pin_stamps(a, science, tmpl, diff, n);
     std::vector<std::uint8_t> status(n);
     std::vector<std::string> messages;
     {
         NativeSection section;
-        prepare_triplets_batch(cols, mutable_ptr<float>(out), BatchResult{status.data(), &messages}, n_threads);
+        prepare_triplets_batch(a.columns, mutable_ptr<float>(out), BatchResult{status.data(), &messages}, n_threads);
     }
     return make_result(status, messages);
 }
@@ -554,14 +562,13 @@ py::tuple py_compute_features(const py::array& candidate, const py::array& prese
     if (out.ndim() < 1) throw py::value_error("metadata out: expected shape (N, 25)");
     const py::ssize_t n = out.shape(0);
     require_array<float>(out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
-    const py::list none(n);
-    for (py::ssize_t i = 0; i < n; ++i) none[static_cast<std::size_t>(i)] = py::none();
-    AlertArrays a = require_alerts(none, none, none, candidate, present, offsets, jd, magpsf, flags, n);
+    AlertColumns cols;  // no stamps: compute_features_batch reads none
+    require_columns(cols, candidate, present, offsets, jd, magpsf, flags, n);
     std::vector<std::uint8_t> status(static_cast<std::size_t>(n));
     std::vector<std::string> messages;
     {
         NativeSection section;
-        compute_features_batch(a.columns, mutable_ptr<float>(out), BatchResult{status.data(), &messages});
+        compute_features_batch(cols, mutable_ptr<float>(out), BatchResult{status.data(), &messages});
     }
     return make_result(status, messages);
 }
