@@ -48,22 +48,9 @@ Status compute_features(const double* cand, std::uint32_t present, const History
     } else {
         return missing("missing field: candidate.drb (and candidate.rb)", out, error);
     }
-    std::size_t detection = 0;
-    for (std::size_t i = 0; i < h.n; ++i) {
-        if (!is_detection(h.flags[i])) continue;
-        if (!(h.flags[i] & kHistJd)) {
-            return missing("missing field: prv_candidates.jd (entry " + std::to_string(detection) + ")", out, error);
-        }
-        ++detection;
-    }
-
     const double jd = cand[kColJd];
     // first_alert_jd = min(jdstarthist, min(jd, detection jds...)), Python's min: strictly smaller wins.
     double inner = jd;
-    for (std::size_t i = 0; i < h.n; ++i) {
-        if (is_detection(h.flags[i]) && h.jd[i] < inner) inner = h.jd[i];
-    }
-    const double first_jd = inner < cand[kColJdStartHist] ? inner : cand[kColJdStartHist];
     // History = detections in packet order, then the candidate itself.
     double peak_mag = 30.0;
     double peak_jd = jd;
@@ -75,10 +62,19 @@ Status compute_features(const double* cand, std::uint32_t present, const History
         }
         if (m > max_mag) max_mag = m;
     };
+    // One pass: a detection without jd fails the alert before anything is written.
+    std::size_t detection = 0;
     for (std::size_t i = 0; i < h.n; ++i) {
-        if (is_detection(h.flags[i])) visit(h.magpsf[i], h.jd[i]);
+        if (!is_detection(h.flags[i])) continue;
+        if (!(h.flags[i] & kHistJd)) {
+            return missing("missing field: prv_candidates.jd (entry " + std::to_string(detection) + ")", out, error);
+        }
+        ++detection;
+        if (h.jd[i] < inner) inner = h.jd[i];
+        visit(h.magpsf[i], h.jd[i]);
     }
     visit(cand[kColMagpsf], jd);
+    const double first_jd = inner < cand[kColJdStartHist] ? inner : cand[kColJdStartHist];
 
     const double values[kNumFeatures] = {
         cand[kColSgscore1], cand[kColDistpsnr1], cand[kColSgscore2], cand[kColDistpsnr2], cand[kColFwhm],
