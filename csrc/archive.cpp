@@ -70,6 +70,16 @@ bool checksum_ok(const std::uint8_t* h) {
     return want == unsigned_sum || static_cast<std::int64_t>(want) == signed_sum;
 }
 
+// A member whose data is its contents: regular file ('0', old '\0') or contiguous file ('7').
+bool is_regular(char type) { return type == '0' || type == '\0' || type == '7'; }
+
+// The current member's data, whole.
+SharedBytes read_member(TarReader& tar, std::uint64_t size) {
+    auto bytes = std::make_shared<std::vector<std::uint8_t>>(static_cast<std::size_t>(size));
+    tar.read_data(bytes->data(), bytes->size());
+    return bytes;
+}
+
 const char* member_kind(char type) {
     switch (type) {
         case '2': return "a symbolic link";
@@ -251,8 +261,10 @@ struct TarReader::Stream {
 TarReader::TarReader(const std::string& path) : stream_(new Stream()) {
     Stream& s = *stream_;
     s.path = path;
-    s.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (s.fd < 0) throw std::runtime_error(os_error_text(errno, path));
+    std::size_t size = 0;
+    std::string error;
+    s.fd = open_readonly(path, size, error);
+    if (s.fd < 0) throw std::runtime_error(error);
     std::uint8_t magic[2] = {0, 0};
     const std::size_t got = s.raw_read(magic, 2);
     if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
@@ -447,15 +459,13 @@ SharedBytes ArchiveSource::find_linked(const std::string& target, std::string& e
         while (again.next(e)) {
             if (e.name != target) continue;
             if (e.type == '1') return find_linked(e.linkname, error);
-            if (!(e.type == '0' || e.type == '\0' || e.type == '7')) break;
+            if (!is_regular(e.type)) break;
             if (e.size > max_member_) {
                 error = "archive member is a hard link to '" + target + "', which is too large (" +
                         std::to_string(e.size) + " bytes)";
                 return nullptr;
             }
-            auto bytes = std::make_shared<std::vector<std::uint8_t>>(static_cast<std::size_t>(e.size));
-            again.read_data(bytes->data(), bytes->size());
-            return bytes;
+            return read_member(again, e.size);
         }
     } catch (const std::exception& ex) {
         error = std::string("archive member is a hard link to '") + target + "', which cannot be read: " + ex.what();
@@ -475,7 +485,7 @@ void ArchiveSource::produce() {
                 if (stopping_) break;
             }
             if (!tar.next(e)) break;
-            const bool regular = e.type == '0' || e.type == '\0' || e.type == '7';
+            const bool regular = is_regular(e.type);
             if (!is_alert_name(e.name)) continue;  // not an alert file (its data is skipped by next())
             ArchiveMember m;
             m.name = display_ + "::" + e.name;
@@ -483,10 +493,9 @@ void ArchiveSource::produce() {
                 m.error = "archive member too large (" + std::to_string(e.size) + " bytes; the reader holds at most " +
                           std::to_string(max_member_) + ")";
             } else if (regular) {
-                auto bytes = std::make_shared<std::vector<std::uint8_t>>(static_cast<std::size_t>(e.size));
-                tar.read_data(bytes->data(), bytes->size());
-                m.bytes = bytes;
-                if (bytes->size() <= link_cache_limit_) {  // remember it: later hard links may point here
+                m.bytes = read_member(tar, e.size);
+                const std::size_t size = m.bytes->size();
+                if (size <= link_cache_limit_) {  // remember it: later hard links may point here
                     recent_.emplace_front(e.name, m.bytes);
                     auto old = recent_index_.find(e.name);
                     if (old != recent_index_.end()) {
@@ -494,7 +503,7 @@ void ArchiveSource::produce() {
                         recent_.erase(old->second);
                     }
                     recent_index_[e.name] = recent_.begin();
-                    recent_bytes_ += bytes->size();
+                    recent_bytes_ += size;
                     while (recent_bytes_ > link_cache_limit_ && !recent_.empty()) {
                         recent_bytes_ -= recent_.back().second->size();
                         recent_index_.erase(recent_.back().first);
