@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluate.figures import pyplot, save
 from .runner import JD_UNIX_EPOCH, Autoscan
 
 MPL_HINT = "the decisions figure needs matplotlib: pip install 'btsbot-fast[report]'"
@@ -55,10 +56,7 @@ def summary(scan: Autoscan) -> dict[str, Any]:
 
 def decisions_figure(scan: Autoscan, path: Path) -> Path:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError as exc:
         raise ImportError(MPL_HINT) from exc
     st = scan.stats
@@ -88,10 +86,7 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
     ax.legend(loc="upper left", fontsize=8)
     ax2.set_ylabel("decisions")
     ax2.set_xlabel(axis_text)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(plt, fig, path)
 
 
 def _utc_label(jd: float) -> str:
