@@ -46,7 +46,7 @@ import numpy as np
 from .actions import FOLLOWUP, SAVE, ActionRunner, plan
 from .config import AutoscanConfig, load_config
 from .skyportal import SkyPortal
-from .state import ActionRow, AlertRow, DecisionRow, Store, open_store
+from .state import OPEN_STATES, ActionRow, AlertRow, DecisionRow, Store, open_store
 
 #: Julian date of the Unix epoch
 JD_UNIX_EPOCH = 2440587.5
@@ -352,7 +352,7 @@ class Autoscan:
         store = self.store
         if action.kind == FOLLOWUP:
             save = store.action_state(action.object_id, SAVE)
-            if save in ("pending", "sending"):
+            if save in OPEN_STATES:
                 return  # another worker is saving: the follow-up waits for the next sweep
             if save == "failed":
                 store.finish(action, "failed", action.attempts, None, None,
