@@ -61,16 +61,14 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
     """
     from .config import AutoscanConfig, ConfigError, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
+    from .report import require_matplotlib
     from .runner import Autoscan
     from .skyportal import INSTALL_HINT
     from .state import StateError, safe_url
 
-    if report_dir is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise click.ClickException("--report needs matplotlib: pip install 'btsbot-fast[report]'") from None
     try:
+        if report_dir is not None:
+            require_matplotlib("--report")
         sp = fu = None
         if skyportal_url:
             sp = SkyPortalConfig(url=skyportal_url, group_ids=tuple(group_ids),
@@ -90,7 +88,7 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
         raise click.UsageError(str(exc)) from None
     except StateError as exc:
         raise click.ClickException(str(exc)) from None
-    except ImportError as exc:  # requests / psycopg missing
+    except ImportError as exc:  # matplotlib / requests / psycopg missing
         raise click.ClickException(str(exc) or INSTALL_HINT) from None
 
     scorer = None
@@ -121,8 +119,7 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
     except scan.store.errors as exc:  # the database failed mid-run: what was committed stays consistent
         raise click.ClickException(f"state {safe_url(state)}: {type(exc).__name__}: {exc}") from None
 
-    failed = sum(n for (_, s), n in st.actions.items() if s == "failed")
-    done = sum(n for (_, s), n in st.actions.items() if s == "done")
+    failed, done = st.actions_in("failed"), st.actions_in("done")
     decided = sum(st.decisions.values())
     where = f" in {safe_url(state)}" if not dry_run else " (dry run: nothing sent, state unchanged)"
     click.echo(f"autoscan {scan.policy.name}: {st.rows} rows ({st.scored} scored, {st.failed + st.unusable} failed, "

@@ -21,7 +21,21 @@ import numpy as np
 from ..evaluate.figures import pyplot, save
 from .runner import JD_UNIX_EPOCH, Autoscan
 
-MPL_HINT = "the decisions figure needs matplotlib: pip install 'btsbot-fast[report]'"
+
+def _needs_matplotlib(what: str) -> str:
+    return f"{what} needs matplotlib: pip install 'btsbot-fast[report]'"
+
+
+MPL_HINT = _needs_matplotlib("the decisions figure")
+
+
+def require_matplotlib(option: str) -> None:
+    """For a command to check before its run that it can write the report ``option`` asks for: an
+    ImportError naming the option and the extra to install when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError(_needs_matplotlib(option)) from None
 
 
 def summary(scan: Autoscan) -> dict[str, Any]:
@@ -47,7 +61,7 @@ def summary(scan: Autoscan) -> dict[str, Any]:
         "sources": len(st.sources),
         "decisions": dict(st.decisions),
         "actions": actions,
-        "failures": {"actions_failed": sum(n for (_, s), n in st.actions.items() if s == "failed"),
+        "failures": {"actions_failed": st.actions_in("failed"),
                      "messages": dict(st.failure_messages.most_common(20))},
         "dead_letters_in_state": len(scan.store.dead_letters()),
         "latency": latency,
@@ -106,4 +120,4 @@ def write_report(scan: Autoscan, out_dir: str | os.PathLike[str]) -> dict[str, A
     return data
 
 
-__all__ = ["summary", "write_report"]
+__all__ = ["require_matplotlib", "summary", "write_report"]

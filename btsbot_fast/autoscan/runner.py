@@ -136,6 +136,10 @@ class RunStats:
     alert_score: array = field(default_factory=lambda: array("d"))
     decision_points: list[tuple[float, float, str]] = field(default_factory=list)
 
+    def actions_in(self, state: str) -> int:
+        """How many actions, of every kind, this run finished in ``state`` (``done`` or ``failed``)."""
+        return sum(n for (_, s), n in self.actions.items() if s == state)
+
 
 class Autoscan:
     """Decide and act on scored alerts; see the module docstring for the :meth:`process` contract.
