@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluate.figures import pyplot, save
-from .runner import JD_UNIX_EPOCH, Autoscan
+from .runner import Autoscan, jd_to_unix, unix_to_utc
 
 
 def _needs_matplotlib(what: str) -> str:
@@ -63,7 +63,7 @@ def summary(scan: Autoscan) -> dict[str, Any]:
         "actions": actions,
         "failures": {"actions_failed": st.actions_in("failed"),
                      "messages": dict(st.failure_messages.most_common(20))},
-        "dead_letters_in_state": len(scan.store.dead_letters()),
+        "dead_letters_in_state": scan.store.dead_letter_count(),
         "latency": latency,
     }
 
@@ -83,7 +83,8 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
         t0_text, axis_text = "-", "no new alerts in this run"
         t0 = 0.0
     else:
-        t0_text, axis_text = f"{t0:.1f}", f"hours since JD {t0:.1f} (UTC {_utc_label(t0)})"
+        utc = unix_to_utc(jd_to_unix(t0))
+        t0_text, axis_text = f"{t0:.1f}", f"hours since JD {t0:.1f} (UTC {utc:%Y-%m-%d %H:%M})"
     hours = (jd - t0) * 24.0
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.scatter(hours, st.alert_score, s=4, c="0.6", label=f"scored alerts ({len(jd)})", rasterized=True)
@@ -101,12 +102,6 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
     ax2.set_ylabel("decisions")
     ax2.set_xlabel(axis_text)
     return save(plt, fig, path)
-
-
-def _utc_label(jd: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp((jd - JD_UNIX_EPOCH) * 86400.0, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def write_report(scan: Autoscan, out_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -323,11 +322,8 @@ class Store(ABC):
             cur = self._execute("UPDATE actions SET state = 'pending' WHERE state = 'failed'")
             return max(cur.rowcount, 0)
 
-    def dead_letters(self) -> list[dict[str, Any]]:
-        rows = self._execute("SELECT action_id, object_id, kind, http_status, error, created_at FROM dead_letters "
-                             "ORDER BY id").fetchall()
-        return [{"action_id": a, "objectId": o, "kind": k, "http_status": h, "error": e, "created_at": t}
-                for a, o, k, h, e, t in rows]
+    def dead_letter_count(self) -> int:
+        return int(self._execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
 
     def __enter__(self) -> Store:
         return self
@@ -528,10 +524,6 @@ def open_store(location: str | os.PathLike[str], dry_run: bool = False) -> Store
     if "://" in text:
         raise StateError(f"unknown state location {safe_url(text)!r}: give a file or a postgresql:// URL")
     return SQLiteStore(text, dry_run=dry_run)
-
-
-def now() -> float:
-    return time.time()
 
 
 __all__ = ["ActionRow", "AlertRow", "DecisionRow", "PostgresStore", "SQLiteStore", "StateError", "Store",
