@@ -102,6 +102,15 @@ def test_decisions_from_score_tables_match_the_policies_by_hand(reference, table
     assert len(by_hand(reference.rows, "gt1")) > len(by_hand(reference.rows, "bts_p2")) >= 1
 
 
+def test_a_pq_score_table_is_parquet(reference, tables, tmp_path, env):
+    # `score -o dev.pq` writes Parquet (output.format_for): autoscan reads it as the same score table
+    pq = tmp_path / "dev.pq"
+    pq.write_bytes(tables["parquet"].read_bytes())
+    out = tmp_path / "decisions.jsonl"
+    autoscan([pq, "--policy", "bts_p1", "--state", tmp_path / "state.sqlite", "--decisions", out], env, tmp_path)
+    assert {d["objectId"]: d["candid"] for d in lines(out)} == by_hand(reference.rows, "bts_p1")
+
+
 def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tmp_path, server):
     pytest.importorskip("matplotlib")
     want = by_hand(reference.rows, "bts_p1")

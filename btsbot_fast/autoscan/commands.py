@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from ..scorer_options import ScorerOptions, scorer_options
+from .config import DEFAULT_PAYLOAD, FollowupConfig, SkyPortalConfig
 
 #: result rows per state transaction (and per round of actions)
 ROWS_PER_BATCH = 1000
@@ -29,15 +31,16 @@ ROWS_PER_BATCH = 1000
 @click.option("--target-group-id", "target_group_ids", type=int, multiple=True,
               help="Target groups of follow-up requests (repeatable; default: the --group-id values).")
 @click.option("--followup-payload", default=None,
-              help='Follow-up payload JSON (default {"observation_type": "IFU", "priority": 3}); '
+              help=f"Follow-up payload JSON (default {json.dumps(DEFAULT_PAYLOAD)}); "
                    "start_date and end_date are added.")
-@click.option("--validity-days", type=click.FloatRange(min=0, min_open=True), default=7.0, show_default=True,
-              help="end_date = decision time + this many days.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Seconds per SkyPortal request.")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=4, show_default=True,
+# the defaults are the config dataclasses' (a dataclass keeps a plain default as its class attribute)
+@click.option("--validity-days", type=click.FloatRange(min=0, min_open=True), default=FollowupConfig.validity_days,
+              show_default=True, help="end_date = decision time + this many days.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=SkyPortalConfig.timeout,
+              show_default=True, help="Seconds per SkyPortal request.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=SkyPortalConfig.max_attempts, show_default=True,
               help="Tries per action on 5xx answers, timeouts and connection errors; then a dead letter.")
-@click.option("--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--backoff", type=click.FloatRange(min=0), default=SkyPortalConfig.backoff, show_default=True,
               help="First retry delay in seconds, doubled at each retry.")
 @click.option("--decisions", "decisions_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append one JSON line per decision (with its actions' outcomes) to this file.")
@@ -56,30 +59,26 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
     selected source is saved to --group-id groups and, with --allocation-id, gets one follow-up request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
     """
-    from .config import AutoscanConfig, ConfigError, FollowupConfig, SkyPortalConfig, parse_ignore_groups, parse_payload
+    from .config import AutoscanConfig, ConfigError, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
+    from .report import require_matplotlib
     from .runner import Autoscan
     from .skyportal import INSTALL_HINT
     from .state import StateError, safe_url
 
-    if report_dir is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise click.ClickException("--report needs matplotlib: pip install 'btsbot-fast[report]'") from None
     try:
+        if report_dir is not None:
+            require_matplotlib("--report")
         sp = fu = None
         if skyportal_url:
-            sp = SkyPortalConfig(url=skyportal_url.rstrip("/"), group_ids=tuple(group_ids),
+            sp = SkyPortalConfig(url=skyportal_url, group_ids=tuple(group_ids),
                                  ignore_if_in_group_ids=parse_ignore_groups(ignore_if_in_group_ids),
                                  token_file=token_file, timeout=timeout, max_attempts=max_attempts, backoff=backoff)
         elif group_ids or allocation_id is not None:
             raise ConfigError("--group-id and --allocation-id need --skyportal-url")
         if allocation_id is not None:
-            fu = FollowupConfig(allocation_id=allocation_id,
-                                target_group_ids=tuple(target_group_ids or group_ids),
-                                payload=parse_payload(followup_payload) if followup_payload else
-                                {"observation_type": "IFU", "priority": 3},
+            fu = FollowupConfig(allocation_id=allocation_id, target_group_ids=tuple(target_group_ids) or None,
+                                payload=parse_payload(followup_payload) if followup_payload else dict(DEFAULT_PAYLOAD),
                                 validity_days=validity_days)
         elif followup_payload or target_group_ids:
             raise ConfigError("--followup-payload and --target-group-id need --allocation-id")
@@ -89,7 +88,7 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
         raise click.UsageError(str(exc)) from None
     except StateError as exc:
         raise click.ClickException(str(exc)) from None
-    except ImportError as exc:  # requests / psycopg missing
+    except ImportError as exc:  # matplotlib / requests / psycopg missing
         raise click.ClickException(str(exc) or INSTALL_HINT) from None
 
     scorer = None
@@ -120,8 +119,7 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
     except scan.store.errors as exc:  # the database failed mid-run: what was committed stays consistent
         raise click.ClickException(f"state {safe_url(state)}: {type(exc).__name__}: {exc}") from None
 
-    failed = sum(n for (_, s), n in st.actions.items() if s == "failed")
-    done = sum(n for (_, s), n in st.actions.items() if s == "done")
+    failed, done = st.actions_in("failed"), st.actions_in("done")
     decided = sum(st.decisions.values())
     where = f" in {safe_url(state)}" if not dry_run else " (dry run: nothing sent, state unchanged)"
     click.echo(f"autoscan {scan.policy.name}: {st.rows} rows ({st.scored} scored, {st.failed + st.unusable} failed, "

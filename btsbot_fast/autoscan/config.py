@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -57,6 +57,7 @@ class SkyPortalConfig:
     backoff: float = 1.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "url", self.url.rstrip("/"))  # the one form, from the options or the TOML
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"skyportal.url must start with http:// or https://, got {self.url!r}")
         if not self.group_ids:
@@ -83,7 +84,7 @@ class SkyPortalConfig:
 @dataclass(frozen=True)
 class FollowupConfig:
     allocation_id: int
-    target_group_ids: tuple[int, ...]
+    target_group_ids: tuple[int, ...] | None = None  # None: the save groups (set by AutoscanConfig)
     payload: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_PAYLOAD))
     validity_days: float = 7.0
 
@@ -111,6 +112,8 @@ class AutoscanConfig:
             raise ConfigError("state: give a SQLite file or a postgresql:// URL")
         if self.followup is not None and self.skyportal is None:
             raise ConfigError("follow-up requests need SkyPortal settings (url, group ids): saving comes first")
+        if self.followup is not None and self.followup.target_group_ids is None:
+            object.__setattr__(self, "followup", replace(self.followup, target_group_ids=self.skyportal.group_ids))
 
     @property
     def parsed_policy(self) -> Policy:
@@ -180,6 +183,15 @@ def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
 
 
+def _ints(values: Any) -> tuple[int, ...]:
+    return tuple(int(g) for g in values)
+
+
+def _given(table: Mapping[str, Any], convert: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of ``convert`` present in the table, converted."""
+    return {k: f(table[k]) for k, f in convert.items() if k in table}
+
+
 def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
     """An :class:`AutoscanConfig` from a TOML file (see the module docstring); relative paths in it are
     relative to the file's folder."""
@@ -198,33 +210,25 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
     state = str(data["state"])
     if "://" not in state:
         state = str(rel(state))
+    # optional keys and their conversions: an absent key takes the dataclass's default
+    sp_optional = {"ignore_if_in_group_ids": parse_ignore_groups, "token_file": rel, "origin": str,
+                   "timeout": float, "max_attempts": int, "backoff": float}
+    fu_optional = {"target_group_ids": _ints, "payload": parse_payload, "validity_days": float}
     try:
         skyportal = None
         if "skyportal" in data:
             sp = data["skyportal"]
-            _check_keys(sp, {"url", "group_ids", "ignore_if_in_group_ids", "token_file", "origin", "timeout",
-                             "max_attempts", "backoff"}, f"{path} [skyportal]")
-            skyportal = SkyPortalConfig(
-                url=str(sp.get("url", "")).rstrip("/"),
-                group_ids=tuple(int(g) for g in sp.get("group_ids", ())),
-                ignore_if_in_group_ids=parse_ignore_groups(sp.get("ignore_if_in_group_ids")),
-                token_file=rel(sp["token_file"]) if "token_file" in sp else None,
-                origin=str(sp.get("origin", ORIGIN)),
-                timeout=float(sp.get("timeout", 10.0)),
-                max_attempts=int(sp.get("max_attempts", 4)),
-                backoff=float(sp.get("backoff", 1.0)))
+            _check_keys(sp, {"url", "group_ids", *sp_optional}, f"{path} [skyportal]")
+            # url and group ids are required: missing, they fail the dataclass's checks by name
+            skyportal = SkyPortalConfig(url=str(sp.get("url", "")), group_ids=_ints(sp.get("group_ids", ())),
+                                        **_given(sp, sp_optional))
         followup = None
         if "followup" in data:
             fu = data["followup"]
-            _check_keys(fu, {"allocation_id", "target_group_ids", "payload", "validity_days"}, f"{path} [followup]")
+            _check_keys(fu, {"allocation_id", *fu_optional}, f"{path} [followup]")
             if "allocation_id" not in fu:
                 raise ConfigError(f"{path} [followup]: needs allocation_id")
-            targets = fu.get("target_group_ids", skyportal.group_ids if skyportal else ())
-            followup = FollowupConfig(
-                allocation_id=int(fu["allocation_id"]),
-                target_group_ids=tuple(int(g) for g in targets),
-                payload=parse_payload(fu.get("payload", DEFAULT_PAYLOAD)),
-                validity_days=float(fu.get("validity_days", 7.0)))
+            followup = FollowupConfig(allocation_id=int(fu["allocation_id"]), **_given(fu, fu_optional))
         return AutoscanConfig(policy=str(data["policy"]), state=state, skyportal=skyportal, followup=followup,
                               decisions=rel(data["decisions"]) if "decisions" in data else None)
     except (TypeError, ValueError) as exc:  # ConfigError too: name the file

@@ -3,7 +3,8 @@ scored by the project's :class:`~btsbot_fast.scorer.Scorer`, plus score tables w
 (CSV, JSON Lines, Parquet), read as they are.
 
 A path named on the command line is a score table when it is a ``.csv``/``.jsonl``/``.ndjson`` file, or
-a ``.parquet`` file with a ``score`` column and no alert columns. Directories are walked by the Scorer
+a ``.parquet``/``.pq`` file with a ``score`` column and no alert columns (the suffixes ``score -o`` writes:
+:func:`~btsbot_fast.output.format_for`). Directories are walked by the Scorer
 (score tables inside them are not picked up). Inputs are read in the order given; consecutive alert
 inputs are scored in one Scorer pass.
 """
@@ -18,33 +19,39 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..io.parquet import holds_alert_columns
+from ..output import format_for
+
 #: the columns autoscan needs from a score table (``score`` writes them all, with status and more)
 NEEDED_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status")
-TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 
 
 class InputError(ValueError):
     """A score table autoscan cannot use (the message names the file and the problem)."""
 
 
+def _table_format(path: Path) -> str | None:
+    """The score writer's format for this suffix (csv, jsonl, parquet), None for any other file."""
+    try:
+        return format_for(path)
+    except ValueError:
+        return None
+
+
 def is_score_table(path: str | os.PathLike[str]) -> bool:
     p = Path(path)
     if p.is_dir():
         return False
-    name = p.name.lower()
-    if name.endswith(TABLE_SUFFIXES):
-        return True
-    if name.endswith(".parquet"):
-        try:
-            import pyarrow.parquet as pq
+    fmt = _table_format(p)
+    if fmt != "parquet":
+        return fmt is not None
+    # alert columns, or no pyarrow / an unreadable file (holds_alert_columns cannot tell): the Scorer
+    # reads it as an alert input and reports its problem. Else the schema is readable: a score column?
+    if holds_alert_columns(p):
+        return False
+    import pyarrow.parquet as pq
 
-            names = pq.read_schema(p).names
-        except Exception:  # no pyarrow or not readable: the Scorer reports it as an alert input
-            return False
-        from ..io.parquet import ALERT_COLUMNS
-
-        return "score" in names and not any(c in names for c in ALERT_COLUMNS)
-    return False
+    return "score" in pq.read_schema(p).names
 
 
 def _check_columns(path: Path, columns: list[str] | None) -> None:
@@ -59,13 +66,13 @@ def _check_columns(path: Path, columns: list[str] | None) -> None:
 def read_score_table(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """The rows of a ``btsbot-fast score`` output (values as written: strings for CSV)."""
     path = Path(path)
-    name = path.name.lower()
-    if name.endswith(".csv"):
+    fmt = _table_format(path)
+    if fmt == "csv":
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             _check_columns(path, reader.fieldnames)
             yield from reader
-    elif name.endswith(".parquet"):
+    elif fmt == "parquet":
         import pyarrow.parquet as pq
 
         f = pq.ParquetFile(path)

@@ -18,9 +18,24 @@ from typing import Any
 
 import numpy as np
 
-from .runner import JD_UNIX_EPOCH, Autoscan
+from ..evaluate.figures import pyplot, save
+from .runner import Autoscan, jd_to_unix, unix_to_utc
 
-MPL_HINT = "the decisions figure needs matplotlib: pip install 'btsbot-fast[report]'"
+
+def _needs_matplotlib(what: str) -> str:
+    return f"{what} needs matplotlib: pip install 'btsbot-fast[report]'"
+
+
+MPL_HINT = _needs_matplotlib("the decisions figure")
+
+
+def require_matplotlib(option: str) -> None:
+    """For a command to check before its run that it can write the report ``option`` asks for: an
+    ImportError naming the option and the extra to install when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError(_needs_matplotlib(option)) from None
 
 
 def summary(scan: Autoscan) -> dict[str, Any]:
@@ -46,19 +61,16 @@ def summary(scan: Autoscan) -> dict[str, Any]:
         "sources": len(st.sources),
         "decisions": dict(st.decisions),
         "actions": actions,
-        "failures": {"actions_failed": sum(n for (_, s), n in st.actions.items() if s == "failed"),
+        "failures": {"actions_failed": st.actions_in("failed"),
                      "messages": dict(st.failure_messages.most_common(20))},
-        "dead_letters_in_state": len(scan.store.dead_letters()),
+        "dead_letters_in_state": scan.store.dead_letter_count(),
         "latency": latency,
     }
 
 
 def decisions_figure(scan: Autoscan, path: Path) -> Path:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError as exc:
         raise ImportError(MPL_HINT) from exc
     st = scan.stats
@@ -71,7 +83,8 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
         t0_text, axis_text = "-", "no new alerts in this run"
         t0 = 0.0
     else:
-        t0_text, axis_text = f"{t0:.1f}", f"hours since JD {t0:.1f} (UTC {_utc_label(t0)})"
+        utc = unix_to_utc(jd_to_unix(t0))
+        t0_text, axis_text = f"{t0:.1f}", f"hours since JD {t0:.1f} (UTC {utc:%Y-%m-%d %H:%M})"
     hours = (jd - t0) * 24.0
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.scatter(hours, st.alert_score, s=4, c="0.6", label=f"scored alerts ({len(jd)})", rasterized=True)
@@ -88,16 +101,7 @@ def decisions_figure(scan: Autoscan, path: Path) -> Path:
     ax.legend(loc="upper left", fontsize=8)
     ax2.set_ylabel("decisions")
     ax2.set_xlabel(axis_text)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _utc_label(jd: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp((jd - JD_UNIX_EPOCH) * 86400.0, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return save(plt, fig, path)
 
 
 def write_report(scan: Autoscan, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -111,4 +115,4 @@ def write_report(scan: Autoscan, out_dir: str | os.PathLike[str]) -> dict[str, A
     return data
 
 
-__all__ = ["summary", "write_report"]
+__all__ = ["require_matplotlib", "summary", "write_report"]

@@ -46,7 +46,7 @@ import numpy as np
 from .actions import FOLLOWUP, SAVE, ActionRunner, plan
 from .config import AutoscanConfig, load_config
 from .skyportal import SkyPortal
-from .state import ActionRow, AlertRow, DecisionRow, Store, open_store
+from .state import OPEN_STATES, ActionRow, AlertRow, DecisionRow, Store, open_store
 
 #: Julian date of the Unix epoch
 JD_UNIX_EPOCH = 2440587.5
@@ -57,7 +57,8 @@ def jd_to_unix(jd: float) -> float:
     return (jd - JD_UNIX_EPOCH) * 86400.0
 
 
-def _utc(t: float) -> dt.datetime:
+def unix_to_utc(t: float) -> dt.datetime:
+    """A Unix time as a naive UTC datetime."""
     return dt.datetime.fromtimestamp(t, tz=dt.timezone.utc).replace(tzinfo=None)
 
 
@@ -105,7 +106,7 @@ class Decision:
     def as_dict(self) -> dict[str, Any]:
         out = {"objectId": self.objectId, "policy": self.policy, "candid": self.candid, "jd": self.jd,
                "score": self.score, "magpsf": self.magpsf,
-               "decided_at": _utc(self.decided_at).isoformat(timespec="milliseconds") + "Z", "live": self.live,
+               "decided_at": unix_to_utc(self.decided_at).isoformat(timespec="milliseconds") + "Z", "live": self.live,
                "actions": self.actions}
         if self.live:
             out["latency_s"] = round(self.latency_s, 3)
@@ -135,6 +136,10 @@ class RunStats:
     alert_jd: array = field(default_factory=lambda: array("d"))
     alert_score: array = field(default_factory=lambda: array("d"))
     decision_points: list[tuple[float, float, str]] = field(default_factory=list)
+
+    def actions_in(self, state: str) -> int:
+        """How many actions, of every kind, this run finished in ``state`` (``done`` or ``failed``)."""
+        return sum(n for (_, s), n in self.actions.items() if s == state)
 
 
 class Autoscan:
@@ -289,7 +294,7 @@ class Autoscan:
             candid, jd, score, mag = h[i]
             d = DecisionRow(oid, policy.name, candid, jd, score, mag, now, self.live)
             if store.insert_decision(d):
-                for action in plan(oid, self.config.skyportal, self.config.followup, _utc(now)):
+                for action in plan(oid, self.config.skyportal, self.config.followup, unix_to_utc(now)):
                     store.insert_action(oid, policy.name, action.kind, action.key, action.request, now)
                 made.append(d)
         return made, [*new, *scored_late]
@@ -352,7 +357,7 @@ class Autoscan:
         store = self.store
         if action.kind == FOLLOWUP:
             save = store.action_state(action.object_id, SAVE)
-            if save in ("pending", "sending"):
+            if save in OPEN_STATES:
                 return  # another worker is saving: the follow-up waits for the next sweep
             if save == "failed":
                 store.finish(action, "failed", action.attempts, None, None,
@@ -369,4 +374,4 @@ class Autoscan:
             self.stats.failure_messages[outcome.error[:160]] += 1
 
 
-__all__ = ["Autoscan", "Decision", "RunStats", "jd_to_unix"]
+__all__ = ["Autoscan", "Decision", "RunStats", "jd_to_unix", "unix_to_utc"]

@@ -27,7 +27,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -85,7 +84,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   created_at {float} NOT NULL);
 """
 
+#: an action not finished: queued, or sent with no recorded outcome
 OPEN_STATES = ("pending", "sending")
+_OPEN_SQL = "state IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATES))
 
 
 class StateError(RuntimeError):
@@ -271,14 +272,15 @@ class Store(ABC):
 
     def open_actions(self) -> list[ActionRow]:
         """Actions not finished (pending, or sent with no recorded outcome), oldest first."""
-        rows = self._execute(f"SELECT {self._ACTION_COLUMNS} FROM actions WHERE state IN ('pending', 'sending') "
-                             "ORDER BY id").fetchall()
+        rows = self._execute(f"SELECT {self._ACTION_COLUMNS} FROM actions WHERE {_OPEN_SQL} ORDER BY id").fetchall()
         return [self._action(r) for r in rows]
 
-    def _read_action(self, action_id: int) -> ActionRow | None:
+    def _open_action(self, action_id: int) -> ActionRow | None:
+        """The action as the state has it now, if it is still open (else None)."""
         row = self._execute(self._sql(f"SELECT {self._ACTION_COLUMNS} FROM actions WHERE id = ?"),
                             [action_id]).fetchone()
-        return None if row is None else self._action(row)
+        action = None if row is None else self._action(row)
+        return action if action is not None and action.state in OPEN_STATES else None
 
     def actions_of(self, object_id: str) -> list[dict[str, Any]]:
         rows = self._execute(self._sql(
@@ -320,11 +322,8 @@ class Store(ABC):
             cur = self._execute("UPDATE actions SET state = 'pending' WHERE state = 'failed'")
             return max(cur.rowcount, 0)
 
-    def dead_letters(self) -> list[dict[str, Any]]:
-        rows = self._execute("SELECT action_id, object_id, kind, http_status, error, created_at FROM dead_letters "
-                             "ORDER BY id").fetchall()
-        return [{"action_id": a, "objectId": o, "kind": k, "http_status": h, "error": e, "created_at": t}
-                for a, o, k, h, e, t in rows]
+    def dead_letter_count(self) -> int:
+        return int(self._execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
 
     def __enter__(self) -> Store:
         return self
@@ -405,8 +404,7 @@ class SQLiteStore(Store):
 
     def claim(self, action_id: int) -> ActionRow | None:
         # one process per state file (the lock file): an open action is never being sent by anyone else
-        action = self._read_action(action_id)
-        return action if action is not None and action.state in OPEN_STATES else None
+        return self._open_action(action_id)
 
     def _in(self, column: str, values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
         return [(f"{column} IN ({', '.join('?' * len(chunk))})", chunk)
@@ -484,17 +482,15 @@ class PostgresStore(Store):
 
     def claim(self, action_id: int) -> ActionRow | None:
         if self.dry_run:
-            action = self._read_action(action_id)
-            return action if action is not None and action.state in OPEN_STATES else None
+            return self._open_action(action_id)
         # a session-level lock: held across the commits of the attempt and the outcome, dropped by the
         # server if this worker dies, so the action becomes claimable again
         got = self._execute("SELECT pg_try_advisory_lock(%s)", [action_id]).fetchone()[0]
         if not got:
             return None
-        action = self._read_action(action_id)  # read after locking: sees a finished send's outcome
-        if action is None or action.state not in OPEN_STATES:
+        action = self._open_action(action_id)  # read after locking: sees a finished send's outcome
+        if action is None:
             self.release(action_id)
-            return None
         return action
 
     def release(self, action_id: int) -> None:
@@ -528,10 +524,6 @@ def open_store(location: str | os.PathLike[str], dry_run: bool = False) -> Store
     if "://" in text:
         raise StateError(f"unknown state location {safe_url(text)!r}: give a file or a postgresql:// URL")
     return SQLiteStore(text, dry_run=dry_run)
-
-
-def now() -> float:
-    return time.time()
 
 
 __all__ = ["ActionRow", "AlertRow", "DecisionRow", "PostgresStore", "SQLiteStore", "StateError", "Store",

@@ -10,7 +10,8 @@ import numpy as np
 COLORS = {"tp": "#26547C", "fp": "#A9BCD0", "tn": "#BA5A31", "fn": "#E59F71"}
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display); ImportError without matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -19,7 +20,7 @@ def _plt():
     return plt
 
 
-def _save(plt, fig, path: Path) -> Path:
+def save(plt, fig, path: Path) -> Path:
     """Lay out, write and close a figure (closing frees it: evaluation makes several per run)."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -32,7 +33,7 @@ def _fmt(x) -> str:
 
 
 def roc_figure(path: Path, fpr: np.ndarray, tpr: np.ndarray, auc: float, title: str = "") -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="k", lw=1, ls="--")
     ax.plot(fpr, tpr, lw=2, label=f"ROC (AUC = {_fmt(auc)})")
@@ -40,12 +41,12 @@ def roc_figure(path: Path, fpr: np.ndarray, tpr: np.ndarray, auc: float, title: 
            title=title or "Alert-level ROC")
     ax.legend(loc="lower right")
     ax.grid(True, lw=0.3)
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def magpsf_bars_figure(path: Path, alert: dict[str, Any]) -> Path:
     """Stacked TP/FP/TN/FN counts per PSF-magnitude bin, with accuracy/precision/recall per bin."""
-    plt = _plt()
+    plt = pyplot()
     bins = alert["by_magpsf"]
     labels = [(f"<{b['hi']:g}" if b["lo"] is None else f"≥{b['lo']:g}" if b["hi"] is None else f"{b['lo']:g}")
               for b in bins]
@@ -71,11 +72,11 @@ def magpsf_bars_figure(path: Path, alert: dict[str, Any]) -> Path:
     ax2.set_xticks(x)
     ax2.set_xticklabels(labels, rotation=45)
     ax2.set_xlabel("PSF magnitude bin (lower edge)")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def score_hist_figure(path: Path, labels: np.ndarray, scores: np.ndarray, threshold: float) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(0, 1, 41)
     y = np.asarray(labels).astype(bool)
@@ -84,12 +85,12 @@ def score_hist_figure(path: Path, labels: np.ndarray, scores: np.ndarray, thresh
     ax.axvline(threshold, color="k", ls="--", lw=1)
     ax.set(xlabel="score", ylabel="alerts", yscale="log", title="Score distribution by label")
     ax.legend()
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def source_bins_figure(path: Path, source: dict[str, Any]) -> Path:
     """Completeness and purity per peak-magnitude bin, one panel per policy."""
-    plt = _plt()
+    plt = pyplot()
     names = list(source)
     ncol = min(3, len(names))
     nrow = int(np.ceil(len(names) / ncol))
@@ -111,12 +112,12 @@ def source_bins_figure(path: Path, source: dict[str, Any]) -> Path:
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle("Source level: completeness and purity per peak-magnitude bin (overall in legend)", fontsize=10)
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def delay_figure(path: Path, source: dict[str, Any]) -> Path | None:
     """Histogram of (first trigger - reference time) per policy, with the median."""
-    plt = _plt()
+    plt = pyplot()
     names = [n for n in source if source[n].get("delay", {}).get("n")]
     if not names:
         return None
@@ -135,11 +136,11 @@ def delay_figure(path: Path, source: dict[str, Any]) -> Path | None:
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def threshold_scan_figure(path: Path, scans: dict[str, list[dict[str, Any]]]) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, (name, rows) in enumerate(scans.items()):
         t = [r["threshold"] for r in rows]
@@ -151,4 +152,4 @@ def threshold_scan_figure(path: Path, scans: dict[str, list[dict[str, Any]]]) ->
            title="Source level vs threshold")
     ax.grid(True, lw=0.3)
     ax.legend(fontsize=7, ncol=2)
-    return _save(plt, fig, path)
+    return save(plt, fig, path)

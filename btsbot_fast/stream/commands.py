@@ -119,18 +119,16 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
 def _open_autoscan(config_path: Path, report_dir: Path | None):
     from ..autoscan import Autoscan
     from ..autoscan.config import ConfigError
+    from ..autoscan.report import require_matplotlib
     from ..autoscan.state import StateError
 
-    if report_dir is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise click.ClickException("--autoscan-report needs matplotlib: pip install 'btsbot-fast[report]'") from None
     try:
+        if report_dir is not None:
+            require_matplotlib("--autoscan-report")
         return Autoscan.from_toml(config_path, live=True)
     except (ConfigError, StateError) as exc:
         raise click.ClickException(f"autoscan: {exc}") from None
-    except ImportError as exc:  # the [autoscan] / [postgres] extras
+    except ImportError as exc:  # the [report] / [autoscan] / [postgres] extras
         raise click.ClickException(str(exc)) from None
 
 
@@ -141,8 +139,7 @@ def _close_autoscan(scan, report_dir: Path | None) -> None:
 
             write_report(scan, report_dir)
         st = scan.stats
-        done = sum(n for (_, s), n in st.actions.items() if s == "done")
-        failed = sum(n for (_, s), n in st.actions.items() if s == "failed")
+        done, failed = st.actions_in("done"), st.actions_in("failed")
         click.echo(f"autoscan {scan.policy.name}: {len(st.sources)} sources, {st.new_alerts} new alerts, "
                    f"{sum(st.decisions.values())} new decisions, {done} actions done, {failed} failed "
                    "(dead-lettered; see the autoscan command's --retry-failed)", err=True)
