@@ -162,8 +162,14 @@ def schema_problem(schema: Any) -> str:
         if not ok:
             bad.append(f"{name} is {t}")
     if bad:
-        return "not a ZTF alert table: unexpected column type(s): " + "; ".join(bad)
+        return unexpected_types(bad)
     return ""
+
+
+def unexpected_types(bad: list[str]) -> str:
+    """The problem of an alert table whose alert columns have the wrong types (``bad``: "name is type"
+    items); the Spark driver says it in the same words."""
+    return "not a ZTF alert table: unexpected column type(s): " + "; ".join(bad)
 
 
 def _is_list(t: Any) -> bool:
@@ -276,4 +282,4 @@ def _conform_struct(arr: Any) -> Any:
 
 
 __all__ = ["ALERT_COLUMNS", "CUTOUT_COLUMNS", "INSTALL_HINT", "ParquetPart", "conform", "holds_alert_columns",
-           "read_parquet", "records_from_parquet", "schema_problem"]
+           "read_parquet", "records_from_parquet", "schema_problem", "unexpected_types"]

@@ -103,9 +103,9 @@ def preprocess_paths(paths: Iterable[str | os.PathLike[str]], engine: str = "nat
         stop = row + len(b)
         out.triplets[row:stop], out.metadata[row:stop] = b.triplets, b.metadata
         out.jd[row:stop], out.status[row:stop] = b.jd, b.status
-        out.candid[row:stop] = [-1 if r.candid is None else r.candid for r in b.records]
-        out.objectId[row:stop] = [r.objectId or "" for r in b.records]
+        candid, oid, source = b.row_ids()
+        out.candid[row:stop], out.objectId[row:stop] = candid, oid
         out.message.extend(b.messages)
-        out.source.extend(r.source for r in b.records)
+        out.source.extend(source)
         row = stop
     return out

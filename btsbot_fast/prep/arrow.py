@@ -20,8 +20,8 @@ from ..io.parquet import conform
 from ..io.records import AlertRecord
 from ..threads import native_threads
 from .batch import Batch, empty_arrays
-from .gather import HIST_ITEM, HIST_JD, HIST_MAG, RECORD_BIT
-from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, ROW_INFO
+from .gather import HIST_ITEM, HIST_JD, HIST_MAG, RECORD_BIT, row_info
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS
 
 
 def preprocess_arrow(batch: Any, threads: int = 0, *, source: str = "<arrow>", first_index: int = 0,
@@ -53,12 +53,10 @@ def preprocess_arrow(batch: Any, threads: int = 0, *, source: str = "<arrow>", f
             present |= (_valid(child, n) & cand_ok).astype(np.uint32) << np.uint32(k)
     offsets, hist_jd, hist_mag, hist_flags = _history(cols.get("prv_candidates"), n)
 
-    triplets, metadata, _, info = empty_arrays(n)
+    triplets, metadata, _, _ = empty_arrays(n)
     status, messages = _core.preprocess(*stamps, candidate, present, offsets, hist_jd, hist_mag, hist_flags,
                                         triplets, metadata, native_threads(threads))
-    for c, name in enumerate(ROW_INFO):
-        k = CANDIDATE_COLUMNS.index(name)
-        info[:, c] = np.where(present & np.uint32(1 << k), candidate[:, k], np.nan)
+    info = row_info(candidate, present)
 
     oid = cols["objectId"].to_pylist() if "objectId" in cols else [None] * n
     candid = cols["candid"].to_pylist() if "candid" in cols else [None] * n

@@ -43,6 +43,13 @@ class Batch:
     def ok(self) -> np.ndarray:
         return self.status == Status.OK
 
+    def row_ids(self) -> tuple[list[int], list[str], list[str]]:
+        """Per row: candid (-1 when unknown), objectId ('' when unknown) and source, as the .npz columns
+        (and ``prep.Preprocessed``) hold them."""
+        recs = self.records
+        return ([-1 if r.candid is None else r.candid for r in recs], [r.objectId or "" for r in recs],
+                [r.source for r in recs])
+
 
 def empty_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Output arrays for ``n`` rows: triplets, metadata, status, info (NaN)."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _core
 from ..io.records import AlertRecord
-from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, ROW_INFO
 
 RECORD_BIT = _core.CANDIDATE_RECORD_BIT
 HIST_ITEM, HIST_JD, HIST_MAG = _core.HIST_ITEM, _core.HIST_JD, _core.HIST_MAG
@@ -73,4 +73,14 @@ def columns_from_records(records: Sequence[AlertRecord]) -> Columns:
                    np.asarray(mag, dtype=np.float64), np.asarray(flags, dtype=np.uint8))
 
 
-__all__ = ["Columns", "HIST_ITEM", "HIST_JD", "HIST_MAG", "RECORD_BIT", "columns_from_records"]
+def row_info(candidate: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``Batch.info`` (N, len(ROW_INFO)) float64 from the candidate columns handed to the core: the value
+    where it is not null, else NaN (also for rows without a candidate)."""
+    info = np.empty((len(present), len(ROW_INFO)), dtype=np.float64)
+    for c, name in enumerate(ROW_INFO):
+        k = CANDIDATE_COLUMNS.index(name)
+        info[:, c] = np.where(present & np.uint32(1 << k), candidate[:, k], np.nan)
+    return info
+
+
+__all__ = ["Columns", "HIST_ITEM", "HIST_JD", "HIST_MAG", "RECORD_BIT", "columns_from_records", "row_info"]

@@ -128,9 +128,10 @@ class NpzWriter:
         c["metadata"].append(np.ascontiguousarray(batch.metadata, dtype=np.float32))
         c["jd"].append(np.asarray(batch.jd, dtype=np.float64))
         c["status"].append(np.asarray(batch.status, dtype=np.uint8))
-        c["candid"].extend(-1 if r.candid is None else r.candid for r in batch.records)
-        c["objectId"].extend(r.objectId or "" for r in batch.records)
-        c["source"].extend(r.source for r in batch.records)
+        candid, oid, source = batch.row_ids()
+        c["candid"].extend(candid)
+        c["objectId"].extend(oid)
+        c["source"].extend(source)
         c["message"].extend(batch.messages)
         self.rows += n
         self.ok += int(np.count_nonzero(batch.status == 0))

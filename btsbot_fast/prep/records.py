@@ -32,6 +32,7 @@ def require_engine(engine: str) -> None:
 
 
 def _row_info(rec: AlertRecord) -> list[float]:
+    """The python engine's ``Batch.info`` row (the native engine's: gather.row_info of its columns)."""
     cand = rec.record.get("candidate") if rec.record else None
     if not isinstance(cand, dict):
         return [float("nan")] * len(ROW_INFO)
@@ -41,6 +42,7 @@ def _row_info(rec: AlertRecord) -> list[float]:
 def _preprocess_python(records: Sequence[AlertRecord], out: Batch) -> None:
     from . import reference
 
+    out.info = np.array([_row_info(r) for r in records], dtype=np.float64).reshape(-1, len(ROW_INFO))
     for i, rec in enumerate(records):
         if out.status[i] != Status.OK:
             continue
@@ -52,11 +54,12 @@ def _preprocess_python(records: Sequence[AlertRecord], out: Batch) -> None:
 
 def _preprocess_native(records: Sequence[AlertRecord], out: Batch, threads: int) -> None:
     from .. import _core
-    from .gather import columns_from_records
+    from .gather import columns_from_records, row_info
 
     active = out.status == Status.OK
     cols = columns_from_records(records)
     status, messages = _core.preprocess(*cols.core_args(), out.triplets, out.metadata, native_threads(threads))
+    out.info = row_info(cols.candidate, cols.present)
     for i in np.flatnonzero(active):
         out.status[i], out.messages[i] = status[i], messages[i]
 
@@ -65,15 +68,12 @@ def preprocess_records(records: Sequence[AlertRecord], engine: str = "native", t
     """Preprocess decoded records; rows whose record already failed keep that failure."""
     require_engine(engine)
     records = list(records)
-    triplets, metadata, status, _ = empty_arrays(len(records))
+    triplets, metadata, status, info = empty_arrays(len(records))
     messages = [rec.message for rec in records]
     for i, rec in enumerate(records):
         status[i] = rec.status
-    info = np.array([_row_info(r) for r in records], dtype=np.float64).reshape(-1, len(ROW_INFO))
-    batch = Batch(records, triplets, metadata, status, messages, info)
-    if engine == "python":
-        triplets[:] = 0
-        metadata[:] = 0
+    batch = Batch(records, triplets, metadata, status, messages, info)  # each engine fills info
+    if engine == "python":  # (ok rows are assigned whole, the others zeroed below)
         _preprocess_python(records, batch)
     else:
         _preprocess_native(records, batch, threads)

@@ -159,6 +159,11 @@ def probe_inputs(feature_names, n: int = 40, seed: int = PROBE_SEED) -> tuple[np
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest |a - b| of two score arrays, in float64 (0 for empty arrays)."""
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if len(a) else 0.0
+
+
 def _version(dist: str) -> str | None:
     try:
         return _md.version(dist)
@@ -384,7 +389,7 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
         one = np.concatenate([backend.run(trip[i:i + 1], meta[i:i + 1]) for i in range(len(trip))])
         if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(got)) and np.all(np.isfinite(one))):
             raise ModelImportError("non-finite scores on the parity probe (TensorFlow or ONNX Runtime)")
-        max_diff = float(max(np.max(np.abs(got.astype(np.float64) - ref)), np.max(np.abs(one.astype(np.float64) - ref))))
+        max_diff = max(max_abs_diff(got, ref), max_abs_diff(one, ref))
         if not max_diff <= tol:
             raise ModelImportError(
                 f"ONNX Runtime disagrees with TensorFlow on the parity probe: max |score difference| {max_diff:.3g} "

@@ -137,10 +137,6 @@ def load_reference(d: Path, feature_names) -> tuple[np.ndarray, np.ndarray, np.n
     return triplets, feats[:, cols], np.array([recorded[c] for c in candids])
 
 
-def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if len(a) else 0.0
-
-
 def verify_shipped(name: str, tarball: str | os.PathLike, golden: str | os.PathLike | None = None,
                    reference: str | os.PathLike | None = None, tolerance: float | None = None) -> VerifyReport:
     """Compare the shipped ONNX of registry model ``name`` with a fresh conversion of ``tarball``."""
@@ -168,13 +164,14 @@ def verify_shipped(name: str, tarball: str | os.PathLike, golden: str | os.PathL
         convert.safe_extract(Path(tarball), tmp / "extracted")
         tf, _loaded, fn, _, _ = convert._tf_signature(convert.find_savedmodel(tmp / "extracted"), entry.signature)
         ours, fresh = shipped.backend(), reconverted.backend()
-        report = VerifyReport(entry.name, str(tarball), str(shipped.onnx_path), sha256_file(shipped.onnx_path),
+        # (resolve_shipped checked the shipped file's sha256 against the entry)
+        report = VerifyReport(entry.name, str(tarball), str(shipped.onnx_path), entry.shipped_sha256,
                               sha256_file(reconverted.onnx_path), tol)
         for set_name, source, t, m, recorded in inputs:
             s_ours, s_fresh = ours.run(t, m), fresh.run(t, m)
             s_tf = fn(**{shipped.triplet_input: tf.constant(t), shipped.metadata_input: tf.constant(m)})
             s_tf = s_tf[shipped.output_name].numpy().reshape(-1)
             report.sets.append(InputSet(
-                set_name, source, len(t), _max_diff(s_fresh, s_ours), _max_diff(s_ours, s_tf),
-                None if recorded is None else _max_diff(s_ours, recorded)))
+                set_name, source, len(t), convert.max_abs_diff(s_fresh, s_ours), convert.max_abs_diff(s_ours, s_tf),
+                None if recorded is None else convert.max_abs_diff(s_ours, recorded)))
     return report

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..io.parquet import CUTOUT_COLUMNS
+from ..io.parquet import ALERT_COLUMNS, CUTOUT_COLUMNS, unexpected_types
+from ..io.parquet import schema_problem as arrow_schema_problem
 from ..prep.variant import CANDIDATE_COLUMNS
 from .worker import ALERT_PREFIX, SCORING_COLUMNS
 
@@ -26,9 +27,6 @@ def schema_problem(schema: Any) -> str:
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_type
 
-    from ..io.parquet import ALERT_COLUMNS
-    from .worker import table_problem
-
     fields = []
     for f in schema.fields:
         t = pa.null()  # only the alert columns' types matter; the others are named in the message
@@ -36,9 +34,9 @@ def schema_problem(schema: Any) -> str:
             try:
                 t = to_arrow_type(f.dataType)
             except Exception:  # a type Arrow cannot carry: certainly not an alert column
-                return f"not a ZTF alert table: unexpected column type(s): {f.name} is {f.dataType.simpleString()}"
+                return unexpected_types([f"{f.name} is {f.dataType.simpleString()}"])
         fields.append(pa.field(f.name, t))
-    return table_problem(pa.schema(fields))
+    return arrow_schema_problem(pa.schema(fields))
 
 
 def pruned_alert_columns(df: Any) -> list[Any]:

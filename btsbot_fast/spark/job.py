@@ -18,13 +18,10 @@ import click
 
 # absolute imports: spark-submit runs this file as a script, outside its package
 from btsbot_fast import registry
+# the compact output's columns from the candidate: those the CLI's rows have
+from btsbot_fast.prep.variant import ROW_INFO as CANDIDATE_INFO
 from btsbot_fast.scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 
-#: columns of the compact output, from the candidate (as the CLI's rows have them)
-CANDIDATE_INFO = ("jd", "magpsf", "fid")
-#: what scoring reads
-ALERT_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
-                 "cutoutDifference")
 MODES = ("error", "overwrite", "append")
 
 
@@ -34,6 +31,7 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
     from pyspark.sql import functions as F
 
     from btsbot_fast.spark import OUTPUT_COLUMNS, with_btsbot_score
+    from btsbot_fast.spark.worker import SCORING_COLUMNS
 
     df = spark.read.parquet(input_path)
     resolved = registry.resolve(model)
@@ -48,7 +46,7 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
     # workers and are not sent back
     own = {"objectId": _str_col(df, "objectId"), "candid": _candid(df), **_candidate_info(df), "source": source}
     hidden = {name: f"__btsbot_{name}" for name in own}
-    df = df.select(*[c for c in ALERT_COLUMNS if c in df.columns], *[e.alias(hidden[n]) for n, e in own.items()])
+    df = df.select(*[c for c in SCORING_COLUMNS if c in df.columns], *[e.alias(hidden[n]) for n, e in own.items()])
     scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
                                keep=list(hidden.values()))
     return scored.select(*[F.col(hidden[n]).alias(n) for n in own if n != "source"], *OUTPUT_COLUMNS,

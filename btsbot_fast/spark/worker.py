@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..io.parquet import ALERT_COLUMNS, conform, schema_problem
+from ..io.records import exception_detail
 from ..registry import ResolvedModel
 from ..scorer import Scorer, ScoreResult
 from ..status import Status
@@ -38,8 +40,7 @@ OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
 #: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
 ALERT_PREFIX = "__btsbot_alert_"
 #: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
-SCORING_COLUMNS = ("objectId", "candid", "candidate", "prv_candidates", "cutoutScience", "cutoutTemplate",
-                   "cutoutDifference")
+SCORING_COLUMNS = ("objectId", "candid", *ALERT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -150,18 +151,23 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
                        problem: str | None = None, source: str = "<arrow>", first_index: int = 0) -> Any:
     """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
     columns) followed by ``btsbot_score``, ``btsbot_status`` and ``btsbot_error``, one value per row.
-    The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves)."""
+    The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves).
+    A table that is not an alert table (``problem``, by default :func:`~btsbot_fast.io.parquet.schema_problem`
+    of the alert columns) gives ``unsupported_schema`` rows saying what is missing, as the CLI does for such
+    a Parquet file."""
     import pyarrow as pa
 
-    if problem:  # (the alert columns may not even have been sent)
+    alerts = batch
+    if alert_prefix and not problem:  # (with a problem, the alert columns may not even have been sent)
+        names = [n for n in batch.schema.names if n.startswith(alert_prefix)]
+        alerts = pa.RecordBatch.from_arrays([batch.column(n) for n in names],
+                                            names=[n[len(alert_prefix):] for n in names])
+    if problem is None:
+        problem = schema_problem(alerts.schema)
+    if problem:
         results = _unsupported(batch.num_rows, problem, source, first_index, scorer)
     else:
-        alerts = batch
-        if alert_prefix:
-            names = [n for n in batch.schema.names if n.startswith(alert_prefix)]
-            alerts = pa.RecordBatch.from_arrays([batch.column(n) for n in names],
-                                                names=[n[len(alert_prefix):] for n in names])
-        results = score_record_batch(alerts, scorer, problem=problem, source=source, first_index=first_index)
+        results = score_record_batch(alerts, scorer, source=source, first_index=first_index)
     if keep is None:
         keep = [name for name in batch.schema.names if name not in OUTPUT_COLUMNS]
     arrays = [batch.column(name) for name in keep] + [
@@ -172,15 +178,10 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
     return pa.RecordBatch.from_arrays(arrays, names=[*keep, *OUTPUT_COLUMNS])
 
 
-def score_record_batch(batch: Any, scorer: Scorer, *, problem: str | None = None, source: str = "<arrow>",
+def score_record_batch(batch: Any, scorer: Scorer, *, source: str = "<arrow>",
                        first_index: int = 0) -> list[ScoreResult]:
-    """One :class:`ScoreResult` per row of ``batch``, in order, scored in slices of ``scorer.batch_size``.
-    A table that is not an alert table (``problem``, by default :func:`table_problem` of the batch) gives
-    ``unsupported_schema`` rows saying what is missing, as the CLI does for such a Parquet file; rows
-    whose columns cannot be read give ``decode_error`` rows."""
-    problem = table_problem(batch.schema) if problem is None else problem
-    if problem:
-        return _unsupported(batch.num_rows, problem, source, first_index, scorer)
+    """One :class:`ScoreResult` per row of ``batch`` (an alert table's), in order, scored in slices of
+    ``scorer.batch_size``; rows whose columns cannot be read give ``decode_error`` rows."""
     try:  # the whole batch at once: slices of nested columns cannot be re-typed
         alerts = _conform(batch)
     except Exception as exc:  # unreadable column values: these rows fail, the task goes on
@@ -202,9 +203,8 @@ def _unsupported(n: int, problem: str, source: str, first_index: int, scorer: Sc
 
 
 def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: Scorer) -> list[ScoreResult]:
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return [_failed(source, first_index + i, Status.DECODE_ERROR, f"cannot read the alert columns: {detail}", scorer)
-            for i in range(n)]
+    detail = f"cannot read the alert columns: {exception_detail(exc)}"
+    return [_failed(source, first_index + i, Status.DECODE_ERROR, detail, scorer) for i in range(n)]
 
 
 def _failed(source: str, index: int, status: Status, message: str, scorer: Scorer) -> ScoreResult:
@@ -212,18 +212,8 @@ def _failed(source: str, index: int, status: Status, message: str, scorer: Score
                        scorer.model_version, source, index)
 
 
-def table_problem(schema: Any) -> str:
-    """Why an Arrow schema is not an alert table's ('' when it is one): the Parquet reader's rule and
-    wording."""
-    from ..io.parquet import schema_problem
-
-    return schema_problem(schema)
-
-
 def _conform(batch: Any) -> Any:
     """The columns scoring reads, brought back to the ZTF Avro schema's types (the Parquet reader's rules)."""
-    from ..io.parquet import conform
-
     return conform(batch.select([c for c in SCORING_COLUMNS if c in batch.schema.names]))
 
 
