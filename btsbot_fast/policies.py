@@ -14,22 +14,52 @@ Any policy takes an explicit threshold as ``name@t`` (``gt1@0.3``, ``bts_p1@0.7`
 counts (``rint(score)`` for 0.5). ``evaluate --inclusive`` offers ``score >= t`` (the papers' wording);
 the two differ only on exact ties. Every comparison goes through :func:`above`.
 
-The trigger is the first alert, in jd order, at which the policy holds. Policies are monotone: adding an
-alert (even an older one, arriving late) never turns a selected source back into an unselected one, so
-a decision once taken stays true.
+**Candidates** (``--candidates bts``, the default of ``autoscan``): BTS acts only on sources that pass
+its candidate filter (the ``bts_candidate`` verdict of each alert). A source becomes a candidate at its
+first alert, in jd order, whose verdict is true (unknown counts as false), and stays one. The trigger is
+then the first alert at which the source is a candidate *and* the policy holds over all its alerts so
+far; alerts before candidacy count towards the policy. ``candidates all`` makes every source a candidate
+from its first alert (the policy alone). :meth:`Policy.walk` is the one place this is decided.
+
+The trigger is the first alert, in jd order, at which the policy holds (on a candidate). Policies and
+candidacy are monotone: adding an alert (even an older one, arriving late) never turns a selected source
+back into an unselected one, so a decision once taken stays true.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 #: the default comparison: ``score > threshold`` (upstream's code)
 STRICT = True
 DEFAULT_POLICIES = ("gt1", "gt2", "gt3", "bts_p1", "bts_p2", "prod_p1", "prod_p2")
+#: ``bts``: decide on BTS candidates only; ``all``: on every source (the policy alone)
+CANDIDATE_MODES = ("bts", "all")
 _POLICY_RE = re.compile(r"^(gt(?P<n>[1-9][0-9]*)|bts_p1|bts_p2|prod_p1|prod_p2)(@(?P<t>[0-9.eE+-]+))?$")
+
+
+def parse_verdict(value: Any) -> bool | None:
+    """A ``bts_candidate`` value as the score tables write it: true / false (bool, ``true``/``false`` in
+    any case, 1/0), or None for unknown (None, empty, NaN, anything else)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):
+        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().lower())
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, (float, np.floating)) and value in (0.0, 1.0):
+        return bool(value)
+    return None
+
+
+def candidacy(verdicts: np.ndarray) -> np.ndarray:
+    """Whether the source is a candidate at each of its (jd-ordered) alerts: from its first alert whose
+    verdict is true on."""
+    return np.logical_or.accumulate(np.asarray(verdicts, dtype=bool))
 
 
 def above(scores: np.ndarray, threshold: float, strict: bool = STRICT) -> np.ndarray:
@@ -79,10 +109,15 @@ class Policy:
             ok &= np.asarray(magpsf, dtype=np.float64) < self.mag_limit
         return ok
 
-    def walk(self, scores: np.ndarray, magpsf: np.ndarray, strict: bool = STRICT) -> int:
-        """Index (into the given, jd-ordered alerts) of the first alert at which the policy holds; -1 if never."""
+    def walk(self, scores: np.ndarray, magpsf: np.ndarray, strict: bool = STRICT,
+             verdicts: np.ndarray | None = None) -> int:
+        """Index (into the given, jd-ordered alerts) of the first alert at which the policy holds on a
+        candidate; -1 if never. ``verdicts``: each alert's BTS filter verdict (true = passes; unknown =
+        false); None decides on every source (``candidates all``)."""
         ok = self.counted(scores, magpsf, strict)
         passing = np.cumsum(ok) >= self.min_count
+        if verdicts is not None:
+            passing &= candidacy(verdicts)
         if self.peak_limit is not None:
             mags = np.asarray(magpsf, dtype=np.float64)
             # NaN (unknown magnitude) must not poison the running minimum
@@ -92,4 +127,4 @@ class Policy:
         return int(hits[0]) if len(hits) else -1
 
 
-__all__ = ["DEFAULT_POLICIES", "Policy", "STRICT", "above"]
+__all__ = ["CANDIDATE_MODES", "DEFAULT_POLICIES", "Policy", "STRICT", "above", "candidacy", "parse_verdict"]

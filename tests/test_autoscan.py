@@ -23,9 +23,11 @@ from btsbot_fast.autoscan.state import StateError
 GROUP, ALLOCATION = 41, 7
 
 
-def row(oid, candid, jd, score, mag=18.0, fid=1, status="ok"):
+def row(oid, candid, jd, score, mag=18.0, fid=1, status="ok", cand=True):
+    """A result row as ``ScoreResult.as_dict()`` has it; ``cand`` is its BTS filter verdict (None: unknown)."""
     return {"objectId": oid, "candid": candid, "jd": jd, "magpsf": mag, "fid": fid,
-            "score": score if status == "ok" else None, "status": status, "error": "", "source": "test"}
+            "score": score if status == "ok" else None, "status": status, "error": "", "source": "test",
+            "bts_candidate": cand}
 
 
 @pytest.fixture()

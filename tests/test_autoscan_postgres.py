@@ -55,8 +55,9 @@ def server():
     s.stop()
 
 
-def row(oid, candid, jd, score, mag=18.0):
-    return {"objectId": oid, "candid": candid, "jd": jd, "magpsf": mag, "fid": 1, "score": score, "status": "ok"}
+def row(oid, candid, jd, score, mag=18.0, cand=True):
+    return {"objectId": oid, "candid": candid, "jd": jd, "magpsf": mag, "fid": 1, "score": score, "status": "ok",
+            "bts_candidate": cand}
 
 
 def config(state, server=None, policy="gt1", followup=True):
@@ -147,10 +148,10 @@ def test_workers_racing_on_halves_of_each_history_decide_each_source_once(pg_url
 def _night_table(path, n_sources):
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["objectId", "candid", "jd", "magpsf", "fid", "score", "status"])
+        w.writerow(["objectId", "candid", "jd", "magpsf", "fid", "score", "status", "bts_candidate"])
         for i in range(n_sources):
-            w.writerow([f"ZTF{i:03d}", 5000 + i, 2460000.5 + i / 1000, 18.0, 1, 0.9, "ok"])
-            w.writerow([f"ZTF{i:03d}", 9000 + i, 2460000.6 + i / 1000, 18.2, 2, 0.1, "ok"])
+            w.writerow([f"ZTF{i:03d}", 5000 + i, 2460000.5 + i / 1000, 18.0, 1, 0.9, "ok", "true"])
+            w.writerow([f"ZTF{i:03d}", 9000 + i, 2460000.6 + i / 1000, 18.2, 2, 0.1, "ok", "false"])
 
 
 def _worker_cmd(table, url, server, *extra):
@@ -224,3 +225,21 @@ def test_lost_database_connection_raises_and_redelivery_is_clean(pg_url, server)
     with Autoscan(config(pg_url, server), token=server.token) as scan:
         (d,) = scan.process(batch)
     assert [a["state"] for a in d.actions] == ["done", "done"] and len(server.calls("POST", "/api/sources")) == 1
+
+
+def test_candidate_scenarios_on_postgres(cluster, pg_url):
+    # the scenarios of test_autoscan_candidates.py (jd order, shuffled, replay, late candidate alerts, a
+    # state made before the filter), each on a fresh database
+    from test_autoscan_candidates import check_candidate_scenarios
+
+    base = pg_url.rsplit("/", 1)[1]
+
+    def new_state(name):
+        db = f"{base}_{name}"[:60]
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db}")
+            conn.execute(f"CREATE DATABASE {db}")
+        return cluster.url(db)
+
+    check_candidate_scenarios(new_state)
+    assert count(cluster.url(f"{base}_late"[:60]), "SELECT count(*) FROM candidates") == 3

@@ -19,6 +19,9 @@ ROWS_PER_BATCH = 1000
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--policy", required=True,
               help="gtN, bts_p1, bts_p2, prod_p1, prod_p2, optionally @THRESHOLD (counts score > threshold).")
+@click.option("--candidates", type=click.Choice(["bts", "all"]), default="bts", show_default=True,
+              help="bts: decide only on sources that passed the BTS candidate filter (from their first passing "
+                   "alert on; score tables need the bts_candidate column). all: on every source.")
 @click.option("--state", required=True,
               help="State: a SQLite file (created if needed), or postgresql://user@host/db for several workers.")
 @click.option("--skyportal-url", default=None, help="SkyPortal (Fritz) base URL; without it, decisions only.")
@@ -49,14 +52,15 @@ ROWS_PER_BATCH = 1000
 @click.option("--dry-run", is_flag=True, help="Send nothing and leave the state as it was.")
 @click.option("--retry-failed", is_flag=True, help="Put dead-lettered actions back in the queue first.")
 @scorer_options
-def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_ids, token_file, allocation_id,
+def autoscan(paths, policy, candidates, state, skyportal_url, group_ids, ignore_if_in_group_ids, token_file, allocation_id,
              target_group_ids, followup_payload, validity_days, timeout, max_attempts, backoff, decisions_path,
              report_dir, dry_run, retry_failed, scorer_options: ScorerOptions) -> None:
     """Turn scores into per-source decisions and act on them in SkyPortal, exactly once.
 
     PATHS are what `score` takes (alert files, directories, .tar nights, Parquet alert tables) or score
-    tables written by `score` (.csv, .jsonl, .parquet). Each source's alerts are judged in jd order; a
-    selected source is saved to --group-id groups and, with --allocation-id, gets one follow-up request.
+    tables written by `score` (.csv, .jsonl, .parquet). Each source's alerts are judged in jd order; by
+    default only BTS candidates are decided on (--candidates). A selected source is saved to --group-id
+    groups and, with --allocation-id, gets one follow-up request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
     """
     from .config import AutoscanConfig, ConfigError, parse_ignore_groups, parse_payload
@@ -82,7 +86,8 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
                                 validity_days=validity_days)
         elif followup_payload or target_group_ids:
             raise ConfigError("--followup-payload and --target-group-id need --allocation-id")
-        config = AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu, decisions=decisions_path)
+        config = AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu, decisions=decisions_path,
+                                candidates=candidates)
         scan = Autoscan(config, dry_run=dry_run)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
@@ -105,7 +110,7 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
                 n = scan.retry_failed()
                 click.echo(f"autoscan: {n} failed action(s) put back in the queue", err=True)
             scan.resume()
-            for rows in batched(result_rows(list(paths), make_scorer), ROWS_PER_BATCH):
+            for rows in batched(result_rows(list(paths), make_scorer, candidates), ROWS_PER_BATCH):
                 scan.process(rows)
             if report_dir is not None:
                 from .report import write_report
@@ -122,8 +127,10 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
     failed, done = st.actions_in("failed"), st.actions_in("done")
     decided = sum(st.decisions.values())
     where = f" in {safe_url(state)}" if not dry_run else " (dry run: nothing sent, state unchanged)"
-    click.echo(f"autoscan {scan.policy.name}: {st.rows} rows ({st.scored} scored, {st.failed + st.unusable} failed, "
-               f"{st.duplicates} already seen), {len(st.sources)} sources, {decided} new decisions, "
+    on = "BTS candidates" if candidates == "bts" else "all sources"
+    click.echo(f"autoscan {scan.policy.name} on {on}: {st.rows} rows ({st.scored} scored, "
+               f"{st.failed + st.unusable} failed, {st.duplicates} already seen), {len(st.sources)} sources "
+               f"({len(st.candidate_sources)} BTS candidates), {decided} new decisions, "
                f"{done} actions done, {failed} failed{where}", err=True)
     if failed:
         click.echo(f"autoscan: {failed} action(s) failed and were dead-lettered; rerun with --retry-failed "

@@ -4,6 +4,7 @@ The same :class:`AutoscanConfig` comes from the ``autoscan`` command's options o
 (``btsbot-fast stream ... --autoscan CONFIG.toml``)::
 
     policy = "bts_p1"
+    candidates = "bts"                   # decide on BTS candidates (default), or "all" sources
     state = "autoscan.sqlite"            # or "postgresql://user@host/db" for several workers
     decisions = "decisions.jsonl"        # optional: one JSON line per decision (appended)
 
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..policies import Policy
+from ..policies import CANDIDATE_MODES, Policy
 
 TOKEN_ENV = "SKYPORTAL_TOKEN"
 ORIGIN = "btsbot-fast"
@@ -102,12 +103,16 @@ class AutoscanConfig:
     skyportal: SkyPortalConfig | None = None
     followup: FollowupConfig | None = None
     decisions: Path | None = None
+    #: ``bts``: decide on BTS candidates only (rows need ``bts_candidate``); ``all``: on every source
+    candidates: str = "bts"
 
     def __post_init__(self) -> None:
         try:
             Policy.parse(self.policy)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if self.candidates not in CANDIDATE_MODES:
+            raise ConfigError(f"candidates must be one of {', '.join(CANDIDATE_MODES)}, got {self.candidates!r}")
         if not str(self.state):
             raise ConfigError("state: give a SQLite file or a postgresql:// URL")
         if self.followup is not None and self.skyportal is None:
@@ -198,7 +203,7 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
     path = Path(path)
     data = _load_toml(path)
     _reject_secrets(data, "")
-    _check_keys(data, {"policy", "state", "decisions", "skyportal", "followup"}, str(path))
+    _check_keys(data, {"policy", "candidates", "state", "decisions", "skyportal", "followup"}, str(path))
     base = path.parent
 
     def rel(value: Any) -> Path:
@@ -230,7 +235,8 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
                 raise ConfigError(f"{path} [followup]: needs allocation_id")
             followup = FollowupConfig(allocation_id=int(fu["allocation_id"]), **_given(fu, fu_optional))
         return AutoscanConfig(policy=str(data["policy"]), state=state, skyportal=skyportal, followup=followup,
-                              decisions=rel(data["decisions"]) if "decisions" in data else None)
+                              decisions=rel(data["decisions"]) if "decisions" in data else None,
+                              **_given(data, {"candidates": str}))
     except (TypeError, ValueError) as exc:  # ConfigError too: name the file
         raise ConfigError(f"{path}: {exc}") from None
 

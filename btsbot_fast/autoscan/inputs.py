@@ -24,6 +24,8 @@ from ..output import format_for
 
 #: the columns autoscan needs from a score table (``score`` writes them all, with status and more)
 NEEDED_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status")
+#: the BTS candidate filter's verdict: needed with ``--candidates bts``
+VERDICT_COLUMN = "bts_candidate"
 
 
 class InputError(ValueError):
@@ -54,30 +56,36 @@ def is_score_table(path: str | os.PathLike[str]) -> bool:
     return "score" in pq.read_schema(p).names
 
 
-def _check_columns(path: Path, columns: list[str] | None) -> None:
+def _check_columns(path: Path, columns: list[str] | None, candidates: str) -> None:
     missing = [c for c in NEEDED_COLUMNS if c not in (columns or [])]
     if missing:
         older = set(missing) <= {"jd", "magpsf", "fid"}
         hint = " (written by an older btsbot-fast: score the alerts again)" if older else ""
         raise InputError(f"{path}: a score table needs the columns {', '.join(NEEDED_COLUMNS)}; "
                          f"missing {', '.join(missing)}{hint}")
+    if candidates == "bts" and VERDICT_COLUMN not in columns:
+        raise InputError(f"{path}: no {VERDICT_COLUMN} column (written before btsbot-fast had the BTS candidate "
+                         "filter): score the alerts again, or decide on every source with --candidates all")
 
 
-def read_score_table(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The rows of a ``btsbot-fast score`` output (values as written: strings for CSV)."""
+def read_score_table(path: str | os.PathLike[str], candidates: str = "bts") -> Iterator[dict[str, Any]]:
+    """The rows of a ``btsbot-fast score`` output (values as written: strings for CSV); with
+    ``candidates="bts"`` the table must have the ``bts_candidate`` column."""
     path = Path(path)
     fmt = _table_format(path)
     if fmt == "csv":
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            _check_columns(path, reader.fieldnames)
+            _check_columns(path, reader.fieldnames, candidates)
             yield from reader
     elif fmt == "parquet":
         import pyarrow.parquet as pq
 
         f = pq.ParquetFile(path)
-        _check_columns(path, f.schema_arrow.names)
-        for batch in f.iter_batches(batch_size=4096, columns=list(NEEDED_COLUMNS)):
+        names = f.schema_arrow.names
+        _check_columns(path, names, candidates)
+        columns = [*NEEDED_COLUMNS, *([VERDICT_COLUMN] if VERDICT_COLUMN in names else [])]
+        for batch in f.iter_batches(batch_size=4096, columns=columns):
             yield from batch.to_pylist()
     else:
         with open(path, encoding="utf-8") as fh:
@@ -92,18 +100,18 @@ def read_score_table(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 if not isinstance(row, dict):
                     raise InputError(f"{path}:{n}: not a JSON object")
                 if not checked:
-                    _check_columns(path, list(row))
+                    _check_columns(path, list(row), candidates)
                     checked = True
                 yield row
 
 
-def result_rows(paths: list[Path], scorer: Callable[[], Any]) -> Iterator[dict[str, Any]]:
+def result_rows(paths: list[Path], scorer: Callable[[], Any], candidates: str = "bts") -> Iterator[dict[str, Any]]:
     """Result rows for every input in order; ``scorer()`` builds the Scorer on first need."""
     for table, group in itertools.groupby(paths, key=is_score_table):
         group = list(group)
         if table:
             for p in group:
-                yield from read_score_table(p)
+                yield from read_score_table(p, candidates)
         else:
             for result in scorer().score_files(group):
                 yield result.as_dict()

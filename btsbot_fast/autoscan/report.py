@@ -1,8 +1,9 @@
 """The nightly summary of an autoscan run: ``summary.json`` and ``decisions.png`` in a folder.
 
-``summary.json``: counts (rows, scored and failed alerts, new and already-seen alerts, sources, decisions
-per policy, actions per kind and outcome, failures with their messages, dead letters in the state),
-and the decision latency (triggering alert's jd -> decision time) for live decisions; an offline replay
+``summary.json``: counts (rows, scored and failed alerts, new and already-seen alerts, sources, those
+with a scored alert that passed the BTS candidate filter, the candidate mode, decisions per policy,
+actions per kind and outcome, failures with their messages, dead letters in the state), and the
+decision latency (triggering alert's jd -> decision time) for live decisions; an offline replay
 has no meaningful latency, so it says so instead.
 
 ``decisions.png`` (matplotlib, the ``[report]`` extra): every scored alert's score against its time in the
@@ -53,12 +54,14 @@ def summary(scan: Autoscan) -> dict[str, Any]:
     jd = np.array(st.alert_jd, dtype=np.float64)
     return {
         "policy": scan.policy.name,
+        "candidates": scan.candidates,
         "dry_run": scan.dry_run,
         "live": scan.live,
         "night": {"first_jd": float(jd.min()), "last_jd": float(jd.max())} if len(jd) else None,
         "alerts": {"rows": st.rows, "scored": st.scored, "failed": st.failed, "unusable": st.unusable,
                    "new": st.new_alerts, "already_seen": st.duplicates},
         "sources": len(st.sources),
+        "candidate_sources": len(st.candidate_sources),
         "decisions": dict(st.decisions),
         "actions": actions,
         "failures": {"actions_failed": st.actions_in("failed"),

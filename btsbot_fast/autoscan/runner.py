@@ -4,13 +4,16 @@
 (:meth:`Autoscan.process`):
 
 * **Input**: an iterable of result rows, dicts with at least ``objectId``, ``candid``, ``jd``, ``magpsf``,
-  ``fid``, ``score`` and ``status`` (``ScoreResult.as_dict()`` and the rows of a ``score`` table fit;
-  other keys are ignored). Rows whose status is not ``ok`` (or with no score or jd) are recorded and
-  counted as failures and take no part in the policy. Rows without objectId or candid cannot be
-  recorded; they are counted.
-* **One transaction per call**: every row is stored (idempotent by candid), then each touched source that
-  has no decision yet is judged on its whole scored history in jd order. A new decision and its actions
-  (the intent) are committed together with the alerts.
+  ``fid``, ``score``, ``status`` and (with ``candidates = "bts"``, the default) ``bts_candidate``
+  (``ScoreResult.as_dict()`` and the rows of a ``score`` table fit; other keys are ignored; a row
+  without ``bts_candidate`` raises ``ValueError``: it was made before the filter existed). Rows whose
+  status is not ``ok`` (or with no score or jd) are recorded and counted as failures and take no part in
+  the policy or in candidacy. Rows without objectId or candid cannot be recorded; they are counted.
+* **One transaction per call**: every row is stored (idempotent by candid) and each source's first
+  candidate alert recorded (an earlier one arriving late replaces it), then each touched source that
+  has no decision yet is judged on its whole scored history in jd order
+  (:meth:`~btsbot_fast.policies.Policy.walk`: the first alert at which it is a candidate and the policy
+  holds). A new decision and its actions (the intent) are committed together with the alerts.
 * **Then the actions are sent**, synchronously, before ``process`` returns; each attempt is committed
   before it is sent and each outcome after. Actions left unfinished by an earlier process that died are
   resumed by the first call (and by every call, so that live workers pick up a dead worker's leftovers).
@@ -43,6 +46,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from ..policies import parse_verdict
 from .actions import FOLLOWUP, SAVE, ActionRunner, plan
 from .config import AutoscanConfig, load_config
 from .skyportal import SkyPortal
@@ -128,6 +132,7 @@ class RunStats:
     new_alerts: int = 0
     duplicates: int = 0  # candids already in the state (re-delivered or replayed)
     sources: set[str] = field(default_factory=set)
+    candidate_sources: set[str] = field(default_factory=set)  # with a scored alert that passed the BTS filter
     decisions: Counter = field(default_factory=Counter)  # per policy
     actions: Counter = field(default_factory=Counter)  # per (kind, state)
     failure_messages: Counter = field(default_factory=Counter)
@@ -155,6 +160,7 @@ class Autoscan:
                  clock: Callable[[], float] = time.time):
         self.config = config
         self.policy = config.parsed_policy
+        self.candidates = config.candidates
         self.dry_run = dry_run
         self.live = live
         self.clock = clock
@@ -263,10 +269,17 @@ class Autoscan:
                     status = "incomplete_row"
             else:
                 st.scored += 1
+            if self.candidates == "bts" and "bts_candidate" not in r:
+                raise ValueError(f"the row of candid {candid} has no bts_candidate (made before the BTS candidate "
+                                 "filter: score the alerts again, or decide on every source with candidates 'all')")
             if candid in out:
                 repeated += 1
                 continue
-            out[candid] = AlertRow(str(oid), candid, jd, score, _float(r.get("magpsf")), _int(r.get("fid")), status)
+            verdict = parse_verdict(r.get("bts_candidate"))
+            if verdict and score is not None:
+                st.candidate_sources.add(str(oid))
+            out[candid] = AlertRow(str(oid), candid, jd, score, _float(r.get("magpsf")), _int(r.get("fid")), status,
+                                   verdict)
         return list(out.values()), repeated
 
     def _ingest(self, alerts: list[AlertRow], now: float) -> tuple[list[DecisionRow], list[AlertRow]]:
@@ -278,17 +291,24 @@ class Autoscan:
         scored_late = [a for a in alerts if known.get(a.candid) is False and a.score is not None]
         store.insert_alerts(new, now)
         store.add_scores(scored_late)
-        touched = sorted({a.object_id for a in (*new, *scored_late) if a.score is not None})
+        # every row's verdict, replayed ones too: a state made before the filter learns candidacy on replay
+        became = store.record_candidacy(alerts, now)
+        touched = sorted({a.object_id for a in (*new, *scored_late) if a.score is not None} | became)
         undecided = sorted(set(touched) - store.decided(touched, policy.name))
         history = store.history(undecided)
+        since = store.candidacy(undecided) if self.candidates == "bts" else {}
         made: list[DecisionRow] = []
         for oid in undecided:
             h = history.get(oid)
-            if not h:
+            if not h or (self.candidates == "bts" and oid not in since):
                 continue
             scores = np.array([x[2] for x in h], dtype=np.float64)
             mags = np.array([np.nan if x[3] is None else x[3] for x in h], dtype=np.float64)
-            i = policy.walk(scores, mags)
+            # the recorded first candidate alert (jd, candid) stands for every verdict: the history is in
+            # the same (jd, candid) order, so the source is a candidate from that alert on
+            verdicts = (np.array([(x[1], x[0]) >= since[oid] for x in h], dtype=bool)
+                        if self.candidates == "bts" else None)
+            i = policy.walk(scores, mags, verdicts=verdicts)
             if i < 0:
                 continue
             candid, jd, score, mag = h[i]

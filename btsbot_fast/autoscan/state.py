@@ -13,8 +13,10 @@ Two stores share one schema and one set of SQL statements:
   worker's send is never duplicated and a dead worker's is resumed.
 
 Tables: ``alerts`` (one row per candid: the same alert seen twice changes nothing, except that a row
-recorded without a score gets one if the alert is later scored), ``sources``, ``decisions`` (one per
-source and policy, never changed), ``actions`` (one per source and action key: ``pending`` -> ``sending``
+recorded without a score gets one if the alert is later scored), ``sources``, ``candidates`` (a source's
+first scored alert, in jd order, that passed the BTS candidate filter: replaced only by an earlier one
+arriving late; added to states made before it, by ``CREATE TABLE IF NOT EXISTS``), ``decisions`` (one
+per source and policy, never changed), ``actions`` (one per source and action key: ``pending`` -> ``sending``
 -> ``done`` | ``failed``), ``dead_letters`` (one row per failed action, for a person to look at).
 
 With ``dry_run=True`` everything happens inside one transaction that is rolled back on close: the run
@@ -53,6 +55,10 @@ CREATE TABLE IF NOT EXISTS alerts (
   status TEXT NOT NULL,
   seen_at {float} NOT NULL);
 CREATE INDEX IF NOT EXISTS alerts_by_object ON alerts (object_id, jd);
+CREATE TABLE IF NOT EXISTS candidates (
+  object_id TEXT PRIMARY KEY,
+  candid BIGINT NOT NULL, jd {float} NOT NULL,
+  recorded_at {float} NOT NULL);
 CREATE TABLE IF NOT EXISTS decisions (
   object_id TEXT NOT NULL,
   policy TEXT NOT NULL,
@@ -104,6 +110,7 @@ class AlertRow:
     magpsf: float | None
     fid: int | None
     status: str
+    bts_candidate: bool | None = None  # the BTS candidate filter's verdict (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,29 @@ class Store(ABC):
         for oid, candid, jd, score, mag in sorted(rows, key=lambda r: (r[0], r[2], r[1])):
             out.setdefault(oid, []).append((int(candid), float(jd), float(score), None if mag is None else float(mag)))
         return out
+
+    def candidacy(self, object_ids: Sequence[str]) -> dict[str, tuple[float, int]]:
+        """``object_id -> (jd, candid)`` of each source's first candidate alert, for the candidate sources."""
+        rows = self._select_in("SELECT object_id, jd, candid FROM candidates WHERE {in}", "object_id", object_ids)
+        return {oid: (float(jd), int(candid)) for oid, jd, candid in rows}
+
+    def record_candidacy(self, alerts: Sequence[AlertRow], now: float) -> set[str]:
+        """Record the sources that the candidate alerts among ``alerts`` make candidates, or candidates
+        earlier (a late alert); returns those sources. Only scored alerts count. Inside the caller's
+        transaction, with the sources locked (:meth:`lock_sources`)."""
+        first: dict[str, tuple[float, int]] = {}
+        for a in alerts:
+            if a.bts_candidate is True and a.score is not None and a.jd is not None:
+                key = (a.jd, a.candid)
+                first[a.object_id] = min(first.get(a.object_id, key), key)
+        known = self.candidacy(sorted(first))
+        changed = {oid: key for oid, key in first.items() if oid not in known or key < known[oid]}
+        self._executemany(self._sql(
+            "INSERT INTO candidates (object_id, candid, jd, recorded_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (object_id) DO UPDATE SET candid = excluded.candid, jd = excluded.jd, "
+            "recorded_at = excluded.recorded_at"),
+            [(oid, candid, jd, now) for oid, (jd, candid) in sorted(changed.items())])
+        return set(changed)
 
     def insert_decision(self, d: DecisionRow) -> bool:
         cur = self._execute(self._sql(
