@@ -257,3 +257,84 @@ def test_evaluate_command_end_to_end(tmp_path):
     for fig in m["figures"]:
         assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {"alert_roc.png", "alert_magpsf_bins.png", "source_peakmag_bins.png", "source_delays.png"} <= set(m["figures"])
+
+
+# ---------------------------------------------------------------------------------------------- BTS candidates
+
+def test_sources_on_bts_candidates_by_hand():
+    # A: counted at jd 1, a candidate from jd 3 -> selected at jd 3; B: never a candidate -> removed;
+    # C: a candidate at jd 1 (unknown verdict at jd 2 does not undo it) -> selected at its first counted alert
+    oid = np.array(["A", "A", "A", "B", "B", "C", "C"], dtype=object)
+    jd = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 1.0, 2.0])
+    mag = np.full(7, 18.0)
+    lab = np.array([1, 1, 1, 0, 0, 1, 1])
+    sc = np.array([0.9, 0.1, 0.2, 0.9, 0.9, 0.1, 0.7])
+    verdicts = np.array([False, False, True, False, False, True, False])
+    gt1 = Policy.parse("gt1")
+    m, objects = evaluate_sources(oid, jd, mag, lab, sc, [gt1], verdicts=verdicts)
+    rows = {o["objectId"]: o for o in objects}
+    assert {k: (rows[k]["gt1_pred"], rows[k]["gt1_trigger_jd"], rows[k]["bts_candidate"]) for k in rows} == {
+        "A": (1, 3.0, 1), "B": (0, None, 0), "C": (1, 2.0, 1)}
+    assert (m["gt1"]["tp"], m["gt1"]["fp"], m["gt1"]["selected_without_filter"], m["gt1"]["removed_by_filter"]) == (
+        2, 0, 3, 1)
+    plain, _ = evaluate_sources(oid, jd, mag, lab, sc, [gt1])
+    assert plain["gt1"]["fp"] == 1 and "removed_by_filter" not in plain["gt1"]
+    # the threshold scan's after-last-alert prediction agrees with the walk, with the filter too
+    for row in threshold_scan(oid, jd, mag, lab, sc, gt1, [0.0, 0.5, 0.8], verdicts=verdicts):
+        q = Policy("gt1", 1, row["threshold"])
+        mq, _ = evaluate_sources(oid, jd, mag, lab, sc, [q], verdicts=verdicts)
+        assert (row["tp"], row["fp"], row["fn"]) == (mq["gt1"]["tp"], mq["gt1"]["fp"], mq["gt1"]["fn"])
+
+
+def test_evaluate_command_on_bts_candidates(tmp_path):
+    pytest.importorskip("matplotlib")
+    import csv
+
+    from click.testing import CliRunner
+
+    from btsbot_fast.train.commands import evaluate
+    from btsbot_fast.train.synthetic import write_dataset
+
+    data = tmp_path / "data"
+    write_dataset(data, n_objects=30, seed=5)
+    model = _magpsf_model(tmp_path / "magpsf.onnx")
+    out = tmp_path / "eval"
+
+    def run(*extra, expect=0):
+        res = CliRunner().invoke(evaluate, ["--model", str(model), "--data", str(data), "--out", str(out),
+                                            "--split", "all", "--policy", "gt1", "--policy", "gt2", *extra])
+        assert res.exit_code == expect, res.output
+        return res, (json.loads((out / "metrics.json").read_text()) if expect == 0 else None)
+
+    # data without verdicts: every object (the default), and a clear error when bts is asked for
+    res, m = run()
+    assert m["candidates"] == {"mode": "all"} and "no BTS candidate filter" in res.output
+    res, _ = run("--candidates", "bts", expect=1)
+    assert "no BTS candidate verdicts" in res.output
+    everything = m["source"]["gt1"]["tp"] + m["source"]["gt1"]["fp"]
+    # a verdict column: objects whose name ends in an even digit pass at their last alert only
+    rows = []
+    for split_csv in sorted(data.glob("*_cand_synthetic.csv")):
+        part = list(csv.DictReader(open(split_csv)))
+        rows += part
+        last = {r["objectId"]: r["candid"] for r in sorted(part, key=lambda r: float(r["jd"]))}
+        with open(split_csv, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=[*part[0], "bts_candidate"])
+            w.writeheader()
+            for r in part:
+                even = int(r["objectId"][-1]) % 2 == 0
+                w.writerow({**r, "bts_candidate": "true" if even and last[r["objectId"]] == r["candid"] else
+                            "" if r["candid"].endswith("7") else "false"})
+    res, m = run()
+    objs = {r["objectId"] for r in rows}
+    n_cand = sum(int(o[-1]) % 2 == 0 for o in objs)
+    assert {k: m["candidates"][k] for k in ("mode", "n_objects", "candidate_objects", "removed_objects")} == {
+        "mode": "bts", "n_objects": len(objs), "candidate_objects": n_cand, "removed_objects": len(objs) - n_cand}
+    gt1 = m["source"]["gt1"]
+    assert gt1["selected_without_filter"] == everything
+    assert gt1["tp"] + gt1["fp"] == everything - gt1["removed_by_filter"] < everything
+    assert f"the filter removed {len(objs) - n_cand}" in res.output and "gt1 " in res.output
+    sources = list(csv.DictReader(open(out / "sources.csv")))
+    assert all(s["gt1_pred"] == "0" for s in sources if s["bts_candidate"] == "0")
+    _, m_all = run("--candidates", "all")
+    assert m_all["source"]["gt1"]["tp"] + m_all["source"]["gt1"]["fp"] == everything

@@ -1,7 +1,13 @@
 """``btsbot-fast evaluate``: score a split through the project's Scorer and write metrics + figures.
 
-EVAL_DIR gets ``metrics.json`` (``alert.*``, ``source.<policy>.*``), ``scores.csv`` (one row per alert),
-``sources.csv`` (one row per object and policy outcome) and PNG figures.
+EVAL_DIR gets ``metrics.json`` (``alert.*``, ``source.<policy>.*``, ``candidates``), ``scores.csv`` (one
+row per alert), ``sources.csv`` (one row per object and policy outcome) and PNG figures.
+
+Source-level decisions are taken on BTS candidates (``candidates="bts"``, as autoscan decides) when the
+data carry each alert's BTS filter verdict (a ``bts_candidate`` column of a release-layout CSV, or alert
+packets, whose verdict preprocessing computes); ``candidates="all"`` decides on every object. The default
+(None) is ``bts`` where the data have verdicts and ``all`` where they have none. Alert-level metrics are
+over every alert either way.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..policies import DEFAULT_POLICIES, STRICT, Policy
+from ..policies import CANDIDATE_MODES, DEFAULT_POLICIES, STRICT, Policy
 from ..train.data import AlertSet, DataError, load_dataset
 from . import figures
 from .metrics import alert_metrics, roc_curve
@@ -73,9 +79,12 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
              policies: Sequence[str] = DEFAULT_POLICIES, threshold: float = 0.5, strict: bool = STRICT,
              ref_times: str | Path | None = None, tag: str | None = None, labels: str | Path | None = None,
              split_fractions=(0.81, 0.09, 0.10), split_seed: int = 2, engine: str = "native",
-             threads: int = 0, home: str | os.PathLike | None = None,
+             threads: int = 0, home: str | os.PathLike | None = None, candidates: str | None = None,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Evaluate ``model`` on one split (``all`` = every split together); returns the metrics dict."""
+    """Evaluate ``model`` on one split (``all`` = every split together); returns the metrics dict.
+    ``candidates``: ``bts``, ``all`` or None (module docstring)."""
+    if candidates is not None and candidates not in CANDIDATE_MODES:
+        raise ValueError(f"candidates must be one of {', '.join(CANDIDATE_MODES)} or None, got {candidates!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     splits, kind = load_dataset(data_dir, tag=tag, labels=labels, fractions=split_fractions, seed=split_seed,
@@ -88,20 +97,32 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
         parts = [splits[split]]
     pols = [Policy.parse(p, threshold) for p in policies]
     refs = read_ref_times(ref_times) if ref_times else None
-    echo(f"scoring {sum(len(p) for p in parts)} alerts (split {split}) with {model}")
+    data = _concat(parts)
+    if candidates is None:
+        candidates = "all" if data.bts_candidate is None else "bts"
+    elif candidates == "bts" and data.bts_candidate is None:
+        raise DataError(f"{data_dir}: the data have no BTS candidate verdicts (a bts_candidate column); "
+                        "evaluate every object with --candidates all")
+    echo(f"scoring {len(data)} alerts (split {split}) with {model}")
     scored = [score_alerts(model, p, home) for p in parts]
     scores, scorer = np.concatenate([s for s, _ in scored]), scored[0][1]
-    data = _concat(parts)
+    verdicts = data.bts_candidate == 1 if candidates == "bts" else None
 
     alert = alert_metrics(data.labels, scores, data.magpsf, threshold=threshold, strict=strict)
     source, objects = evaluate_sources(data.objectId, data.jd, data.magpsf, data.labels, scores, pols,
-                                       strict=strict, ref_times=refs)
+                                       strict=strict, ref_times=refs, verdicts=verdicts)
     thresholds = np.round(np.linspace(0.0, 1.0, 51), 4)
     scans = {}
     for name in SCAN_POLICIES:
         p = Policy.parse(name)
         scans[name] = threshold_scan(data.objectId, data.jd, data.magpsf, data.labels, scores, p, thresholds,
-                                     strict)
+                                     strict, verdicts)
+    cand = {"mode": candidates}
+    if verdicts is not None:
+        n_cand = sum(o["bts_candidate"] for o in objects)
+        cand.update({"n_objects": len(objects), "candidate_objects": int(n_cand),
+                     "removed_objects": len(objects) - int(n_cand),
+                     "candidate_alerts": int(verdicts.sum()), "unknown_alerts": int(np.sum(data.bts_candidate < 0))})
 
     figs = []
     fpr, tpr, _ = roc_curve(data.labels, scores)
@@ -121,6 +142,7 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
                  "n_objects": data.n_objects, **{k: v for k, v in data.summary().items() if k in ("positive", "negative")}},
         "threshold": threshold,
         "comparison": ">" if strict else ">=",
+        "candidates": cand,
         "alert": alert,
         "source": source,
         "threshold_scan": scans,
@@ -134,6 +156,13 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
     echo(f"alert level: ROC AUC {alert['roc_auc']:.4f}, accuracy {alert['accuracy']:.4f}; "
          + "; ".join(f"{n}: completeness {source[n]['completeness']:.3f} purity {source[n]['purity']:.3f}"
                      for n in shown))
+    if verdicts is not None:
+        echo(f"BTS candidates: {cand['candidate_objects']} of {cand['n_objects']} objects (the filter removed "
+             f"{cand['removed_objects']}); decisions removed by the filter: "
+             + ", ".join(f"{n} {source[n]['removed_by_filter']} of {source[n]['selected_without_filter']}"
+                         for n in source))
+    else:
+        echo("decisions on every object (no BTS candidate filter)")
     echo(f"wrote {out / 'metrics.json'} and {len(figs)} figures")
     return metrics
 
@@ -145,9 +174,10 @@ def _concat(parts: list[AlertSet]) -> AlertSet:
     cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
     avail = tuple(n for n in parts[0].available if all(n in p.available for p in parts))
     n = sum(len(p) for p in parts)
+    verdicts = cat("bts_candidate") if all(p.bts_candidate is not None for p in parts) else None
     return AlertSet(triplets=np.empty((0, 63, 63, 3), np.float32), metadata=cat("metadata"), labels=cat("labels"),
                     objectId=cat("objectId"), candid=cat("candid"), jd=cat("jd"), magpsf=cat("magpsf"),
-                    available=avail, index=np.full(n, -1, dtype=np.int64))
+                    available=avail, index=np.full(n, -1, dtype=np.int64), bts_candidate=verdicts)
 
 
 def _write_scores(path: Path, data: AlertSet, scores: np.ndarray) -> None:

@@ -106,8 +106,11 @@ def train(config_path, arch, data_dir, run_dir, epochs, batch_size, seed, name, 
               help="Seed of the object split for packet data without a split column (default: the model card's).")
 @click.option("--engine", type=click.Choice(_ENGINES), default="native", show_default=True)
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--candidates", type=click.Choice(["bts", "all"]), default=None,
+              help="bts: source-level decisions on BTS candidates only, as autoscan decides (needs the alerts' "
+                   "bts_candidate verdicts); all: on every object. Default: bts where the data have verdicts.")
 def evaluate(model, data_dir, split, out_dir, policies, threshold, strict, ref_times, tag, labels, split_seed,
-             engine, threads) -> None:
+             engine, threads, candidates) -> None:
     """Alert- and source-level evaluation as in the BTSbot papers: metrics.json and PNG figures."""
     from .. import registry
     from ..evaluate.run import evaluate as run_evaluate
@@ -134,6 +137,6 @@ def evaluate(model, data_dir, split, out_dir, policies, threshold, strict, ref_t
         run_evaluate(model, data_dir, out_dir, split=split, policies=policies or DEFAULT_POLICIES,
                      threshold=threshold, strict=strict, ref_times=ref_times, tag=tag, labels=labels,
                      split_fractions=fractions, split_seed=seed, engine=engine, threads=threads,
-                     echo=lambda s: click.echo(s, err=True))
+                     candidates=candidates, echo=lambda s: click.echo(s, err=True))
     except DataError as exc:
         raise click.ClickException(str(exc)) from None

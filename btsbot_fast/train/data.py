@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..policies import parse_verdict
 from ..prep.variant import FEATURE_NAMES, STAMP_SIZE
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class AlertSet:
     available: tuple[str, ...] = FEATURE_NAMES
     index: np.ndarray | None = None  # rows of ``triplets`` this set uses (None = all, in order)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: (N,) int8 BTS candidate filter verdict: 1 passed, 0 failed, -1 unknown; None: the data have none
+    bts_candidate: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -62,6 +65,8 @@ class AlertSet:
                 raise DataError(f"column {name} has {len(getattr(self, name))} rows, labels {n}")
         if self.index is None and len(self.triplets) != n:
             raise DataError(f"{len(self.triplets)} triplets but {n} table rows")
+        if self.bts_candidate is not None and len(self.bts_candidate) != n:
+            raise DataError(f"column bts_candidate has {len(self.bts_candidate)} rows, labels {n}")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -103,6 +108,7 @@ class AlertSet:
             triplets=self.triplets, metadata=self.metadata[rows], labels=self.labels[rows],
             objectId=self.objectId[rows], candid=self.candid[rows], jd=self.jd[rows], magpsf=self.magpsf[rows],
             available=self.available, index=base[rows], extra=dict(self.extra),
+            bts_candidate=None if self.bts_candidate is None else self.bts_candidate[rows],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -203,7 +209,14 @@ def read_release_split(triplets_path: Path, cand_path: Path, mmap: bool = True) 
         triplets=trip, metadata=meta, labels=_labels_of(cols["label"], str(cand_path)),
         objectId=np.array([s.strip() for s in cols["objectId"]], dtype=object), candid=candid, jd=jd,
         magpsf=magpsf, available=tuple(available), extra={"source": str(cand_path)},
+        bts_candidate=verdict_codes(cols["bts_candidate"]) if "bts_candidate" in cols else None,
     )
+
+
+def verdict_codes(values: Iterable[Any]) -> np.ndarray:
+    """BTS filter verdicts (as :func:`~btsbot_fast.policies.parse_verdict` reads them) as int8 codes:
+    1 passed, 0 failed, -1 unknown."""
+    return np.array([{True: 1, False: 0, None: -1}[parse_verdict(v)] for v in values], dtype=np.int8)
 
 
 def load_release(directory: str | Path, tag: str | None = None,
