@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status", "error", "model", "model_version",
-           "source", "record_index")
+COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status", "error", "bts_candidate", "bts_reject",
+           "model", "model_version", "source", "record_index")
 #: float32 values, written with 9 significant digits (enough to round-trip any float32)
 _FLOAT32_COLUMNS = ("magpsf", "score")
 FORMATS = ("csv", "jsonl", "parquet")
@@ -39,9 +39,12 @@ def format_for(path: str | os.PathLike[str] | None, fmt: str | None = None) -> s
 
 
 def csv_cell(column: str, value: Any) -> Any:
-    """A CSV cell: empty for null, float32 columns with 9 significant digits (round-trip)."""
+    """A CSV cell: empty for null, ``true``/``false`` for booleans, float32 columns with 9 significant
+    digits (round-trip)."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return format(value, ".9g") if column in _FLOAT32_COLUMNS else value
 
 
@@ -125,7 +128,7 @@ class ResultWriter:
         import pyarrow.parquet as pq
 
         types = {"candid": pa.int64(), "jd": pa.float64(), "magpsf": pa.float32(), "fid": pa.int32(),
-                 "score": pa.float32(), "record_index": pa.int64()}
+                 "score": pa.float32(), "bts_candidate": pa.bool_(), "record_index": pa.int64()}
         table = pa.table({c: pa.array(self._parquet_rows[c], type=types.get(c, pa.string())) for c in COLUMNS})
         fd, tmp = _new_temp_file(self.path)
         os.close(fd)  # pyarrow rewrites the file in place; it keeps the mode it was created with

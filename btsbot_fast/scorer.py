@@ -13,6 +13,7 @@ from . import registry, threads as thread_rule
 from .threads import prefetched
 from .io import AlertRecord
 from .prep import Batch, batches, buffer_batches, path_batches, require_engine
+from .prep.bts import describe_all
 from .prep.variant import STAMP_SIZE, VARIANT
 from .status import Status
 
@@ -25,7 +26,12 @@ DEFAULT_BATCH_SIZE = 64
 @dataclass
 class ScoreResult:
     """The outcome for one alert record. ``score`` is None unless ``status == "ok"``; ``jd``, ``magpsf``
-    and ``fid`` are the candidate's (None when the record has no readable candidate)."""
+    and ``fid`` are the candidate's (None when the record has no readable candidate).
+
+    ``bts_candidate``: the Bright Transient Survey filter's verdict (btsbot_fast/prep/bts.py), whatever
+    the status: True / False, None when a field it reads is missing; ``bts_reject``: the failed criteria
+    (``"bright,stationary"``; ``""`` when it passes) or ``"missing:<field>"`` when unknown (a record
+    without a readable candidate: ``"missing:candidate"``)."""
 
     objectId: str | None
     candid: int | None
@@ -35,6 +41,8 @@ class ScoreResult:
     score: float | None
     status: str
     error: str
+    bts_candidate: bool | None
+    bts_reject: str
     model: str
     model_version: str
     source: str
@@ -134,11 +142,12 @@ class Scorer:
                 for i in ok:
                     messages[i] = f"model error: {exc}"
         info = np.where(np.isnan(batch.info), None, batch.info).tolist()  # NaN -> None, floats as Python floats
+        verdicts = describe_all(batch.bts)
         return [
             ScoreResult(rec.objectId, rec.candid, jd, magpsf, None if fid is None else int(fid), scores.get(i),
-                        Status(int(status[i])).label, messages[i], self.model_name, self.model_version,
-                        rec.source, rec.index)
-            for i, (rec, (jd, magpsf, fid)) in enumerate(zip(batch.records, info))
+                        Status(int(status[i])).label, messages[i], candidate, reject, self.model_name,
+                        self.model_version, rec.source, rec.index)
+            for i, (rec, (jd, magpsf, fid), (candidate, reject)) in enumerate(zip(batch.records, info, verdicts))
         ]
 
     def _pipelined(self, items: Iterator[Batch]) -> Iterator[Batch]:

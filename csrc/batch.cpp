@@ -32,7 +32,7 @@ struct NoScratch {};
 History AlertColumns::history(std::size_t i) const {
     const std::int64_t b = hist_offsets[i];
     const std::int64_t e = hist_offsets[i + 1];
-    return History{hist_jd + b, hist_magpsf + b, hist_flags + b, static_cast<std::size_t>(e - b)};
+    return History{hist_jd + b, hist_magpsf + b, hist_fid + b, hist_flags + b, static_cast<std::size_t>(e - b)};
 }
 
 AlertInput AlertColumns::alert(std::size_t i) const {
@@ -50,7 +50,8 @@ void zero_outputs(float* triplet, float* metadata) {
 }
 
 Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* triplet, float* metadata,
-                        std::string& message) {
+                        BtsVerdict& bts, std::string& message) {
+    bts = bts_verdict(alert.candidate, alert.present, alert.history);
     Status st;
     if (!(alert.present & kCandidateRecordBit)) {
         message = "missing field: candidate";
@@ -67,13 +68,13 @@ Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* t
     return st;
 }
 
-void preprocess_batch(const AlertColumns& alerts, float* triplets_out, float* metadata_out, BatchResult result,
-                      int n_threads) {
+void preprocess_batch(const AlertColumns& alerts, float* triplets_out, float* metadata_out, BtsVerdict* bts_out,
+                      BatchResult result, int n_threads) {
     result.messages->assign(alerts.n, std::string());
     parallel_for<StampScratch>(alerts.n, n_threads, kCutoutChunk, [&](std::size_t b, std::size_t e, StampScratch& s) {
         for (std::size_t i = b; i < e; ++i) {
             const Status st = preprocess_alert(alerts.alert(i), s, triplets_out + i * kTripletFloats,
-                                               metadata_out + i * kNumFeatures, (*result.messages)[i]);
+                                               metadata_out + i * kNumFeatures, bts_out[i], (*result.messages)[i]);
             result.status[i] = static_cast<std::uint8_t>(st);
         }
     });

@@ -25,6 +25,7 @@
 #include "avro/program.hpp"
 #include "avro/reader.hpp"
 #include "batch.hpp"
+#include "bts_filter.hpp"
 #include "cutout.hpp"
 #include "features.hpp"
 #include "inflate.hpp"
@@ -248,12 +249,14 @@ void pin_stamps(AlertArrays& a, const py::object& sci, const py::object& tmpl, c
 
 // The candidate matrix and history columns of N alerts, validated into c (stamps untouched).
 void require_columns(AlertColumns& c, const py::array& candidate, const py::array& present, const py::array& offsets,
-                     const py::array& jd, const py::array& magpsf, const py::array& flags, py::ssize_t n) {
+                     const py::array& jd, const py::array& magpsf, const py::array& fid, const py::array& flags,
+                     py::ssize_t n) {
     require_array<double>(candidate, "candidate", "float64", {n, static_cast<py::ssize_t>(kNumCandidateColumns)}, false);
-    require_array<std::uint32_t>(present, "present", "uint32", {n}, false);
+    require_array<std::uint64_t>(present, "present", "uint64", {n}, false);
     require_array<std::int64_t>(offsets, "hist_offsets", "int64", {n + 1}, false);
     require_array<double>(jd, "hist_jd", "float64", {-1}, false);
     require_array<double>(magpsf, "hist_magpsf", "float64", {jd.shape(0)}, false);
+    require_array<double>(fid, "hist_fid", "float64", {jd.shape(0)}, false);
     require_array<std::uint8_t>(flags, "hist_flags", "uint8", {jd.shape(0)}, false);
     const auto* off = ptr<std::int64_t>(offsets);
     const std::int64_t m = static_cast<std::int64_t>(jd.shape(0));
@@ -265,19 +268,21 @@ void require_columns(AlertColumns& c, const py::array& candidate, const py::arra
     }
     c.n = static_cast<std::size_t>(n);
     c.candidate = ptr<double>(candidate);
-    c.present = ptr<std::uint32_t>(present);
+    c.present = ptr<std::uint64_t>(present);
     c.hist_offsets = off;
     c.hist_jd = ptr<double>(jd);
     c.hist_magpsf = ptr<double>(magpsf);
+    c.hist_fid = ptr<double>(fid);
     c.hist_flags = ptr<std::uint8_t>(flags);
 }
 
 AlertArrays require_alerts(const py::object& sci, const py::object& tmpl, const py::object& diff,
                            const py::array& candidate, const py::array& present, const py::array& offsets,
-                           const py::array& jd, const py::array& magpsf, const py::array& flags, py::ssize_t n) {
+                           const py::array& jd, const py::array& magpsf, const py::array& fid,
+                           const py::array& flags, py::ssize_t n) {
     AlertArrays a;
     pin_stamps(a, sci, tmpl, diff, static_cast<std::size_t>(n));
-    require_columns(a.columns, candidate, present, offsets, jd, magpsf, flags, n);
+    require_columns(a.columns, candidate, present, offsets, jd, magpsf, fid, flags, n);
     return a;
 }
 
@@ -288,18 +293,20 @@ void require_triplets_out(const py::array& out) {
 
 py::tuple py_preprocess(const py::object& science, const py::object& tmpl, const py::object& diff,
                         const py::array& candidate, const py::array& present, const py::array& offsets,
-                        const py::array& jd, const py::array& magpsf, const py::array& flags,
-                        const py::array& triplets_out, const py::array& metadata_out, int n_threads) {
+                        const py::array& jd, const py::array& magpsf, const py::array& fid, const py::array& flags,
+                        const py::array& triplets_out, const py::array& metadata_out, const py::array& bts_out,
+                        int n_threads) {
     require_triplets_out(triplets_out);
     const py::ssize_t n = triplets_out.shape(0);
     require_array<float>(metadata_out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
-    AlertArrays a = require_alerts(science, tmpl, diff, candidate, present, offsets, jd, magpsf, flags, n);
+    require_array<std::uint16_t>(bts_out, "bts out", "uint16", {n}, true);
+    AlertArrays a = require_alerts(science, tmpl, diff, candidate, present, offsets, jd, magpsf, fid, flags, n);
     std::vector<std::uint8_t> status(static_cast<std::size_t>(n));
     std::vector<std::string> messages;
     {
         NativeSection section;
         preprocess_batch(a.columns, mutable_ptr<float>(triplets_out), mutable_ptr<float>(metadata_out),
-                         BatchResult{status.data(), &messages}, n_threads);
+                         mutable_ptr<std::uint16_t>(bts_out), BatchResult{status.data(), &messages}, n_threads);
     }
     return make_result(status, messages);
 }
@@ -410,7 +417,7 @@ public:
     }
 
     py::tuple next_batch(const py::array& triplets, const py::array& metadata, const py::array& candid,
-                         const py::array& info, const py::array& status, const py::array& reason,
+                         const py::array& info, const py::array& bts, const py::array& status, const py::array& reason,
                          const py::array& flags, const py::array& record_index, const py::array& source,
                          int n_threads) {
         require_triplets_out(triplets);
@@ -419,6 +426,7 @@ public:
         require_array<float>(metadata, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
         require_array<std::int64_t>(candid, "candid out", "int64", {n}, true);
         require_array<double>(info, "info out", "float64", {n, static_cast<py::ssize_t>(avro::kRowInfoColumns)}, true);
+        require_array<std::uint16_t>(bts, "bts out", "uint16", {n}, true);
         require_array<std::uint8_t>(status, "status out", "uint8", {n}, true);
         require_array<std::uint8_t>(reason, "reason out", "uint8", {n}, true);
         require_array<std::uint8_t>(flags, "flags out", "uint8", {n}, true);
@@ -430,6 +438,7 @@ public:
         out.metadata = mutable_ptr<float>(metadata);
         out.candid = mutable_ptr<std::int64_t>(candid);
         out.info = mutable_ptr<double>(info);
+        out.bts = mutable_ptr<std::uint16_t>(bts);
         out.status = mutable_ptr<std::uint8_t>(status);
         out.reason = mutable_ptr<std::uint8_t>(reason);
         out.flags = mutable_ptr<std::uint8_t>(flags);
@@ -557,13 +566,13 @@ py::tuple py_prepare_triplets(const py::object& science, const py::object& tmpl,
 }
 
 py::tuple py_compute_features(const py::array& candidate, const py::array& present, const py::array& offsets,
-                              const py::array& jd, const py::array& magpsf, const py::array& flags,
-                              const py::array& out) {
+                              const py::array& jd, const py::array& magpsf, const py::array& fid,
+                              const py::array& flags, const py::array& out) {
     if (out.ndim() < 1) throw py::value_error("metadata out: expected shape (N, 25)");
     const py::ssize_t n = out.shape(0);
     require_array<float>(out, "metadata out", "float32", {n, static_cast<py::ssize_t>(kNumFeatures)}, true);
     AlertColumns cols;  // no stamps: compute_features_batch reads none
-    require_columns(cols, candidate, present, offsets, jd, magpsf, flags, n);
+    require_columns(cols, candidate, present, offsets, jd, magpsf, fid, flags, n);
     std::vector<std::uint8_t> status(static_cast<std::size_t>(n));
     std::vector<std::string> messages;
     {
@@ -592,6 +601,19 @@ PYBIND11_MODULE(_core, m) {
     m.attr("HIST_ITEM") = static_cast<int>(kHistItem);
     m.attr("HIST_JD") = static_cast<int>(kHistJd);
     m.attr("HIST_MAG") = static_cast<int>(kHistMag);
+    m.attr("HIST_POSITIVE") = static_cast<int>(kHistPositive);
+    m.attr("HIST_FID") = static_cast<int>(kHistFid);
+    m.attr("PRV_LACKS_SHIFT") = static_cast<int>(kPrvLacksShift);
+    {
+        py::list columns, criteria, fields;
+        for (const char* name : kCandidateColumnNames) columns.append(name);
+        for (const char* name : kBtsCriterionNames) criteria.append(name);
+        for (const char* name : kBtsFieldNames) fields.append(name);
+        m.attr("CANDIDATE_COLUMNS") = py::tuple(columns);
+        m.attr("BTS_CRITERIA") = py::tuple(criteria);
+        m.attr("BTS_FIELDS") = py::tuple(fields);
+        m.attr("BTS_UNKNOWN") = static_cast<int>(kBtsUnknown);
+    }
     m.attr("inflater") = inflater_name();
     m.attr("avro_snappy") = avro::snappy_available();
     m.attr("AVRO_PROGRAM_MAGIC") = avro::kProgramMagic;
@@ -599,11 +621,11 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("preprocess", &py_preprocess, py::arg("science"), py::arg("template"), py::arg("difference"),
           py::arg("candidate"), py::arg("present"), py::arg("hist_offsets"), py::arg("hist_jd"),
-          py::arg("hist_magpsf"), py::arg("hist_flags"), py::arg("triplets_out"), py::arg("metadata_out"),
-          py::arg("n_threads") = 0,
-          "Cutouts + features of N alerts in one GIL-free pass on the thread pool; returns (status uint8[N], "
-          "messages). Stamps per channel: a sequence of bytes/None, or (offsets int64[N+1], values uint8, "
-          "valid uint8[N]) views of an Arrow binary column. Failed rows are zero-filled.");
+          py::arg("hist_magpsf"), py::arg("hist_fid"), py::arg("hist_flags"), py::arg("triplets_out"),
+          py::arg("metadata_out"), py::arg("bts_out"), py::arg("n_threads") = 0,
+          "Cutouts + features + BTS filter verdicts of N alerts in one GIL-free pass on the thread pool; returns "
+          "(status uint8[N], messages). Stamps per channel: a sequence of bytes/None, or (offsets int64[N+1], "
+          "values uint8, valid uint8[N]) views of an Arrow binary column. Failed rows are zero-filled.");
 
     const avro::Limits defaults;
     const avro::ReaderOptions reader_defaults;
@@ -621,7 +643,7 @@ PYBIND11_MODULE(_core, m) {
         .def("add_error", &PyReader::add_error, py::arg("name"), py::arg("detail"))
         .def("set_program", &PyReader::set_program, py::arg("schema"), py::arg("words"), py::arg("schema_name"))
         .def("next_batch", &PyReader::next_batch, py::arg("triplets"), py::arg("metadata"), py::arg("candid"),
-             py::arg("info"), py::arg("status"), py::arg("reason"), py::arg("flags"), py::arg("record_index"),
+             py::arg("info"), py::arg("bts"), py::arg("status"), py::arg("reason"), py::arg("flags"), py::arg("record_index"),
              py::arg("source"), py::arg("n_threads") = 0)
         .def_property_readonly("pending", &PyReader::pending)
         .def_property_readonly("bytes_held", &PyReader::bytes_held)
@@ -650,7 +672,9 @@ PYBIND11_MODULE(_core, m) {
     t.def("prepare_triplets", &py_prepare_triplets, py::arg("science"), py::arg("template"), py::arg("difference"),
           py::arg("out"), py::arg("n_threads") = 0);
     t.def("compute_features", &py_compute_features, py::arg("candidate"), py::arg("present"), py::arg("hist_offsets"),
-          py::arg("hist_jd"), py::arg("hist_magpsf"), py::arg("hist_flags"), py::arg("out"));
+          py::arg("hist_jd"), py::arg("hist_magpsf"), py::arg("hist_fid"), py::arg("hist_flags"), py::arg("out"));
+    t.def("galactic_latitude", &galactic_latitude, py::arg("ra"), py::arg("dec"),
+          "Galactic latitude (deg) of ICRS (ra, dec) in degrees, as the BTS filter computes it.");
     t.def("gunzip", [](const py::bytes& data) {
         std::string_view v(data);
         Inflater inflater;

@@ -8,7 +8,9 @@ namespace btsbot {
 const char* const kCandidateColumnNames[kNumCandidateColumns] = {
     "jd", "jdstarthist", "sgscore1", "distpsnr1", "sgscore2", "distpsnr2", "fwhm", "magpsf",
     "sigmapsf", "chipsf", "ra", "dec", "diffmaglim", "ndethist", "nmtchps", "drb", "rb", "ncovhist",
-    "chinr", "sharpnr", "scorr", "sky", "fid",
+    "chinr", "sharpnr", "scorr", "sky", "fid", "isdiffpos", "sgscore3", "distpsnr3", "srmag1", "srmag2", "srmag3",
+    "sgmag1", "simag1", "szmag1", "magnr", "distnr", "neargaia", "maggaia", "neargaiabright", "maggaiabright",
+    "ssdistnr", "ssmagnr",
 };
 
 const char* const kFeatureNames[kNumFeatures] = {
@@ -30,20 +32,20 @@ bool is_detection(std::uint8_t flags) { return (flags & kHistItem) && (flags & k
 
 }  // namespace
 
-Status compute_features(const double* cand, std::uint32_t present, const History& h, float* out,
+Status compute_features(const double* cand, PresentMask present, const History& h, float* out,
                         std::string& error) {
     if (!(present & kCandidateRecordBit)) return missing("missing field: candidate", out, error);
     // Every column is required except drb (falls back to rb) and rb (only needed then).
     for (std::size_t k = 0; k < kNumFeatureInputColumns; ++k) {
         if (k == kColDrb || k == kColRb) continue;
-        if (!(present & (1u << k))) {
+        if (!(present & column_bit(k))) {
             return missing(std::string("missing field: candidate.") + kCandidateColumnNames[k], out, error);
         }
     }
     double drb;
-    if (present & (1u << kColDrb)) {
+    if (present & column_bit(kColDrb)) {
         drb = cand[kColDrb];
-    } else if (present & (1u << kColRb)) {
+    } else if (present & column_bit(kColRb)) {
         drb = cand[kColRb];
     } else {
         return missing("missing field: candidate.drb (and candidate.rb)", out, error);

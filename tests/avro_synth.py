@@ -27,14 +27,21 @@ _COLUMN_TYPES = {
     "sigmapsf": "float", "chipsf": ["null", "float"], "ra": "double", "dec": "double", "diffmaglim": ["null", "float"],
     "ndethist": "int", "nmtchps": "int", "drb": ["null", "float"], "rb": ["null", "float"], "ncovhist": "int",
     "chinr": ["null", "float"], "sharpnr": ["null", "float"], "scorr": ["null", "double"], "sky": ["null", "float"],
-    "fid": "int",
+    "fid": "int", "isdiffpos": "string", "sgscore3": ["null", "float"], "distpsnr3": ["null", "float"],
+    "srmag1": ["null", "float"], "srmag2": ["null", "float"], "srmag3": "float", "sgmag1": ["null", "float"],
+    "simag1": ["null", "float"], "szmag1": ["null", "float"], "magnr": ["null", "float"],
+    "distnr": ["null", "float"], "neargaia": ["null", "float"], "maggaia": ["null", "float"],
+    "neargaiabright": ["null", "float"], "maggaiabright": ["null", "float"], "ssdistnr": ["null", "float"],
+    "ssmagnr": ["null", "float"],
 }
 assert set(_COLUMN_TYPES) == set(CANDIDATE_COLUMNS)
+#: the candidate's numeric columns (isdiffpos, a string, has its own place in the schema)
+NUMERIC_COLUMNS = tuple(c for c in CANDIDATE_COLUMNS if c != "isdiffpos")
 
 
 def alert_schema(namespace: str = "ztf", name: str = "alert") -> dict:
     cand_fields = [{"name": "candid", "type": "long"}]
-    for col in CANDIDATE_COLUMNS[:10]:
+    for col in NUMERIC_COLUMNS[:10]:
         cand_fields.append({"name": col, "type": _COLUMN_TYPES[col]})
     cand_fields += [
         {"name": "isdiffpos", "type": "string"},
@@ -45,12 +52,13 @@ def alert_schema(namespace: str = "ztf", name: str = "alert") -> dict:
         {"name": "sub", "type": {"type": "record", "name": "sub_t", "fields": [
             {"name": "a", "type": "int"}, {"name": "b", "type": {"type": "array", "items": "double"}}]}},
     ]
-    for col in CANDIDATE_COLUMNS[10:]:
+    for col in NUMERIC_COLUMNS[10:]:
         cand_fields.append({"name": col, "type": _COLUMN_TYPES[col]})
     prv = {"type": "record", "name": "prv_candidate", "fields": [
         {"name": "jd", "type": "double"},
         {"name": "fid", "type": "int"},
         {"name": "magpsf", "type": ["null", "float"]},
+        {"name": "isdiffpos", "type": ["null", "string"]},
         {"name": "sigmapsf", "type": ["null", "float"]},
         {"name": "note", "type": ["null", "string"]},
         {"name": "sub", "type": ["null", "sub_t"]},
@@ -91,7 +99,7 @@ def stamp(seed: int, size: int = 63) -> bytes:
 def alert(i: int, n_prv: int = 5, stamp_size: int = 63, missing_cutout: bool = False) -> dict:
     rng = np.random.default_rng(1000 + i)
     jd = 2459000.5 + i
-    cand = {col: float(np.float32(rng.uniform(0.1, 1.0))) for col in CANDIDATE_COLUMNS}
+    cand = {col: float(np.float32(rng.uniform(0.1, 1.0))) for col in NUMERIC_COLUMNS}
     cand.update(jd=jd, jdstarthist=jd - 10.0, ra=float(rng.uniform(0, 360)), dec=float(rng.uniform(-30, 80)),
                 ndethist=int(rng.integers(1, 20)), nmtchps=int(rng.integers(0, 9)), ncovhist=int(rng.integers(20, 90)),
                 magpsf=float(np.float32(rng.uniform(15, 21))), scorr=float(rng.uniform(5, 30)), fid=1 + i % 3)
@@ -104,7 +112,7 @@ def alert(i: int, n_prv: int = 5, stamp_size: int = 63, missing_cutout: bool = F
     for k in range(n_prv):
         det = (k + i) % 3 != 0
         prv.append({"jd": jd - 1.0 - k, "fid": 1 + k % 2, "magpsf": float(np.float32(18 + 0.1 * k)) if det else None,
-                    "sigmapsf": 0.1 if det else None, "note": None if k % 2 else "ü-note",
+                    "isdiffpos": ("t", "1", "f")[k % 3] if det else None, "sigmapsf": 0.1 if det else None, "note": None if k % 2 else "ü-note",
                     "sub": {"a": k, "b": []} if k % 2 else None})
 
     def cut(c):

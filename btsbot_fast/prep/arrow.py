@@ -20,8 +20,9 @@ from ..io.parquet import conform
 from ..io.records import AlertRecord
 from ..threads import native_threads
 from .batch import Batch, empty_arrays
-from .gather import HIST_ITEM, HIST_JD, HIST_MAG, RECORD_BIT, row_info
-from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS
+from .bts import PRV_FIELDS
+from .gather import HIST_FID, HIST_ITEM, HIST_JD, HIST_MAG, HIST_POSITIVE, PRV_LACKS_BIT, RECORD_BIT, row_info
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, ISDIFFPOS_COLUMN, POSITIVE_ISDIFFPOS
 
 
 def preprocess_arrow(batch: Any, threads: int = 0, *, source: str = "<arrow>", first_index: int = 0,
@@ -43,26 +44,27 @@ def preprocess_arrow(batch: Any, threads: int = 0, *, source: str = "<arrow>", f
 
     stamps = tuple(_stamp_views(cols.get(name), n) for name in CUTOUT_FIELDS)
     candidate = np.full((n, len(CANDIDATE_COLUMNS)), np.nan)
-    present = np.where(cand_ok, np.uint32(RECORD_BIT), np.uint32(0)).astype(np.uint32)
+    present = np.where(cand_ok, np.uint64(RECORD_BIT), np.uint64(0)).astype(np.uint64)
     if cand is not None and pa.types.is_struct(cand.type):
         for k, name in enumerate(CANDIDATE_COLUMNS):
             if cand.type.get_field_index(name) < 0:
                 continue
             child = cand.field(name)
-            candidate[:, k] = _float64(child)
-            present |= (_valid(child, n) & cand_ok).astype(np.uint32) << np.uint32(k)
-    offsets, hist_jd, hist_mag, hist_flags = _history(cols.get("prv_candidates"), n)
+            candidate[:, k] = _positive(child) if name == ISDIFFPOS_COLUMN else _float64(child)
+            present |= (_valid(child, n) & cand_ok).astype(np.uint64) << np.uint64(k)
+    offsets, hist_jd, hist_mag, hist_fid, hist_flags, lacks = _history(cols.get("prv_candidates"), n)
+    present |= lacks
 
-    triplets, metadata, _, _ = empty_arrays(n)
-    status, messages = _core.preprocess(*stamps, candidate, present, offsets, hist_jd, hist_mag, hist_flags,
-                                        triplets, metadata, native_threads(threads))
+    triplets, metadata, _, _, bts = empty_arrays(n)
+    status, messages = _core.preprocess(*stamps, candidate, present, offsets, hist_jd, hist_mag, hist_fid,
+                                        hist_flags, triplets, metadata, bts, native_threads(threads))
     info = row_info(candidate, present)
 
     oid = cols["objectId"].to_pylist() if "objectId" in cols else [None] * n
     candid = cols["candid"].to_pylist() if "candid" in cols else [None] * n
     records = [AlertRecord(source, first_index + i, o if isinstance(o, str) else None, c, None)
                for i, (o, c) in enumerate(zip(oid, candid))]
-    return Batch(records, triplets, metadata, status, messages, info)
+    return Batch(records, triplets, metadata, status, messages, info, bts)
 
 
 def _valid(arr: Any, n: int) -> np.ndarray:
@@ -82,6 +84,19 @@ def _float64(arr: Any) -> np.ndarray:
     return np.asarray(arr.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+def _positive(arr: Any) -> np.ndarray:
+    """isdiffpos (string) -> 1.0 for a positive subtraction ('t' or '1'), else 0.0 (nulls: 0, masked)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_null(arr.type):
+        return np.zeros(len(arr))
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.string())
+    hit = pc.is_in(arr, value_set=pa.array(POSITIVE_ISDIFFPOS))
+    return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
 def _stamp_views(col: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | list:
     """(offsets int64, values uint8, valid uint8) over the stampData binary column: zero-copy for the bytes."""
     import pyarrow as pa
@@ -99,11 +114,14 @@ def _stamp_views(col: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] 
     return (offsets.astype(np.int64), values, valid)
 
 
-def _history(prv: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _history(prv: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """offsets, jd, magpsf, fid, flags of the items (all of them: the core skips non-detections by their
+    flags) and the per-alert ``present`` bits of item fields the struct type lacks (gather.PRV_LACKS_BIT)."""
     import pyarrow as pa
 
     if prv is None or pa.types.is_null(prv.type) or pa.types.is_null(prv.type.value_type):
-        return np.zeros(n + 1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.uint8)
+        return (np.zeros(n + 1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.uint8),
+                np.zeros(n, np.uint64))
     offsets = np.asarray(prv.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
     items = prv.values
     m = len(items)
@@ -112,14 +130,23 @@ def _history(prv: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         lengths = offsets[1:] - offsets[:-1]
         flags[offsets[0]:offsets[-1]] &= np.repeat(_valid(prv, n), lengths).astype(np.uint8) * np.uint8(0xFF)
     fields = {}
-    for name, bit in (("jd", HIST_JD), ("magpsf", HIST_MAG)):
+    for name, bit in (("jd", HIST_JD), ("magpsf", HIST_MAG), ("fid", HIST_FID)):
         if items.type.get_field_index(name) < 0:
             fields[name] = np.full(m, np.nan)
             continue
         child = items.field(name)
         fields[name] = _float64(child)
         flags |= np.where(_valid(child, m), bit, 0).astype(np.uint8)
-    return offsets, fields["jd"], fields["magpsf"], flags
+    if items.type.get_field_index("isdiffpos") >= 0:
+        flags |= np.where(_positive(items.field("isdiffpos")) == 1.0, HIST_POSITIVE, 0).astype(np.uint8)
+    # a field the item type lacks: every alert with a non-null item has an item without it
+    lacks_bits = sum(PRV_LACKS_BIT << j for j, name in enumerate(PRV_FIELDS) if items.type.get_field_index(name) < 0)
+    lacks = np.zeros(n, np.uint64)
+    if lacks_bits:
+        items_so_far = np.concatenate([[0], np.cumsum(flags & HIST_ITEM, dtype=np.int64)])
+        has_item = items_so_far[offsets[1:]] - items_so_far[offsets[:-1]]
+        lacks = np.where(has_item > 0, np.uint64(lacks_bits), np.uint64(0)).astype(np.uint64)
+    return offsets, fields["jd"], fields["magpsf"], fields["fid"], flags, lacks
 
 
 __all__ = ["preprocess_arrow"]

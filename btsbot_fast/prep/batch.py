@@ -8,6 +8,7 @@ import numpy as np
 
 from ..io.records import AlertRecord
 from ..status import Status
+from .bts import NO_CANDIDATE
 from .variant import FEATURE_NAMES, ROW_INFO, STAMP_SIZE
 
 
@@ -23,6 +24,8 @@ class Batch:
     #: (N, 3) float64: the candidate's ROW_INFO values jd, magpsf, fid (NaN when null or unknown), also
     #: for rows that failed preprocessing
     info: np.ndarray = field(default_factory=lambda: np.empty((0, len(ROW_INFO))))
+    #: (N,) uint16: the BTS candidate filter's verdict codes (prep/bts.py), for every row
+    bts: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint16))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -51,12 +54,13 @@ class Batch:
                 [r.source for r in recs])
 
 
-def empty_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Output arrays for ``n`` rows: triplets, metadata, status, info (NaN)."""
+def empty_arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output arrays for ``n`` rows: triplets, metadata, status, info (NaN), bts (no candidate)."""
     return (np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), dtype=np.float32),
             np.empty((n, len(FEATURE_NAMES)), dtype=np.float32),
             np.zeros(n, dtype=np.uint8),
-            np.full((n, len(ROW_INFO)), np.nan, dtype=np.float64))
+            np.full((n, len(ROW_INFO)), np.nan, dtype=np.float64),
+            np.full(n, NO_CANDIDATE, dtype=np.uint16))
 
 
 __all__ = ["Batch", "empty_arrays"]

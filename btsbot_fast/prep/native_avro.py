@@ -145,14 +145,14 @@ class NativeReader:
                 if recycle:
                     ring.append(arrays)
             turn += 1
-            triplets, metadata, status, info, candid, reason, flags, index, source = arrays
+            triplets, metadata, status, info, bts, candid, reason, flags, index, source = arrays
             n, stop, sources, messages, ids, schemas, fallback = self._reader.next_batch(
-                triplets, metadata, candid, info, status, reason, flags, index, source, n_threads)
+                triplets, metadata, candid, info, bts, status, reason, flags, index, source, n_threads)
             if stop == "need_schemas":
                 self._compile(schemas)
                 continue
             if n:
-                yield _batch(n, triplets, metadata, candid, info, status, reason, flags, index, source, sources,
+                yield _batch(n, triplets, metadata, candid, info, bts, status, reason, flags, index, source, sources,
                              messages, ids)
             if stop == "fallback":
                 name, data = fallback
@@ -162,7 +162,8 @@ class NativeReader:
                 return
 
 
-def _batch(n, triplets, metadata, candid, info, status, reason, flags, index, source, sources, messages, ids) -> Batch:
+def _batch(n, triplets, metadata, candid, info, bts, status, reason, flags, index, source, sources, messages,
+           ids) -> Batch:
     names = [sources[k] for k in source[:n].tolist()]
     reasons = reason[:n].tolist()
     indices = index[:n].tolist()
@@ -178,7 +179,7 @@ def _batch(n, triplets, metadata, candid, info, status, reason, flags, index, so
             records.append(AlertRecord(names[j], indices[j], ids[j], cid, None, _STATUS_OF_REASON[r], msg))
         else:
             records.append(AlertRecord(names[j], indices[j], ids[j], cid, None))
-    return Batch(records, triplets[:n], metadata[:n], status[:n], messages, info[:n])
+    return Batch(records, triplets[:n], metadata[:n], status[:n], messages, info[:n], bts[:n])
 
 
 def buffer_batches(buffers: Iterable[tuple[str, Any]], batch_size: int, threads: int = 0,

@@ -40,9 +40,10 @@ def _row_info(rec: AlertRecord) -> list[float]:
 
 
 def _preprocess_python(records: Sequence[AlertRecord], out: Batch) -> None:
-    from . import reference
+    from . import bts, reference
 
     out.info = np.array([_row_info(r) for r in records], dtype=np.float64).reshape(-1, len(ROW_INFO))
+    out.bts = np.array([bts.verdict(r.record) for r in records], dtype=np.uint16)
     for i, rec in enumerate(records):
         if out.status[i] != Status.OK:
             continue
@@ -58,7 +59,8 @@ def _preprocess_native(records: Sequence[AlertRecord], out: Batch, threads: int)
 
     active = out.status == Status.OK
     cols = columns_from_records(records)
-    status, messages = _core.preprocess(*cols.core_args(), out.triplets, out.metadata, native_threads(threads))
+    status, messages = _core.preprocess(*cols.core_args(), out.triplets, out.metadata, out.bts,
+                                        native_threads(threads))
     out.info = row_info(cols.candidate, cols.present)
     for i in np.flatnonzero(active):
         out.status[i], out.messages[i] = status[i], messages[i]
@@ -68,11 +70,11 @@ def preprocess_records(records: Sequence[AlertRecord], engine: str = "native", t
     """Preprocess decoded records; rows whose record already failed keep that failure."""
     require_engine(engine)
     records = list(records)
-    triplets, metadata, status, info = empty_arrays(len(records))
+    triplets, metadata, status, info, bts = empty_arrays(len(records))
     messages = [rec.message for rec in records]
     for i, rec in enumerate(records):
         status[i] = rec.status
-    batch = Batch(records, triplets, metadata, status, messages, info)  # each engine fills info
+    batch = Batch(records, triplets, metadata, status, messages, info, bts)  # each engine fills info, bts
     if engine == "python":  # (ok rows are assigned whole, the others zeroed below)
         _preprocess_python(records, batch)
     else:

@@ -6,8 +6,10 @@ Python objects:
 
 - ``objectId`` (string) and ``candid`` (int/long; else ``candidate.candid``),
 - every ``candidate`` field in :data:`~btsbot_fast.prep.variant.CANDIDATE_COLUMNS` as float64
-  (int/long/float/double/boolean; null or absent -> NaN; the union branch decides null),
-- ``prv_candidates`` items' ``jd`` and ``magpsf`` (a detection = non-null magpsf; a null jd -> NaN),
+  (int/long/float/double/boolean; null or absent -> NaN; the union branch decides null); ``isdiffpos``
+  (string) as 1.0 for 't'/'1', else 0.0,
+- ``prv_candidates`` items' ``jd``, ``magpsf``, ``fid`` and ``isdiffpos`` (a detection = non-null
+  magpsf; a null jd -> NaN); the item record's arg: the item fields of bts.PRV_FIELDS it lacks (bits),
 - the three cutouts' ``stampData`` bytes.
 
 The writer schema's name (for UNSUPPORTED_SCHEMA rows) follows btsbot_fast/io/records.py ``schema_name``.
@@ -33,10 +35,11 @@ from typing import Any
 import numpy as np
 
 from ..io.records import is_foreign, schema_name
-from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS
+from .bts import PRV_FIELDS
+from .variant import CANDIDATE_COLUMNS, CUTOUT_FIELDS, ISDIFFPOS_COLUMN
 
 PROGRAM_MAGIC = 0x4254534250524731  # "BTSBPRG1"
-PROGRAM_VERSION = 1
+PROGRAM_VERSION = 2
 FLAG_FOREIGN = 1
 
 # ops (program.hpp: enum Op)
@@ -59,6 +62,8 @@ T_PRV_JD = 7
 T_PRV_MAG = 8
 T_STAMP0 = 9  # + channel (science, template, difference)
 T_NOT_RECORD = 12
+T_PRV_ISDIFFPOS = 13
+T_PRV_FID = 14
 T_COLUMN0 = 32  # + CANDIDATE_COLUMNS index
 
 _NUMERIC = (OP_BOOLEAN, OP_INT, OP_LONG, OP_FLOAT, OP_DOUBLE)
@@ -275,6 +280,9 @@ class _Compiler:
         if node is not None:
             return node
         node = _Node(OP_RECORD, target)
+        if ctx == _PRV_ITEM:  # the fields the BTS filter reads that this item record lacks
+            names = {name for name, _ in rec.fields}
+            node.arg = sum(1 << j for j, name in enumerate(PRV_FIELDS) if name not in names)
         self.nodes.append(node)
         self.memo[key] = node
         if ctx != _SKIP:
@@ -304,13 +312,18 @@ class _Compiler:
             if name == "candid":
                 return self.leaf(t, T_CAND_CANDID, (OP_INT, OP_LONG), where)
             if ctx == _CANDIDATE and name in _COLUMN_INDEX:
-                return self.leaf(t, T_COLUMN0 + _COLUMN_INDEX[name], _NUMERIC, where)
+                ops = (OP_STRING,) if name == ISDIFFPOS_COLUMN else _NUMERIC
+                return self.leaf(t, T_COLUMN0 + _COLUMN_INDEX[name], ops, where)
             return self.value(t, _SKIP)
         if ctx == _PRV_ITEM:
             if name == "jd":
                 return self.leaf(t, T_PRV_JD, _NUMERIC, where)
             if name == "magpsf":
                 return self.leaf(t, T_PRV_MAG, _NUMERIC, where)
+            if name == "fid":
+                return self.leaf(t, T_PRV_FID, _NUMERIC, where)
+            if name == "isdiffpos":
+                return self.leaf(t, T_PRV_ISDIFFPOS, (OP_STRING,), where)
             return self.value(t, _SKIP)
         if ctx == "cutout":
             if name == "stampData":

@@ -45,11 +45,18 @@ CANDIDATE_COLUMNS = (
     "jd", "jdstarthist", "sgscore1", "distpsnr1", "sgscore2", "distpsnr2", "fwhm", "magpsf",
     "sigmapsf", "chipsf", "ra", "dec", "diffmaglim", "ndethist", "nmtchps", "drb", "rb", "ncovhist",
     "chinr", "sharpnr", "scorr", "sky",
-    # not a feature input (the features never read it): reported beside the score, see ROW_INFO
-    "fid",
+    # not feature inputs (the features never read them): fid is reported beside the score (ROW_INFO);
+    # fid and the rest feed the BTS candidate filter (prep/bts.py). isdiffpos, a string in the packet,
+    # enters the matrix as 1.0 when it is 't' or '1' (a positive subtraction), else 0.0
+    "fid", "isdiffpos", "sgscore3", "distpsnr3", "srmag1", "srmag2", "srmag3", "sgmag1", "simag1", "szmag1",
+    "magnr", "distnr", "neargaia", "maggaia", "neargaiabright", "maggaiabright", "ssdistnr", "ssmagnr",
 )
 #: candidate columns the features never read (a null one is no MISSING_FIELD)
-INFO_ONLY_COLUMNS = ("fid",)
+INFO_ONLY_COLUMNS = CANDIDATE_COLUMNS[CANDIDATE_COLUMNS.index("fid"):]
+#: the string column of the matrix (1.0 = positive subtraction)
+ISDIFFPOS_COLUMN = "isdiffpos"
+#: isdiffpos values of a positive subtraction (a positive detection in prv_candidates)
+POSITIVE_ISDIFFPOS = ("t", "1")
 
 #: per-row information reported beside the score (``Batch.info`` columns): candidate jd, magpsf, fid
 ROW_INFO = ("jd", "magpsf", "fid")

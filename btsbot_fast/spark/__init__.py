@@ -5,9 +5,11 @@
 
 ``df`` holds the ZTF/Fink alert columns (``objectId``, ``candid``, ``candidate`` struct, ``prv_candidates``
 array, ``cutoutScience/Template/Difference`` with ``stampData``), as brokers keep their archives. The
-result is ``df`` with three columns appended, one value per row, rows in the same order:
-``btsbot_score`` (double, null unless the status is ``ok``), ``btsbot_status`` (the CLI's status labels)
-and ``btsbot_error`` (why a row was not scored; '' when ok). Scores and statuses are those
+result is ``df`` with five columns appended, one value per row, rows in the same order:
+``btsbot_score`` (double, null unless the status is ``ok``), ``btsbot_status`` (the CLI's status labels),
+``btsbot_error`` (why a row was not scored; '' when ok), ``btsbot_bts_candidate`` (boolean: the BTS
+candidate filter's verdict, null when unknown) and ``btsbot_bts_reject`` (its failed criteria, or
+``missing:<field>``). Scores and statuses are those
 ``btsbot-fast score`` gives for the same alerts.
 
 How: ``DataFrame.mapInArrow`` hands every task's rows to a Python worker as Arrow record batches
@@ -35,16 +37,17 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with pyspar
 from .. import registry
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
-from .worker import ALERT_PREFIX, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition
+from .worker import (ALERT_PREFIX, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN,
+                     STATUS_COLUMN, ScoringJob, score_partition)
 
-__all__ = ["ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
+__all__ = ["BTS_CANDIDATE_COLUMN", "BTS_REJECT_COLUMN", "ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
 
 
 def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.ResolvedModel = DEFAULT_MODEL,
                       batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None,
                       model_threads: int | None = None, home: str | os.PathLike[str] | None = None,
                       keep: Sequence[str] | None = None) -> Any:
-    """``df`` with ``btsbot_score``, ``btsbot_status`` and ``btsbot_error`` appended (columns of those
+    """``df`` with ``btsbot_score``, ``btsbot_status``, ``btsbot_error`` and the ``btsbot_bts_*`` columns appended (columns of those
     names already there are replaced: re-scoring a scored table). Lazy like any transformation.
 
     ``model``: a registry name, ``.onnx`` file, model directory (or a ``ResolvedModel``), resolved on the
@@ -81,10 +84,12 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
 
 def output_schema(schema: Any, keep: Sequence[str] | None = None) -> Any:
     """The Spark schema of the scored DataFrame: the fields of ``schema`` (those named in ``keep``, in that
-    order, when given), then the three score columns."""
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+    order, when given), then the score columns (OUTPUT_COLUMNS)."""
+    from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType
 
     fields = schema.fields if keep is None else [schema[name] for name in keep]
     return StructType([*fields, StructField(SCORE_COLUMN, DoubleType(), True),
                        StructField(STATUS_COLUMN, StringType(), True),
-                       StructField(ERROR_COLUMN, StringType(), True)])
+                       StructField(ERROR_COLUMN, StringType(), True),
+                       StructField(BTS_CANDIDATE_COLUMN, BooleanType(), True),
+                       StructField(BTS_REJECT_COLUMN, StringType(), True)])

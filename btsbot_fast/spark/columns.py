@@ -3,8 +3,8 @@ nested fields scoring reads.
 
 Spark sends every column a Python worker gets through the JVM's Arrow writer, row by row; a Fink alert row
 is ~45 kB, most of it the cutouts and ``prv_candidates`` (a hundred fields per history item).
-Scoring reads the cutouts' ``stampData``, the candidate's feature columns and ``candid``, and the history's
-``jd`` and ``magpsf``: when the caller does not want the alert columns back (``keep``), only those fields
+Scoring reads the cutouts' ``stampData``, the candidate's feature and BTS filter columns and ``candid``, and
+the history's ``jd``, ``magpsf``, ``fid`` and ``isdiffpos``: when the caller does not want the alert columns back (``keep``), only those fields
 are sent (null structs and null history items stay null), under :data:`~.worker.ALERT_PREFIX` names.
 """
 
@@ -18,7 +18,7 @@ from ..prep.variant import CANDIDATE_COLUMNS
 from .worker import ALERT_PREFIX, SCORING_COLUMNS
 
 _CANDIDATE_FIELDS = (*CANDIDATE_COLUMNS, "candid")
-_HISTORY_FIELDS = ("jd", "magpsf")
+_HISTORY_FIELDS = ("jd", "magpsf", "fid", "isdiffpos")  # (the BTS filter reads fid and isdiffpos)
 
 
 def schema_problem(schema: Any) -> str:

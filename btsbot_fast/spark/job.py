@@ -6,8 +6,8 @@
 
 INPUT: anything ``spark.read.parquet`` reads (a file, a directory of part files, a glob) holding one
 alert table. OUTPUT: a Parquet directory (Spark's part files and ``_SUCCESS``), one row per input row:
-``objectId, candid, jd, magpsf, fid, btsbot_score, btsbot_status, btsbot_error, model, model_version,
-source`` (``source``: the input file of the row), the columns of ``btsbot-fast score`` under the names
+``objectId, candid, jd, magpsf, fid, btsbot_score, btsbot_status, btsbot_error, btsbot_bts_candidate,
+btsbot_bts_reject, model, model_version, source`` (``source``: the input file of the row), the columns of ``btsbot-fast score`` under the names
 ``with_btsbot_score`` gives the scores. ``--all-columns`` keeps every input column instead (cutouts
 included). An existing OUTPUT is an error unless ``--mode overwrite`` or ``--mode append``.
 """

@@ -1,5 +1,5 @@
-"""The executor side of :mod:`btsbot_fast.spark`: Arrow record batches in, the same batches with the three
-score columns appended out.
+"""The executor side of :mod:`btsbot_fast.spark`: Arrow record batches in, the same batches with the
+score columns (OUTPUT_COLUMNS) appended out.
 
 Runs in Spark's Python workers, one process per running task, reused from task to task
 (``spark.python.worker.reuse``, on by default). The :class:`~btsbot_fast.Scorer` (the ONNX Runtime session)
@@ -30,13 +30,16 @@ from typing import Any
 
 from ..io.parquet import ALERT_COLUMNS, conform, schema_problem
 from ..io.records import exception_detail
+from ..prep.bts import NO_CANDIDATE, describe
 from ..registry import ResolvedModel
 from ..scorer import Scorer, ScoreResult
 from ..status import Status
 
-#: the columns appended to every row: score (null unless ok), status label, error message ('' when ok)
+#: the columns appended to every row: score (null unless ok), status label, error message ('' when ok),
+#: the BTS filter's verdict (boolean, null when unknown) and failed criteria (ScoreResult's bts_* fields)
 SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN = "btsbot_score", "btsbot_status", "btsbot_error"
-OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
+BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN = "btsbot_bts_candidate", "btsbot_bts_reject"
+OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN)
 #: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
 ALERT_PREFIX = "__btsbot_alert_"
 #: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
@@ -150,7 +153,8 @@ def score_partition(batches: Iterable[Any], job: ScoringJob) -> Iterator[Any]:
 def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None = None, alert_prefix: str = "",
                        problem: str | None = None, source: str = "<arrow>", first_index: int = 0) -> Any:
     """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
-    columns) followed by ``btsbot_score``, ``btsbot_status`` and ``btsbot_error``, one value per row.
+    columns) followed by ``btsbot_score``, ``btsbot_status``, ``btsbot_error``, ``btsbot_bts_candidate``
+    and ``btsbot_bts_reject``, one value per row.
     The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves).
     A table that is not an alert table (``problem``, by default :func:`~btsbot_fast.io.parquet.schema_problem`
     of the alert columns) gives ``unsupported_schema`` rows saying what is missing, as the CLI does for such
@@ -174,6 +178,8 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
         pa.array([r.score for r in results], type=pa.float64()),
         pa.array([r.status for r in results], type=pa.string()),
         pa.array([r.error for r in results], type=pa.string()),
+        pa.array([r.bts_candidate for r in results], type=pa.bool_()),
+        pa.array([r.bts_reject for r in results], type=pa.string()),
     ]
     return pa.RecordBatch.from_arrays(arrays, names=[*keep, *OUTPUT_COLUMNS])
 
@@ -208,8 +214,8 @@ def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: S
 
 
 def _failed(source: str, index: int, status: Status, message: str, scorer: Scorer) -> ScoreResult:
-    return ScoreResult(None, None, None, None, None, None, status.label, message, scorer.model_name,
-                       scorer.model_version, source, index)
+    return ScoreResult(None, None, None, None, None, None, status.label, message, None, describe(NO_CANDIDATE)[1],
+                       scorer.model_name, scorer.model_version, source, index)
 
 
 def _conform(batch: Any) -> Any:

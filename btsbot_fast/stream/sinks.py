@@ -231,7 +231,8 @@ class ParquetDatasetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        types = {"candid": pa.int64(), "jd": pa.float64(), "score": pa.float32(), "partition": pa.int32(),
+        types = {"candid": pa.int64(), "jd": pa.float64(), "score": pa.float32(), "bts_candidate": pa.bool_(),
+                 "partition": pa.int32(),
                  "offset": pa.int64(), "record_index": pa.int32()}
         table = pa.table({c: pa.array(values, type=types.get(c, pa.string())) for c, values in self._columns.items()})
         name = f"{self._prefix}-{self._seq:05d}.parquet"

@@ -31,8 +31,10 @@ void check_target(const Node& n, std::size_t index) {
         ok = op == kOpRecord;
     } else if (t == kTgtPrv) {
         ok = op == kOpArray;
-    } else if (t == kTgtPrvJd || t == kTgtPrvMag) {
+    } else if (t == kTgtPrvJd || t == kTgtPrvMag || t == kTgtPrvFid) {
         ok = is_numeric(op);
+    } else if (t == kTgtPrvIsdiffpos || t == kTgtColumn0 + kColIsdiffpos) {
+        ok = op == kOpString;
     } else if (t >= kTgtStamp0 && t < kTgtStamp0 + kChannels) {
         ok = op == kOpBytes;
     } else if (t >= kTgtColumn0 && t < kTgtColumn0 + kNumCandidateColumns) {
@@ -99,6 +101,7 @@ Program load_program(const std::int64_t* w, std::size_t n_words) {
                 if (nk < 1) bad_program("union without branches");
                 break;
             case kOpRecord:
+                if (arg < 0 || arg > 0xF) bad_program("bad record arg");
                 break;
             case kOpFixed:
                 if (arg < 0 || arg > (std::int64_t{1} << 31)) bad_program("bad fixed size");
@@ -265,6 +268,9 @@ namespace {
     fail(std::string("invalid UTF-8 in a ") + what);
 }
 
+// isdiffpos 't' or '1': the difference is positive (the BTS filter's positive subtraction/detection)
+bool positive_subtraction(const std::uint8_t* s, std::size_t n) { return n == 1 && (s[0] == 't' || s[0] == '1'); }
+
 class Decoder {
 public:
     Decoder(const Program& p, const Limits& l, Cursor& c, RecordFields& f, HistorySink& h)
@@ -281,8 +287,8 @@ public:
 
 private:
     struct Item {
-        double jd = 0, mag = 0;
-        bool has_jd = false, has_mag = false;
+        double jd = 0, mag = 0, fid = 0;
+        bool has_jd = false, has_mag = false, has_fid = false, positive = false;
     };
 
     const Program& prog_;
@@ -425,13 +431,16 @@ private:
         const std::uint8_t t = n.target;
         if (t >= kTgtColumn0) {
             f_.candidate[t - kTgtColumn0] = v;
-            f_.present |= 1u << (t - kTgtColumn0);
+            f_.present |= column_bit(t - kTgtColumn0);
         } else if (t == kTgtPrvJd) {
             item_.jd = v;
             item_.has_jd = true;
         } else if (t == kTgtPrvMag) {
             item_.mag = v;
             item_.has_mag = true;
+        } else if (t == kTgtPrvFid) {
+            item_.fid = v;
+            item_.has_fid = true;
         }
     }
 
@@ -492,6 +501,10 @@ private:
                     f_.object_id = p;
                     f_.object_id_size = len;
                     f_.has_object_id = true;
+                } else if (n.target == kTgtPrvIsdiffpos) {
+                    item_.positive = positive_subtraction(p, len);
+                } else if (n.target == kTgtColumn0 + kColIsdiffpos) {
+                    number(n, positive_subtraction(p, len) ? 1.0 : 0.0);
                 }
                 return;
             }
@@ -540,13 +553,17 @@ private:
                 if (n.target == kTgtPrvItem) {
                     const Item saved = item_;
                     item_ = Item{};
+                    f_.present |= static_cast<PresentMask>(n.arg) << kPrvLacksShift;
                     fields(n, depth);
                     // a detection (non-null magpsf, NaN included) enters the history; a null jd is flagged,
                     // for compute_features to report as a missing field
                     if (item_.has_mag) {
                         hist_.jd.push_back(item_.has_jd ? item_.jd : std::numeric_limits<double>::quiet_NaN());
                         hist_.magpsf.push_back(item_.mag);
-                        hist_.flags.push_back(static_cast<std::uint8_t>(kHistItem | kHistMag | (item_.has_jd ? kHistJd : 0)));
+                        hist_.fid.push_back(item_.has_fid ? item_.fid : std::numeric_limits<double>::quiet_NaN());
+                        hist_.flags.push_back(static_cast<std::uint8_t>(
+                            kHistItem | kHistMag | (item_.has_jd ? kHistJd : 0) | (item_.has_fid ? kHistFid : 0) |
+                            (item_.positive ? kHistPositive : 0)));
                     }
                     item_ = saved;
                     return;

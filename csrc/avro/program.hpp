@@ -1,14 +1,16 @@
 // Schema-compiled field projection: a compact program (compiled in Python by
 // btsbot_fast/io/schema_program.py from the writer schema) tells the record decoder, for every value in
 // writer order, whether to skip it or where to put it. Only what btsbot-v1 needs is extracted:
-// objectId, candid (top level, else candidate.candid), the candidate columns (as float64, null -> NaN),
-// prv_candidates' jd/magpsf, and the three stampData byte strings (views into the record bytes).
+// objectId, candid (top level, else candidate.candid), the candidate columns (as float64, null -> NaN;
+// the string isdiffpos as 1 for 't'/'1', else 0), prv_candidates' jd/magpsf/fid/isdiffpos, and the three
+// stampData byte strings (views into the record bytes).
 //
 // Program layout (int64 words; keep in step with schema_program.py, a test checks the constants):
 //   header: [kProgramMagic, kProgramVersion, root_offset, flags, n_nodes]
 //   node:   [op, target, arg, n_kids, kid_offset * n_kids]   (offsets are word indices)
 // op/arg: Null, Boolean, Int, Long, Float, Double, Bytes, String; Fixed (arg = size); Enum (arg = number
-// of symbols); Array / Map (one kid: items / values); Union (kids = branches); Record (kids = fields).
+// of symbols); Array / Map (one kid: items / values); Union (kids = branches); Record (kids = fields;
+// arg of the prv_candidates item record: the kPrvLacks* bits of fields the item record does not have).
 #pragma once
 
 #include <cstddef>
@@ -24,7 +26,7 @@
 namespace btsbot::avro {
 
 inline constexpr std::int64_t kProgramMagic = 0x4254534250524731;  // "BTSBPRG1"
-inline constexpr std::int64_t kProgramVersion = 1;
+inline constexpr std::int64_t kProgramVersion = 2;
 inline constexpr std::size_t kProgramHeaderWords = 5;
 inline constexpr std::int64_t kFlagForeign = 1;  // not a ZTF alert: UNSUPPORTED_SCHEMA rows
 
@@ -46,7 +48,9 @@ enum Target : std::uint8_t {
     kTgtPrvMag = 8,       // numeric: its magpsf
     kTgtStamp0 = 9,       // bytes: cutoutScience.stampData (10: template, 11: difference)
     kTgtNotRecord = 12,   // any non-record root union branch: "record is not an Avro record"
-    kTgtColumn0 = 32,     // numeric: candidate column (kTgtColumn0 + CandidateColumn)
+    kTgtPrvIsdiffpos = 13,  // string: a prv_candidates entry's isdiffpos
+    kTgtPrvFid = 14,      // numeric: its fid
+    kTgtColumn0 = 32,     // numeric (string for kColIsdiffpos): candidate column (kTgtColumn0 + CandidateColumn)
 };
 
 // How a value without targets is skipped without recursion (derived when loading; the common ZTF field is
@@ -103,7 +107,7 @@ struct RecordFields {
     bool has_candidate = false;
     bool not_record = false;
     double candidate[kNumCandidateColumns];
-    std::uint32_t present = 0;  // bit k: candidate column k was not null (features.hpp)
+    PresentMask present = 0;  // bit k: candidate column k was not null; kPrvLacks* bits (features.hpp)
     Blob stamps[kChannels];
 
     void reset();
@@ -114,12 +118,14 @@ struct RecordFields {
 struct HistorySink {
     std::vector<double> jd;
     std::vector<double> magpsf;
-    std::vector<std::uint8_t> flags;  // kHistItem | kHistMag | (kHistJd when jd is not null)
+    std::vector<double> fid;          // NaN when null
+    std::vector<std::uint8_t> flags;  // kHistItem | kHistMag | kHistJd, kHistFid when not null | kHistPositive
 
     std::size_t size() const noexcept { return jd.size(); }
     void clear() noexcept {
         jd.clear();
         magpsf.clear();
+        fid.clear();
         flags.clear();
     }
 };

@@ -86,7 +86,7 @@ struct Reader::Row {
     std::size_t object_id_size = 0;
     Blob stamps[kChannels];
     double candidate[kNumCandidateColumns];
-    std::uint32_t present = 0;  // with kCandidateRecordBit: the record has a candidate
+    PresentMask present = 0;  // with kCandidateRecordBit: the record has a candidate
     std::size_t hist_begin = 0, hist_end = 0;
 };
 
@@ -520,7 +520,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                             continue;
                         }
                         std::memcpy(r.candidate, fl.candidate, sizeof r.candidate);
-                        r.present = fl.present | (fl.has_candidate ? kCandidateRecordBit : 0u);
+                        r.present = fl.present | (fl.has_candidate ? kCandidateRecordBit : 0);
                         for (std::size_t ch = 0; ch < kChannels; ++ch) r.stamps[ch] = fl.stamps[ch];
                     }
                     t.end_cursor = static_cast<std::size_t>(c.p - t.view.data);
@@ -668,7 +668,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             out.flags[j] = r.has_candid ? kRowHasCandid : 0;
             double* info_row = out.info + j * kRowInfoColumns;
             const auto value = [&](CandidateColumn col) {
-                const bool known = (r.present & kCandidateRecordBit) && (r.present & (1u << col));
+                const bool known = (r.present & kCandidateRecordBit) && (r.present & column_bit(col));
                 return known ? r.candidate[col] : nan;
             };
             info_row[0] = value(kColJd);
@@ -682,6 +682,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                 out.status[j] = static_cast<std::uint8_t>(r.reason == RowReason::Foreign ? Status::UnsupportedSchema
                                                                                           : Status::DecodeError);
                 info.messages[j] = std::move(r.detail);
+                out.bts[j] = kBtsNoCandidate;
                 zero_outputs(trip, meta);
                 continue;
             }
@@ -691,8 +692,10 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             a.present = r.present;
             const HistorySink& hs = tasks[static_cast<std::size_t>(r.task)]->history;
             a.history = History{hs.jd.data() + r.hist_begin, hs.magpsf.data() + r.hist_begin,
-                                hs.flags.data() + r.hist_begin, r.hist_end - r.hist_begin};
-            out.status[j] = static_cast<std::uint8_t>(preprocess_alert(a, sc, trip, meta, info.messages[j]));
+                                hs.fid.data() + r.hist_begin, hs.flags.data() + r.hist_begin,
+                                r.hist_end - r.hist_begin};
+            out.status[j] =
+                static_cast<std::uint8_t>(preprocess_alert(a, sc, trip, meta, out.bts[j], info.messages[j]));
         }
     });
 

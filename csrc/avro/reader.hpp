@@ -73,6 +73,7 @@ struct BatchOutputs {
     float* metadata = nullptr;           // capacity x 25
     std::int64_t* candid = nullptr;      // valid where flags & kRowHasCandid
     double* info = nullptr;              // capacity x kRowInfoColumns: candidate jd, magpsf, fid (NaN: null)
+    std::uint16_t* bts = nullptr;        // BTS filter verdict (bts_filter.hpp BtsVerdict)
     std::uint8_t* status = nullptr;      // Status
     std::uint8_t* reason = nullptr;      // RowReason
     std::uint8_t* flags = nullptr;

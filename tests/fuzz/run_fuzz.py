@@ -86,11 +86,11 @@ class Target:
         for _ in range(100000):
             trip = np.empty((capacity, 63, 63, 3), np.float32)
             meta = np.empty((capacity, 25), np.float32)
-            out = (np.empty(capacity, np.int64), np.empty((capacity, 3)), np.empty(capacity, np.uint8),
-                   np.empty(capacity, np.uint8), np.empty(capacity, np.uint8), np.empty(capacity, np.int64),
-                   np.empty(capacity, np.int32))
+            out = (np.empty(capacity, np.int64), np.empty((capacity, 3)), np.empty(capacity, np.uint16),
+                   np.empty(capacity, np.uint8), np.empty(capacity, np.uint8), np.empty(capacity, np.uint8),
+                   np.empty(capacity, np.int64), np.empty(capacity, np.int32))
             n, stop, sources, messages, ids, schemas, fallback = reader.next_batch(trip, meta, *out, 1)
-            candid, info, status, reason, flags, index, source = out
+            candid, info, bts, status, reason, flags, index, source = out
             assert 0 <= n <= capacity and len(messages) == len(ids) == n
             assert reader.bytes_held <= inflight and reader.peak_bytes_held <= inflight
             for j in range(n):
