@@ -172,11 +172,11 @@ def reference_rows(data_root):
     if not path.exists():
         pytest.skip(f"no {path}")
     with open(path, newline="") as fh:
-        verdicts = {(r["file"], r["record_index"]): r["bts_candidate"] for r in csv.DictReader(fh)}
+        verdicts = {(r["file"], r["candid"]): r["bts_candidate"] for r in csv.DictReader(fh)}
     with open(ref / "dev_reference_scores.csv", newline="") as fh:
         scores = list(csv.DictReader(fh))
     return [row(r["objectId"], int(r["candid"]), float(r["jd"]), float(r["score_tf"]), float(r["magpsf"]),
-                {"True": True, "False": False}.get(verdicts.get((r["source_file"], "0"), "")))
+                {"True": True, "False": False}.get(verdicts.get((r["source_file"], r["candid"]), "")))
             for r in scores]
 
 

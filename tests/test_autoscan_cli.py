@@ -5,6 +5,7 @@ formats, a local SkyPortal server, and a kill -9 in the middle of a run followed
 from __future__ import annotations
 
 import collections
+import csv
 import json
 import os
 import signal
@@ -26,26 +27,41 @@ POLICIES = ("gt1", "gt2", "bts_p1", "bts_p2", "prod_p1", "prod_p2")
 SCORE_ATOL = 2e-6
 
 
-def by_hand(rows, policy):
-    """{objectId: candid of the triggering alert} from reference rows, written out plainly (no Policy)."""
+def by_hand(rows, policy, verdicts=None):
+    """{objectId: candid of the triggering alert} from reference rows, written out plainly (no Policy).
+    With ``verdicts`` ((source_file, candid) -> the published filter's verdict) only on BTS candidates:
+    from the first alert that passed on."""
     threshold = 0.85 if policy.startswith("prod") else 0.5
     need = {"gt1": 1, "gt2": 2, "bts_p1": 2, "bts_p2": 2, "prod_p1": 1, "prod_p2": 1}[policy]
     mag_cut = not policy.startswith("gt")
     peak_cut = policy.endswith("p2")
     per_object = collections.defaultdict(list)
     for r in rows:
-        per_object[r["objectId"]].append((float(r["jd"]), int(r["candid"]), float(r["score_tf"]), float(r["magpsf"])))
+        passed = verdicts is None or verdicts.get((r["source_file"], r["candid"])) == "True"
+        per_object[r["objectId"]].append((float(r["jd"]), int(r["candid"]), float(r["score_tf"]), float(r["magpsf"]),
+                                          passed))
     out = {}
     for oid, alerts in per_object.items():
-        counted, peak = 0, float("inf")
-        for _jd, candid, score, mag in sorted(alerts):  # jd order (ties by candid)
+        counted, peak, candidate = 0, float("inf"), False
+        for _jd, candid, score, mag, passed in sorted(alerts):  # jd order (ties by candid)
             peak = min(peak, mag)
+            candidate = candidate or passed
             if score > threshold and (not mag_cut or mag < 19.0):
                 counted += 1
-            if counted >= need and (not peak_cut or peak <= 18.5):
+            if candidate and counted >= need and (not peak_cut or peak <= 18.5):
                 out[oid] = candid
                 break
     return out
+
+
+@pytest.fixture(scope="module")
+def verdicts(reference):
+    """(source_file, candid) -> the published BTS filter's verdict ("True", "False", "" where it raised)."""
+    path = reference.root / "ztf" / "reference" / "dev_bts_filter.csv"
+    if not path.exists():
+        pytest.skip(f"no reference verdicts {path}")
+    with open(path, newline="") as fh:
+        return {(r["file"], r["candid"]): r["bts_candidate"] for r in csv.DictReader(fh)}
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +106,21 @@ def test_thresholds_are_not_ties_on_the_dev_alerts(reference):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_decisions_from_score_tables_match_the_policies_by_hand(reference, tables, env, tmp_path, fmt):
-    for policy in POLICIES if fmt == "csv" else ("bts_p1",):
-        want = by_hand(reference.rows, policy)
-        out = tmp_path / f"{policy}.jsonl"
-        autoscan([tables[fmt], "--policy", policy, "--state", tmp_path / f"{policy}.sqlite", "--decisions", out],
-                 env, tmp_path)
+def test_decisions_from_score_tables_match_the_policies_by_hand(reference, verdicts, tables, env, tmp_path, fmt):
+    # on BTS candidates (the default; the verdicts come from the table, the expectation from the published
+    # filter's reference run) and on every source
+    for policy, candidates in ([(p, c) for p in POLICIES for c in ("bts", "all")] if fmt == "csv"
+                               else [("gt1", "bts"), ("bts_p1", "all")]):
+        want = by_hand(reference.rows, policy, verdicts if candidates == "bts" else None)
+        out = tmp_path / f"{policy}_{candidates}.jsonl"
+        autoscan([tables[fmt], "--policy", policy, "--candidates", candidates,
+                  "--state", tmp_path / f"{policy}_{candidates}.sqlite", "--decisions", out], env, tmp_path)
         got = lines(out)
-        assert {d["objectId"]: d["candid"] for d in got} == want, policy
+        assert {d["objectId"]: d["candid"] for d in got} == want, (policy, candidates)
         assert len(got) == len(want)
     assert len(by_hand(reference.rows, "gt1")) > len(by_hand(reference.rows, "bts_p2")) >= 1
+    # the filter removes decisions on the dev alerts (on the sample too)
+    assert 1 <= len(by_hand(reference.rows, "gt1", verdicts)) < len(by_hand(reference.rows, "gt1"))
 
 
 def test_a_pq_score_table_is_parquet(reference, tables, tmp_path, env):
@@ -116,7 +137,7 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     want = by_hand(reference.rows, "bts_p1")
     ref = {int(r["candid"]): r for r in reference.rows}
     state, out, report = tmp_path / "state.sqlite", tmp_path / "decisions.jsonl", tmp_path / "report"
-    args = ["--policy", "bts_p1", "--state", state, "--decisions", out, "--skyportal-url", server.url,
+    args = ["--policy", "bts_p1", "--candidates", "all", "--state", state, "--decisions", out, "--skyportal-url", server.url,
             "--group-id", GROUP, "--allocation-id", ALLOCATION, "--followup-payload",
             '{"observation_type": "IFU", "priority": 4}', "--validity-days", 2]
     autoscan([reference.dev, *args, "--report", report], env, tmp_path)
@@ -145,7 +166,7 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     # candids repeated in the dev set (the same alert in several collections) are recorded once
     assert {int(r["candid"]) for r in reference.rows} <= set(table) and len(table) < counts["ok"]
     assert summary["alerts"]["new"] + summary["alerts"]["already_seen"] == counts["ok"] + counts["failed"]
-    assert summary["decisions"] == {"bts_p1": len(want)}
+    assert summary["decisions"] == {"bts_p1": len(want)} and summary["candidates"] == "all"
     assert summary["actions"] == {"followup": {"done": len(want)}, "save": {"done": len(want)}}
     assert (report / "decisions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -154,6 +175,17 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     for again in (reference.dev, tables["csv"], tables["parquet"]):
         autoscan([again, *args], env, tmp_path)
     assert len(server.requests) == n and len(lines(out)) == len(want)
+
+
+def test_alert_files_decide_on_bts_candidates(reference, verdicts, env, tmp_path):
+    # the verdict the Scorer computes from each alert reaches the decisions: gt1 on BTS candidates, by hand
+    # from the published filter's reference run
+    out = tmp_path / "decisions.jsonl"
+    res = autoscan([reference.dev, "--policy", "gt1", "--state", tmp_path / "s.sqlite", "--decisions", out,
+                    "--dry-run"], env, tmp_path)
+    assert {d["objectId"]: d["candid"] for d in lines(out)} == by_hand(reference.rows, "gt1", verdicts)
+    n_candidates = len({r["objectId"] for r in reference.rows if verdicts.get((r["source_file"], r["candid"])) == "True"})
+    assert f"({n_candidates} BTS candidates)" in res.output and "gt1 on BTS candidates" in res.output
 
 
 def test_dry_run_and_argument_errors(reference, tables, env, tmp_path, server):
@@ -175,14 +207,15 @@ def test_dry_run_and_argument_errors(reference, tables, env, tmp_path, server):
 
 def test_bad_token_exits_nonzero_without_showing_it(tables, env, tmp_path, server):
     secret = "not-the-right-token-42"
-    res = autoscan([tables["csv"], "--policy", "prod_p1", "--state", tmp_path / "s.sqlite", "--skyportal-url",
-                    server.url, "--group-id", GROUP], {**env, "SKYPORTAL_TOKEN": secret}, tmp_path, expect=1)
+    res = autoscan([tables["csv"], "--policy", "prod_p1", "--candidates", "all", "--state", tmp_path / "s.sqlite",
+                    "--skyportal-url", server.url, "--group-id", GROUP], {**env, "SKYPORTAL_TOKEN": secret}, tmp_path,
+                   expect=1)
     assert "failed and were dead-lettered" in res.output and secret not in res.output
     assert len(server.requests) == len({r.body["id"] for r in server.requests})  # one try each, no retries
     assert {r.headers["Authorization"] for r in server.requests} == {f"token {secret}"}
     # fixed token + --retry-failed: the dead letters are sent
-    res = autoscan([tables["csv"], "--policy", "prod_p1", "--state", tmp_path / "s.sqlite", "--skyportal-url",
-                    server.url, "--group-id", GROUP, "--retry-failed"], env, tmp_path)
+    res = autoscan([tables["csv"], "--policy", "prod_p1", "--candidates", "all", "--state", tmp_path / "s.sqlite",
+                    "--skyportal-url", server.url, "--group-id", GROUP, "--retry-failed"], env, tmp_path)
     assert set(server.sources) == {r.body["id"] for r in server.requests}
 
 
@@ -190,7 +223,7 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     want = by_hand(reference.rows, "gt1")
     assert len(want) >= 3  # the kill lands in the third source's follow-up
     state, out = tmp_path / "state.sqlite", tmp_path / "decisions.jsonl"
-    cmd = [sys.executable, "-m", "btsbot_fast", "autoscan", str(tables["csv"]), "--policy", "gt1",
+    cmd = [sys.executable, "-m", "btsbot_fast", "autoscan", str(tables["csv"]), "--policy", "gt1", "--candidates", "all",
            "--state", str(state), "--decisions", str(out), "--skyportal-url", server.url, "--group-id", str(GROUP),
            "--allocation-id", str(ALLOCATION), "--timeout", "30"]
     # each follow-up POST takes effect at once but is answered 2 s later: the kill lands in that window
