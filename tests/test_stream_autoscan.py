@@ -126,9 +126,9 @@ def test_stream_autoscan_acts_once_across_kill9_restart_and_replay(kafka, refere
 
 
 def test_stream_autoscan_decides_on_bts_candidates_like_the_command(kafka, reference, official_model, tmp_path):
-    # the stream rows carry each alert's BTS filter verdict to the live autoscan: on the Kowalski night
-    # (BTS candidates among other alerts) it decides what `btsbot-fast autoscan` decides on the files
-    files = sorted((reference.dev / "kowalski").glob("*.avro"))
+    # the stream rows carry each alert's BTS filter verdict to the live autoscan: on the Kowalski and BOOM
+    # alerts (BTS candidates among other alerts) it decides what `btsbot-fast autoscan` decides on the files
+    files = sorted((reference.dev / "kowalski").rglob("*.avro")) + sorted((reference.dev / "boom").rglob("*.avro"))
     env = {**os.environ, "BTSBOT_FAST_HOME": str(official_model.onnx_path.parent.parent)}
     topic = kafka.name("ztf_candidates")
     kafka.produce(topic, [p.read_bytes() for p in files])
