@@ -338,3 +338,35 @@ def test_evaluate_command_on_bts_candidates(tmp_path):
     assert all(s["gt1_pred"] == "0" for s in sources if s["bts_candidate"] == "0")
     _, m_all = run("--candidates", "all")
     assert m_all["source"]["gt1"]["tp"] + m_all["source"]["gt1"]["fp"] == everything
+
+
+def test_evaluate_on_alert_packets_decides_on_bts_candidates(reference, tmp_path):
+    # labelled alert packets carry the verdict preprocessing computes: the default is bts, and the
+    # candidate objects are those the published filter passed (its reference run on the dev alerts)
+    import csv
+
+    from btsbot_fast.evaluate import evaluate
+
+    path = reference.root / "ztf" / "reference" / "dev_bts_filter.csv"
+    if not path.exists():
+        pytest.skip(f"no reference verdicts {path}")
+    with open(path, newline="") as fh:
+        passed = {(r["file"], r["candid"]) for r in csv.DictReader(fh) if r["bts_candidate"] == "True"}
+    objects = sorted({r["objectId"] for r in reference.manifest if r["objectId"]})
+    labels = tmp_path / "labels.csv"
+    labels.write_text("objectId,label\n" + "".join(f"{o},{i % 2}\n" for i, o in enumerate(objects)))
+    model = _magpsf_model(tmp_path / "magpsf.onnx")
+    pytest.importorskip("matplotlib")
+    m = evaluate(model, reference.dev, tmp_path / "eval", split="all", policies=("gt1",), labels=labels,
+                 echo=lambda s: None)
+    cand = m["candidates"]
+    want = {r["objectId"] for r in reference.rows if (r["source_file"], r["candid"]) in passed}
+    assert cand["mode"] == "bts" and cand["candidate_objects"] == len(want) >= 1
+    assert cand["removed_objects"] == cand["n_objects"] - len(want)
+    rows = list(csv.DictReader(open(tmp_path / "eval" / "sources.csv")))
+    assert {r["objectId"] for r in rows if r["bts_candidate"] == "1"} == want
+    assert {r["objectId"] for r in rows if r["gt1_pred"] == "1"} <= want
+    m_all = evaluate(model, reference.dev, tmp_path / "eval_all", split="all", policies=("gt1",), labels=labels,
+                     candidates="all", echo=lambda s: None)
+    assert m_all["candidates"] == {"mode": "all"}
+    assert m["source"]["gt1"]["selected_without_filter"] == m_all["source"]["gt1"]["tp"] + m_all["source"]["gt1"]["fp"]

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..policies import parse_verdict
+from ..prep.bts import UNKNOWN
 from ..prep.variant import FEATURE_NAMES, STAMP_SIZE
 
 log = logging.getLogger(__name__)
@@ -209,11 +210,17 @@ def read_release_split(triplets_path: Path, cand_path: Path, mmap: bool = True) 
         triplets=trip, metadata=meta, labels=_labels_of(cols["label"], str(cand_path)),
         objectId=np.array([s.strip() for s in cols["objectId"]], dtype=object), candid=candid, jd=jd,
         magpsf=magpsf, available=tuple(available), extra={"source": str(cand_path)},
-        bts_candidate=verdict_codes(cols["bts_candidate"]) if "bts_candidate" in cols else None,
+        bts_candidate=verdicts_from_values(cols["bts_candidate"]) if "bts_candidate" in cols else None,
     )
 
 
-def verdict_codes(values: Iterable[Any]) -> np.ndarray:
+def verdicts_from_codes(codes: np.ndarray) -> np.ndarray:
+    """The preprocessing's BTS filter verdict codes (prep/bts.py) as 1 passed / 0 failed / -1 unknown."""
+    codes = np.asarray(codes, dtype=np.uint16)
+    return np.where(codes & UNKNOWN, -1, np.where(codes == 0, 1, 0)).astype(np.int8)
+
+
+def verdicts_from_values(values: Iterable[Any]) -> np.ndarray:
     """BTS filter verdicts (as :func:`~btsbot_fast.policies.parse_verdict` reads them) as int8 codes:
     1 passed, 0 failed, -1 unknown."""
     return np.array([{True: 1, False: 0, None: -1}[parse_verdict(v)] for v in values], dtype=np.int8)
@@ -304,7 +311,7 @@ def load_packets(directory: str | Path, labels: str | Path | None = None, *, fra
         labels=np.array([lab[o] for o in objs], dtype=np.int8), objectId=objs,
         candid=np.asarray(pre.candid[keep], dtype=np.int64), jd=np.asarray(pre.jd[keep], dtype=np.float64),
         magpsf=meta[:, _FEATURE_INDEX["magpsf"]].astype(np.float64), available=FEATURE_NAMES,
-        extra={"source": str(directory), "dropped": dropped},
+        extra={"source": str(directory), "dropped": dropped}, bts_candidate=verdicts_from_codes(pre.bts[keep]),
     )
     if obj_split:
         missing = sorted({o for o in objs if o not in obj_split})
