@@ -85,6 +85,7 @@ class Preprocessed:
     status: np.ndarray
     message: list[str]
     source: list[str]
+    bts: np.ndarray  # uint16 BTS filter verdict codes (prep/bts.py)
 
     def __len__(self) -> int:
         return len(self.status)
@@ -97,12 +98,13 @@ def preprocess_paths(paths: Iterable[str | os.PathLike[str]], engine: str = "nat
     parts = list(path_batches(paths, batch_size, engine, threads))
     n = sum(len(b) for b in parts)
     out = Preprocessed(np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), np.float32), np.empty((n, len(FEATURE_NAMES)), np.float32),
-                       np.empty(n, np.int64), np.empty(n, dtype=object), np.empty(n), np.empty(n, np.uint8), [], [])
+                       np.empty(n, np.int64), np.empty(n, dtype=object), np.empty(n), np.empty(n, np.uint8), [], [],
+                       np.empty(n, np.uint16))
     row = 0
     for b in parts:
         stop = row + len(b)
         out.triplets[row:stop], out.metadata[row:stop] = b.triplets, b.metadata
-        out.jd[row:stop], out.status[row:stop] = b.jd, b.status
+        out.jd[row:stop], out.status[row:stop], out.bts[row:stop] = b.jd, b.status, b.bts
         candid, oid, source = b.row_ids()
         out.candid[row:stop], out.objectId[row:stop] = candid, oid
         out.message.extend(b.messages)
