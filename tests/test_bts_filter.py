@@ -355,3 +355,45 @@ def test_score_result_fields(official_model, data_root):
         if r.jd is None:  # no readable candidate
             assert (r.bts_candidate, r.bts_reject) == (None, "missing:candidate")
         assert isinstance(r.bts_reject, str) and r.bts_candidate in (True, False, None)
+
+
+def test_native_names_match_python():
+    from btsbot_fast.prep.variant import CANDIDATE_COLUMNS
+
+    assert _core.CANDIDATE_COLUMNS == CANDIDATE_COLUMNS
+    assert _core.BTS_CRITERIA == bts.CRITERIA
+    assert _core.BTS_FIELDS == bts.FIELDS
+    assert _core.BTS_UNKNOWN == bts.UNKNOWN
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_score_tables_write_the_verdict(tmp_path, fmt):
+    """CSV true/false/empty, JSONL true/false/null, Parquet a nullable boolean, right after `error`."""
+    import json
+
+    from btsbot_fast.output import COLUMNS, ResultWriter
+
+    assert COLUMNS[COLUMNS.index("error") + 1:COLUMNS.index("error") + 3] == ("bts_candidate", "bts_reject")
+    base = {c: None for c in COLUMNS}
+    rows = [dict(base, status="ok", error="", bts_candidate=v, bts_reject=r, model="m", model_version="1",
+                 source="s", record_index=i)
+            for i, (v, r) in enumerate([(True, ""), (False, "bright,stationary"), (None, "missing:drb")])]
+    path = tmp_path / f"out.{fmt}"
+    with ResultWriter(path) as w:
+        for r in rows:
+            w.write(r)
+    if fmt == "csv":
+        got = [(r["bts_candidate"], r["bts_reject"]) for r in csv.DictReader(open(path, newline=""))]
+        assert got == [("true", ""), ("false", "bright,stationary"), ("", "missing:drb")]
+    elif fmt == "jsonl":
+        got = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [(r["bts_candidate"], r["bts_reject"]) for r in got] == [(True, ""), (False, "bright,stationary"),
+                                                                        (None, "missing:drb")]
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        assert table.schema.field("bts_candidate").type == pa.bool_()
+        assert table.column("bts_candidate").to_pylist() == [True, False, None]
+        assert table.column("bts_reject").to_pylist() == ["", "bright,stationary", "missing:drb"]
