@@ -95,7 +95,8 @@ def stage_costs(buffers: list[bytes], twin_alerts: int) -> dict:
     nat: dict = {}
     for threads in (1, 2):
         nat[f"cutouts_us_{threads}t"] = 1e6 * _timeit(lambda: _core._testing.prepare_triplets(*cols.stamps, trip, threads)) / n
-    feature_args = (cols.candidate, cols.present, cols.hist_offsets, cols.hist_jd, cols.hist_magpsf, cols.hist_flags, meta)
+    feature_args = (cols.candidate, cols.present, cols.hist_offsets, cols.hist_jd, cols.hist_magpsf, cols.hist_fid,
+                    cols.hist_flags, meta)
     nat["features_us_1t"] = 1e6 * _timeit(lambda: _core._testing.compute_features(*feature_args)) / n
     for threads in (1, 2):
         def run():

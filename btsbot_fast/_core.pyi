@@ -12,10 +12,17 @@ import numpy.typing as npt
 STAMP_SIZE: int  # 63
 N_FEATURES: int  # 25
 N_CANDIDATE_COLUMNS: int  # len(prep.variant.CANDIDATE_COLUMNS)
-CANDIDATE_RECORD_BIT: int  # `present` bit: the candidate record is there (csrc/features.hpp)
-HIST_ITEM: int  # history item flags: the item, its jd, its magpsf are not null
+CANDIDATE_COLUMNS: tuple[str, ...]  # the candidate matrix's column order (prep.variant.CANDIDATE_COLUMNS)
+CANDIDATE_RECORD_BIT: int  # `present` (uint64) bit: the candidate record is there (csrc/features.hpp)
+PRV_LACKS_SHIFT: int  # `present` bit PRV_LACKS_SHIFT + j: a history item lacks prep.bts.PRV_FIELDS[j]
+HIST_ITEM: int  # history item flags: the item, its jd, its magpsf, its fid are not null; isdiffpos 't'/'1'
 HIST_JD: int
 HIST_MAG: int
+HIST_FID: int
+HIST_POSITIVE: int
+BTS_CRITERIA: tuple[str, ...]  # prep.bts.CRITERIA: bit k of a verdict = criterion k failed
+BTS_FIELDS: tuple[str, ...]  # prep.bts.FIELDS: what an unknown verdict (BTS_UNKNOWN | index) names
+BTS_UNKNOWN: int
 inflater: str  # "libdeflate <version> (vendored)"
 avro_snappy: bool  # built with libsnappy (else snappy files are read by fastavro)
 AVRO_PROGRAM_MAGIC: int  # btsbot_fast.prep.schema_program.PROGRAM_MAGIC
@@ -30,17 +37,19 @@ def preprocess(
     template: Stamps,
     difference: Stamps,
     candidate: npt.NDArray[np.float64],  # (N, N_CANDIDATE_COLUMNS)
-    present: npt.NDArray[np.uint32],  # (N,): bit k = column k not null; CANDIDATE_RECORD_BIT
+    present: npt.NDArray[np.uint64],  # (N,): bit k = column k not null; CANDIDATE_RECORD_BIT; PRV_LACKS bits
     hist_offsets: npt.NDArray[np.int64],  # (N + 1,): alert i owns items [off[i], off[i+1])
     hist_jd: npt.NDArray[np.float64],  # (M,)
     hist_magpsf: npt.NDArray[np.float64],  # (M,)
-    hist_flags: npt.NDArray[np.uint8],  # (M,): HIST_ITEM | HIST_JD | HIST_MAG
+    hist_fid: npt.NDArray[np.float64],  # (M,)
+    hist_flags: npt.NDArray[np.uint8],  # (M,): HIST_ITEM | HIST_JD | HIST_MAG | HIST_FID | HIST_POSITIVE
     triplets_out: npt.NDArray[np.float32],  # (N, 63, 63, 3)
     metadata_out: npt.NDArray[np.float32],  # (N, 25)
+    bts_out: npt.NDArray[np.uint16],  # (N,): BTS filter verdicts (prep.bts)
     n_threads: int = 0,
 ) -> tuple[npt.NDArray[np.uint8], list[str]]:
-    """Cutouts + features of N alerts on the thread pool, GIL released; (status, messages). Failed rows
-    are zero-filled."""
+    """Cutouts + features + BTS verdicts of N alerts on the thread pool, GIL released; (status,
+    messages). Failed rows are zero-filled; every row gets its verdict."""
 
 class Reader:
     """The native alert reader (csrc/avro/reader.hpp): inputs in, batches of rows out."""
@@ -59,6 +68,7 @@ class Reader:
         metadata: npt.NDArray[np.float32],  # (C, 25)
         candid: npt.NDArray[np.int64],  # (C,) valid where flags & 1
         info: npt.NDArray[np.float64],  # (C, 3): candidate jd, magpsf, fid (NaN: null)
+        bts: npt.NDArray[np.uint16],  # (C,): BTS filter verdicts (prep.bts)
         status: npt.NDArray[np.uint8],
         reason: npt.NDArray[np.uint8],  # RowReason: 0 none, 1 corrupt, 2 not a record, 3 foreign, 4 read error
         flags: npt.NDArray[np.uint8],

@@ -45,6 +45,8 @@ const char* const kBtsFieldNames[kNumBtsFields] = {
 };
 
 double galactic_latitude(double ra_deg, double dec_deg) {
+    // not a position on the sky: NaN (never inside the plane's band), as the Python twin
+    if (!std::isfinite(ra_deg) || !(dec_deg >= -90.0 && dec_deg <= 90.0)) return std::nan("");
     const double ra = ra_deg * kDeg, dec = dec_deg * kDeg;
     const double cd = std::cos(dec);
     double s = kPoleX * cd * std::cos(ra) + kPoleY * cd * std::sin(ra) + kPoleZ * std::sin(dec);

@@ -36,6 +36,7 @@ inline constexpr std::size_t kNumBtsFields = 34;
 extern const char* const kBtsFieldNames[kNumBtsFields];
 
 // Galactic latitude (degrees) of ICRS (ra, dec) in degrees: the ICRS -> Galactic rotation astropy uses.
+// NaN when (ra, dec) is no position (non-finite, |dec| > 90): the latitude cut then does not reject.
 double galactic_latitude(double ra_deg, double dec_deg);
 
 BtsVerdict bts_verdict(const double* candidate, PresentMask present, const History& history);

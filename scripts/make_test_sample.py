@@ -5,7 +5,8 @@
 The sample has the layout of ``../shared/data`` (so the tests read either one through the same code):
 ``ztf/dev/...`` and ``ztf/broken/...`` (files copied byte for byte), ``ztf/dev_manifest.csv`` (the rows of
 those files), ``ztf/reference/dev_reference_{scores.csv,triplets.npz,features.npz}`` (the rows of the
-reference alerts among them), ``golden/`` (the first GOLDEN_ROWS of BTSbot's example inputs) and
+reference alerts among them), ``ztf/reference/dev_bts_filter.csv`` (the BTS filter reference rows of
+those files), ``golden/`` (the first GOLDEN_ROWS of BTSbot's example inputs) and
 ``parquet/`` (a few rows of three Fink Parquet alert tables, rewritten with pyarrow, plus small whole
 files, with their reference rows re-indexed). It writes ``tests/data/PROVENANCE.md`` saying where every
 file came from. Budget: 6 MB in all.
@@ -152,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     _write_csv(ref_out / "dev_reference_scores.csv", fields, rows)
     candids = sorted({r["candid"] for r in rows})
     _cut_arrays(ref_in, ref_out, "dev_reference", candids)
+    # the BTS candidate filter's reference rows (the published filter code's verdicts) of the copied files
+    with open(ref_in / "dev_bts_filter.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields, bts_rows = reader.fieldnames, [r for r in reader if r["file"] in set(DEV)]
+    _write_csv(ref_out / "dev_bts_filter.csv", fields, bts_rows)
 
     # the first GOLDEN_ROWS of BTSbot's example inputs
     g_in, g_out = data / "golden", OUT / "golden"
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     (g_out / "usage_candidates.csv").write_text("".join(lines[: GOLDEN_ROWS + 1]))
 
     parquet_lines = _parquet_sample(data / "parquet")
-    _write_provenance(copied, manifest, rows, candids, args.shared, parquet_lines)
+    _write_provenance(copied, manifest, rows, candids, args.shared, parquet_lines, bts_rows)
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"tests/data: {len(copied)} alert files, {len(manifest)} manifest rows, {len(rows)} reference rows, "
           f"{total / 1e6:.2f} MB")
@@ -233,7 +239,7 @@ def _write_csv(path: Path, fields, rows) -> None:
         w.writerows(rows)
 
 
-def _write_provenance(copied, manifest, ref_rows, candids, shared: Path, parquet_lines) -> None:
+def _write_provenance(copied, manifest, ref_rows, candids, shared: Path, parquet_lines, bts_rows) -> None:
     by_path = {}
     for r in manifest:
         by_path.setdefault(r["path"], []).append(r)
@@ -254,6 +260,11 @@ def _write_provenance(copied, manifest, ref_rows, candids, shared: Path, parquet
         "`btsbot/example_data/usage_{triplets.npy,candidates.csv}`, nabeelre/BTSbot @ f428120, MIT).\n\n")
     out.write(f"{len(manifest)} records in {len(copied)} files; {len(ref_rows)} reference rows "
               f"({len(candids)} distinct candids).\n\n")
+    evaluated = [r for r in bts_rows if not r["error"]]
+    out.write(f"`ztf/reference/dev_bts_filter.csv`: the {len(bts_rows)} rows of those files cut from the reference "
+              "run of the published BTS\ncandidate filter code (dperley/ztf-bts-filters `rcf2020.py`, gal_lat from "
+              f"astropy; same columns): {len(evaluated)} evaluated\n({sum(r['bts_candidate'] == 'True' for r in evaluated)} "
+              f"pass), {len(bts_rows) - len(evaluated)} where the code raised (`error` names the field).\n\n")
     out.write("| file (under tests/data) | sha256 (first 16) | records | schema | codec | cutouts | reference "
               "rows | manifest note | upstream (from the source folder's _provenance file) |\n")
     out.write("|---|---|---|---|---|---|---|---|---|\n")

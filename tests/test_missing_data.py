@@ -38,7 +38,7 @@ def nullable_schema() -> dict:
     schema = S.alert_schema()
     fields = {f["name"]: f for f in schema["fields"]}
     for f in fields["candidate"]["type"]["fields"]:
-        if f["name"] in CANDIDATE_COLUMNS:
+        if f["name"] in CANDIDATE_COLUMNS and f["name"] != "isdiffpos":  # (a string)
             f["type"] = ["null", "long" if f["name"] in INTEGER_COLUMNS else "double"]
     array = fields["prv_candidates"]["type"][1]
     for f in array["items"]["fields"]:

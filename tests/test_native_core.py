@@ -50,35 +50,39 @@ def stamp_of(rec: dict, field: str) -> bytes | None:
 def candidate_matrix(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """(values, present): the candidate columns as float64 and the null mask of the missing-data rule."""
     out = np.full((len(records), len(CANDIDATE_COLUMNS)), np.nan)
-    present = np.zeros(len(records), np.uint32)
+    present = np.zeros(len(records), np.uint64)
     for i, rec in enumerate(records):
         cand = rec["candidate"]
         present[i] = _core.CANDIDATE_RECORD_BIT
         for j, col in enumerate(CANDIDATE_COLUMNS):
             v = cand.get(col)
             if v is not None:
-                out[i, j] = float(v)
-                present[i] |= 1 << j
+                out[i, j] = float(v in ("t", "1")) if col == "isdiffpos" else float(v)
+                present[i] |= np.uint64(1 << j)
     return out, present
 
 
-def history_arrays(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every prv_candidates item (the core picks the detections), with its null flags."""
+def history_arrays(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every prv_candidates item (the core picks the detections), with its null flags: offsets, jd,
+    magpsf, fid, flags."""
     offsets = [0]
     jd: list[float] = []
     mag: list[float] = []
+    fid: list[float] = []
     flags: list[int] = []
     for rec in records:
         for p in rec.get("prv_candidates") or []:
             item = isinstance(p, dict)
-            pjd, pmag = (p.get("jd"), p.get("magpsf")) if item else (None, None)
+            pjd, pmag, pfid = (p.get("jd"), p.get("magpsf"), p.get("fid")) if item else (None, None, None)
             jd.append(np.nan if pjd is None else float(pjd))
             mag.append(np.nan if pmag is None else float(pmag))
+            fid.append(np.nan if pfid is None else float(pfid))
             flags.append((_core.HIST_ITEM if item else 0) | (_core.HIST_JD if pjd is not None else 0)
-                         | (_core.HIST_MAG if pmag is not None else 0))
+                         | (_core.HIST_MAG if pmag is not None else 0) | (_core.HIST_FID if pfid is not None else 0)
+                         | (_core.HIST_POSITIVE if item and p.get("isdiffpos") in ("t", "1") else 0))
         offsets.append(len(jd))
     return (np.asarray(offsets, np.int64), np.asarray(jd, np.float64), np.asarray(mag, np.float64),
-            np.asarray(flags, np.uint8))
+            np.asarray(fid, np.float64), np.asarray(flags, np.uint8))
 
 
 def stamps(records: list[dict]) -> tuple[list, list, list]:
@@ -176,13 +180,13 @@ def test_candidate_columns_order_matches_variant():
     """Nulling each required column names exactly that column: the C++ column order is variant.py's."""
     n = len(CANDIDATE_COLUMNS)
     cand = np.tile(np.arange(1.0, n + 1.0), (n, 1))
-    present = np.full(n, _core.CANDIDATE_RECORD_BIT | ((1 << n) - 1), np.uint32)
+    present = np.full(n, _core.CANDIDATE_RECORD_BIT | ((1 << n) - 1), np.uint64)
     required = [j for j, c in enumerate(CANDIDATE_COLUMNS) if c not in ("drb", "rb", *INFO_ONLY_COLUMNS)]
     for j in required:
-        present[j] &= ~np.uint32(1 << j)
+        present[j] &= ~np.uint64(1 << j)
     out = np.zeros((n, 25), np.float32)
     status, msgs = T.compute_features(cand, present, np.zeros(n + 1, np.int64), np.zeros(0), np.zeros(0),
-                                      np.zeros(0, np.uint8), out)
+                                      np.zeros(0), np.zeros(0, np.uint8), out)
     for j, col in enumerate(CANDIDATE_COLUMNS):
         if j in required:
             assert status[j] == Status.MISSING_FIELD
@@ -244,7 +248,9 @@ def test_preprocess_equals_parts(ref_alerts):
     cand, present = candidate_matrix(recs)
     trip = np.zeros((len(recs), 63, 63, 3), np.float32)
     meta = np.zeros((len(recs), 25), np.float32)
-    status, msgs = _core.preprocess(sci, tmpl, diff, cand, present, *history_arrays(recs), trip, meta, n_threads=2)
+    bts = np.zeros(len(recs), np.uint16)
+    status, msgs = _core.preprocess(sci, tmpl, diff, cand, present, *history_arrays(recs), trip, meta, bts,
+                                    n_threads=2)
     assert list(status) == [Status.OK] * len(recs)
     assert msgs == [""] * len(recs)
     t2, _, _ = run_triplets(sci, tmpl, diff, n_threads=1)
@@ -497,9 +503,9 @@ def _cand(**over) -> dict:
 ])
 def test_features_synthetic(name, cand, hist):
     mat, present = candidate_matrix([{"candidate": cand}])
-    off, jd, mag, flags = history_arrays([{"prv_candidates": [{"jd": j, "magpsf": m} for j, m in hist]}])
+    off, jd, mag, fid, flags = history_arrays([{"prv_candidates": [{"jd": j, "magpsf": m} for j, m in hist]}])
     out = np.zeros((1, 25), np.float32)
-    status, msgs = T.compute_features(mat, present, off, jd, mag, flags, out)
+    status, msgs = T.compute_features(mat, present, off, jd, mag, fid, flags, out)
     assert status[0] == Status.OK and msgs == [""]
     assert np.array_equal(out[0], twin_features(cand, hist))
 
@@ -508,7 +514,7 @@ def test_features_missing_drb_and_rb():
     mat, present = candidate_matrix([{"candidate": _cand(drb=None, rb=None)}])
     out = np.zeros((1, 25), np.float32)
     status, msgs = T.compute_features(mat, present, np.array([0, 0], np.int64), np.zeros(0), np.zeros(0),
-                                      np.zeros(0, np.uint8), out)
+                                      np.zeros(0), np.zeros(0, np.uint8), out)
     assert status[0] == Status.MISSING_FIELD and "candidate.drb" in msgs[0]
 
 
@@ -516,7 +522,7 @@ def test_preprocess_first_failure_wins(ref_alerts):
     recs = ref_alerts["records"][:5]
     sci, tmpl, diff = stamps(recs)
     cand, present = candidate_matrix(recs)
-    bit = np.uint32(1 << CANDIDATE_COLUMNS.index("sgscore1"))
+    bit = np.uint64(1 << CANDIDATE_COLUMNS.index("sgscore1"))
     present[1] &= ~bit  # alert 1: missing field
     present[2] &= ~bit  # alert 2: missing field and a missing cutout
     tmpl[2] = None
@@ -524,7 +530,9 @@ def test_preprocess_first_failure_wins(ref_alerts):
     sci[4] = b"not gzip"
     trip = np.full((5, 63, 63, 3), 7, np.float32)
     meta = np.full((5, 25), 7, np.float32)
-    status, msgs = _core.preprocess(sci, tmpl, diff, cand, present, *history_arrays(recs), trip, meta, n_threads=3)
+    bts = np.zeros(5, np.uint16)
+    status, msgs = _core.preprocess(sci, tmpl, diff, cand, present, *history_arrays(recs), trip, meta, bts,
+                                    n_threads=3)
     assert list(status) == [Status.OK, Status.MISSING_FIELD, Status.MISSING_CUTOUT, Status.OK, Status.MISSING_FIELD]
     assert msgs[1] == "missing field: candidate.sgscore1"
     assert msgs[2] == "cutoutTemplate: missing cutout"
@@ -591,25 +599,33 @@ def test_argument_validation():
         T.prepare_triplets(["a string"], ok, ok, np.zeros((1, 63, 63, 3), np.float32))
     n = len(CANDIDATE_COLUMNS)
     cand = np.zeros((2, n))
-    pres = np.zeros(2, np.uint32)
+    pres = np.zeros(2, np.uint64)
     out = np.zeros((2, 25), np.float32)
     f3, f0 = np.zeros(3, np.uint8), np.zeros(0, np.uint8)
     with pytest.raises(ValueError, match="hist_offsets"):
-        T.compute_features(cand, pres, np.array([0, 3, 1], np.int64), np.zeros(3), np.zeros(3), f3, out)
+        T.compute_features(cand, pres, np.array([0, 3, 1], np.int64), np.zeros(3), np.zeros(3), np.zeros(3), f3, out)
     with pytest.raises(ValueError, match="hist_offsets"):
-        T.compute_features(cand, pres, np.array([0, 1, 5], np.int64), np.zeros(3), np.zeros(3), f3, out)
+        T.compute_features(cand, pres, np.array([0, 1, 5], np.int64), np.zeros(3), np.zeros(3), np.zeros(3), f3, out)
     with pytest.raises(ValueError, match="candidate"):
-        T.compute_features(np.zeros((2, n - 1)), pres, np.zeros(3, np.int64), np.zeros(0), np.zeros(0), f0, out)
+        T.compute_features(np.zeros((2, n - 1)), pres, np.zeros(3, np.int64), np.zeros(0), np.zeros(0), np.zeros(0),
+                           f0, out)
     with pytest.raises(ValueError, match="int64"):
-        T.compute_features(cand, pres, np.zeros(3, np.int32), np.zeros(0), np.zeros(0), f0, out)
+        T.compute_features(cand, pres, np.zeros(3, np.int32), np.zeros(0), np.zeros(0), np.zeros(0), f0, out)
     with pytest.raises(ValueError, match="hist_magpsf"):
-        T.compute_features(cand, pres, np.zeros(3, np.int64), np.zeros(2), np.zeros(1), np.zeros(2, np.uint8), out)
+        T.compute_features(cand, pres, np.zeros(3, np.int64), np.zeros(2), np.zeros(1), np.zeros(2),
+                           np.zeros(2, np.uint8), out)
+    with pytest.raises(ValueError, match="hist_fid"):
+        T.compute_features(cand, pres, np.zeros(3, np.int64), np.zeros(2), np.zeros(2), np.zeros(1),
+                           np.zeros(2, np.uint8), out)
     with pytest.raises(ValueError, match="hist_flags"):
-        T.compute_features(cand, pres, np.zeros(3, np.int64), np.zeros(2), np.zeros(2), np.zeros(1, np.uint8), out)
+        T.compute_features(cand, pres, np.zeros(3, np.int64), np.zeros(2), np.zeros(2), np.zeros(2),
+                           np.zeros(1, np.uint8), out)
     with pytest.raises(ValueError, match="float64"):
-        T.compute_features(cand.astype(">f8"), pres, np.zeros(3, np.int64), np.zeros(0), np.zeros(0), f0, out)
-    with pytest.raises(ValueError, match="uint32"):
-        T.compute_features(cand, pres.astype(np.int64), np.zeros(3, np.int64), np.zeros(0), np.zeros(0), f0, out)
+        T.compute_features(cand.astype(">f8"), pres, np.zeros(3, np.int64), np.zeros(0), np.zeros(0), np.zeros(0),
+                           f0, out)
+    with pytest.raises(ValueError, match="uint64"):
+        T.compute_features(cand, pres.astype(np.int64), np.zeros(3, np.int64), np.zeros(0), np.zeros(0), np.zeros(0),
+                           f0, out)
 
 
 def test_empty_batch():

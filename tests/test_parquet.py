@@ -148,6 +148,7 @@ def test_engines_agree(pref):
     np.testing.assert_array_equal(native.candid, twin.candid)
     np.testing.assert_array_equal(native.metadata, twin.metadata)
     assert float(np.abs(native.triplets - twin.triplets).max()) <= TRIPLET_ATOL
+    np.testing.assert_array_equal(native.bts, twin.bts)  # the BTS filter's verdicts, every row
 
 
 def test_scores_match_tensorflow(pref, official_model, engine):

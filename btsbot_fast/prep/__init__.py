@@ -85,8 +85,7 @@ class Preprocessed:
     status: np.ndarray
     message: list[str]
     source: list[str]
-    #: uint16 BTS candidate filter verdict codes (prep/bts.py), for every row
-    bts: np.ndarray
+    bts: np.ndarray  # uint16 BTS filter verdict codes (prep/bts.py)
 
     def __len__(self) -> int:
         return len(self.status)

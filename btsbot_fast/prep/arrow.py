@@ -89,10 +89,8 @@ def _positive(arr: Any) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_null(arr.type):
-        return np.zeros(len(arr))
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = arr.cast(pa.string())
+        return np.zeros(len(arr))  # null-typed, or a number (2017 prototypes): never the string 't'/'1'
     hit = pc.is_in(arr, value_set=pa.array(POSITIVE_ISDIFFPOS))
     return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.float64)
 

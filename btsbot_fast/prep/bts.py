@@ -88,7 +88,10 @@ def criteria_values(reject: str) -> dict[str, bool]:
 
 
 def galactic_latitude(ra: float, dec: float) -> float:
-    """Galactic latitude (degrees) of ICRS (ra, dec) with astropy (the reference run's computation)."""
+    """Galactic latitude (degrees) of ICRS (ra, dec) with astropy (the reference run's computation); NaN
+    when (ra, dec) is no position (non-finite, |dec| > 90; astropy would raise): never inside the band."""
+    if not (math.isfinite(ra) and -90.0 <= dec <= 90.0):
+        return math.nan
     import astropy.units as u
     from astropy.coordinates import SkyCoord
 

@@ -7,7 +7,7 @@ Python objects:
 - ``objectId`` (string) and ``candid`` (int/long; else ``candidate.candid``),
 - every ``candidate`` field in :data:`~btsbot_fast.prep.variant.CANDIDATE_COLUMNS` as float64
   (int/long/float/double/boolean; null or absent -> NaN; the union branch decides null); ``isdiffpos``
-  (string) as 1.0 for 't'/'1', else 0.0,
+  (string, or a number in 2017 prototypes) as 1.0 for 't'/'1', else 0.0,
 - ``prv_candidates`` items' ``jd``, ``magpsf``, ``fid`` and ``isdiffpos`` (a detection = non-null
   magpsf; a null jd -> NaN); the item record's arg: the item fields of bts.PRV_FIELDS it lacks (bits),
 - the three cutouts' ``stampData`` bytes.
@@ -312,7 +312,7 @@ class _Compiler:
             if name == "candid":
                 return self.leaf(t, T_CAND_CANDID, (OP_INT, OP_LONG), where)
             if ctx == _CANDIDATE and name in _COLUMN_INDEX:
-                ops = (OP_STRING,) if name == ISDIFFPOS_COLUMN else _NUMERIC
+                ops = (OP_STRING, *_NUMERIC) if name == ISDIFFPOS_COLUMN else _NUMERIC  # (a number: never positive)
                 return self.leaf(t, T_COLUMN0 + _COLUMN_INDEX[name], ops, where)
             return self.value(t, _SKIP)
         if ctx == _PRV_ITEM:
@@ -323,7 +323,7 @@ class _Compiler:
             if name == "fid":
                 return self.leaf(t, T_PRV_FID, _NUMERIC, where)
             if name == "isdiffpos":
-                return self.leaf(t, T_PRV_ISDIFFPOS, (OP_STRING,), where)
+                return self.leaf(t, T_PRV_ISDIFFPOS, (OP_STRING, *_NUMERIC), where)
             return self.value(t, _SKIP)
         if ctx == "cutout":
             if name == "stampData":

@@ -34,7 +34,7 @@ void check_target(const Node& n, std::size_t index) {
     } else if (t == kTgtPrvJd || t == kTgtPrvMag || t == kTgtPrvFid) {
         ok = is_numeric(op);
     } else if (t == kTgtPrvIsdiffpos || t == kTgtColumn0 + kColIsdiffpos) {
-        ok = op == kOpString;
+        ok = op == kOpString || is_numeric(op);  // a numeric isdiffpos (2017 prototypes) is never 't'/'1'
     } else if (t >= kTgtStamp0 && t < kTgtStamp0 + kChannels) {
         ok = op == kOpBytes;
     } else if (t >= kTgtColumn0 && t < kTgtColumn0 + kNumCandidateColumns) {
@@ -430,7 +430,8 @@ private:
     void number(const Node& n, double v) {
         const std::uint8_t t = n.target;
         if (t >= kTgtColumn0) {
-            f_.candidate[t - kTgtColumn0] = v;
+            // isdiffpos: only the strings 't' and '1' are positive (string_target), never a number
+            f_.candidate[t - kTgtColumn0] = t == kTgtColumn0 + kColIsdiffpos ? 0.0 : v;
             f_.present |= column_bit(t - kTgtColumn0);
         } else if (t == kTgtPrvJd) {
             item_.jd = v;
@@ -504,7 +505,8 @@ private:
                 } else if (n.target == kTgtPrvIsdiffpos) {
                     item_.positive = positive_subtraction(p, len);
                 } else if (n.target == kTgtColumn0 + kColIsdiffpos) {
-                    number(n, positive_subtraction(p, len) ? 1.0 : 0.0);
+                    f_.candidate[kColIsdiffpos] = positive_subtraction(p, len) ? 1.0 : 0.0;
+                    f_.present |= column_bit(kColIsdiffpos);
                 }
                 return;
             }
