@@ -235,7 +235,8 @@ def test_command_needs_the_verdict_column_unless_all(tmp_path):
     night = random_night(5, n_sources=5)
     tables = write_tables(night, tmp_path, verdicts=False)
     for fmt, path in tables.items():
-        res = CliRunner().invoke(main, ["autoscan", str(path), "--policy", "gt1", "--state", str(tmp_path / "s.sqlite")])
+        res = CliRunner().invoke(main, ["autoscan", str(path), "--policy", "gt1",
+                                        "--state", str(tmp_path / "s.sqlite")])
         assert res.exit_code == 1, (fmt, res.output)
         assert "no bts_candidate column" in res.output and "--candidates all" in res.output
         res = CliRunner().invoke(main, ["autoscan", str(path), "--policy", "gt1", "--candidates", "all",

@@ -137,7 +137,8 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     want = by_hand(reference.rows, "bts_p1")
     ref = {int(r["candid"]): r for r in reference.rows}
     state, out, report = tmp_path / "state.sqlite", tmp_path / "decisions.jsonl", tmp_path / "report"
-    args = ["--policy", "bts_p1", "--candidates", "all", "--state", state, "--decisions", out, "--skyportal-url", server.url,
+    args = ["--policy", "bts_p1", "--candidates", "all", "--state", state, "--decisions", out,
+            "--skyportal-url", server.url,
             "--group-id", GROUP, "--allocation-id", ALLOCATION, "--followup-payload",
             '{"observation_type": "IFU", "priority": 4}', "--validity-days", 2]
     autoscan([reference.dev, *args, "--report", report], env, tmp_path)
@@ -184,7 +185,8 @@ def test_alert_files_decide_on_bts_candidates(reference, verdicts, env, tmp_path
     res = autoscan([reference.dev, "--policy", "gt1", "--state", tmp_path / "s.sqlite", "--decisions", out,
                     "--dry-run"], env, tmp_path)
     assert {d["objectId"]: d["candid"] for d in lines(out)} == by_hand(reference.rows, "gt1", verdicts)
-    n_candidates = len({r["objectId"] for r in reference.rows if verdicts.get((r["source_file"], r["candid"])) == "True"})
+    n_candidates = len({r["objectId"] for r in reference.rows
+                        if verdicts.get((r["source_file"], r["candid"])) == "True"})
     assert f"({n_candidates} BTS candidates)" in res.output and "gt1 on BTS candidates" in res.output
 
 
@@ -223,8 +225,8 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     want = by_hand(reference.rows, "gt1")
     assert len(want) >= 3  # the kill lands in the third source's follow-up
     state, out = tmp_path / "state.sqlite", tmp_path / "decisions.jsonl"
-    cmd = [sys.executable, "-m", "btsbot_fast", "autoscan", str(tables["csv"]), "--policy", "gt1", "--candidates", "all",
-           "--state", str(state), "--decisions", str(out), "--skyportal-url", server.url, "--group-id", str(GROUP),
+    cmd = [sys.executable, "-m", "btsbot_fast", "autoscan", str(tables["csv"]), "--policy", "gt1",
+           "--candidates", "all", "--state", str(state), "--decisions", str(out), "--skyportal-url", server.url, "--group-id", str(GROUP),
            "--allocation-id", str(ALLOCATION), "--timeout", "30"]
     # each follow-up POST takes effect at once but is answered 2 s later: the kill lands in that window
     server.delay[("POST", "/api/followup_request")] = 2.0

@@ -140,8 +140,9 @@ def _close_autoscan(scan, report_dir: Path | None) -> None:
             write_report(scan, report_dir)
         st = scan.stats
         done, failed = st.actions_in("done"), st.actions_in("failed")
-        click.echo(f"autoscan {scan.policy.name} on {'BTS candidates' if scan.candidates == 'bts' else 'all sources'}: "
-                   f"{len(st.sources)} sources ({len(st.candidate_sources)} BTS candidates), {st.new_alerts} new alerts, "
+        on = "BTS candidates" if scan.candidates == "bts" else "all sources"
+        click.echo(f"autoscan {scan.policy.name} on {on}: {len(st.sources)} sources "
+                   f"({len(st.candidate_sources)} BTS candidates), {st.new_alerts} new alerts, "
                    f"{sum(st.decisions.values())} new decisions, {done} actions done, {failed} failed "
                    "(dead-lettered; see the autoscan command's --retry-failed)", err=True)
     finally:
