@@ -53,8 +53,8 @@ ROWS_PER_BATCH = 1000
 @click.option("--retry-failed", is_flag=True, help="Put dead-lettered actions back in the queue first.")
 @scorer_options
 def autoscan(paths, policy, candidates, state, skyportal_url, group_ids, ignore_if_in_group_ids, token_file,
-             allocation_id, target_group_ids, followup_payload, validity_days, timeout, max_attempts, backoff, decisions_path,
-             report_dir, dry_run, retry_failed, scorer_options: ScorerOptions) -> None:
+             allocation_id, target_group_ids, followup_payload, validity_days, timeout, max_attempts, backoff,
+             decisions_path, report_dir, dry_run, retry_failed, scorer_options: ScorerOptions) -> None:
     """Turn scores into per-source decisions and act on them in SkyPortal, exactly once.
 
     PATHS are what `score` takes (alert files, directories, .tar nights, Parquet alert tables) or score
