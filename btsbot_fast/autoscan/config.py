@@ -21,6 +21,15 @@ The same :class:`AutoscanConfig` comes from the ``autoscan`` command's options o
     target_group_ids = [41]              # default: skyportal.group_ids
     payload = { observation_type = "IFU", priority = 3 }
     validity_days = 7                    # start_date = now, end_date = now + validity_days
+    # optional constraints, sent as they are for SkyPortal to check before it submits (FOLLOWUP_CONSTRAINTS)
+    not_if_classified = true
+    not_if_spectra_exist = true
+    not_if_tns_classified = true
+    not_if_duplicates = true
+    source_group_ids = [41]              # only if the source is saved to all of these
+    ignore_source_group_ids = [1]        # not if it is saved to any of these
+    not_if_tns_reported = 48             # hours
+    # radius = 0.5 (arcsec, for the spatial checks); ignore_allocation_ids = [..] (with not_if_duplicates)
 
 The token is never read from this file: a ``token`` key anywhere is an error.
 """
@@ -39,6 +48,11 @@ from ..policies import Policy
 TOKEN_ENV = "SKYPORTAL_TOKEN"
 ORIGIN = "btsbot-fast"
 DEFAULT_PAYLOAD = {"observation_type": "IFU", "priority": 3}
+#: follow-up constraints SkyPortal's ``POST /api/followup_request`` reads from the request body, and their
+#: kinds: each passes through from ``[followup]`` unchanged
+FOLLOWUP_CONSTRAINTS = {"not_if_classified": bool, "not_if_spectra_exist": bool, "not_if_tns_classified": bool,
+                        "not_if_duplicates": bool, "source_group_ids": "ids", "ignore_source_group_ids": "ids",
+                        "not_if_tns_reported": "number", "radius": "number", "ignore_allocation_ids": "ids"}
 
 
 class ConfigError(ValueError):
@@ -87,10 +101,13 @@ class FollowupConfig:
     target_group_ids: tuple[int, ...] | None = None  # None: the save groups (set by AutoscanConfig)
     payload: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_PAYLOAD))
     validity_days: float = 7.0
+    #: SkyPortal's follow-up constraints (:data:`FOLLOWUP_CONSTRAINTS`), added to each request as they are
+    constraints: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.payload, Mapping):
             raise ConfigError("followup.payload must be a table / JSON object")
+        object.__setattr__(self, "constraints", parse_constraints(self.constraints))
         if self.validity_days <= 0:
             raise ConfigError("followup.validity_days must be > 0")
 
@@ -149,6 +166,31 @@ def parse_payload(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError("the follow-up payload must be a JSON object / TOML table")
     return dict(value)
+
+
+def parse_constraints(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Follow-up constraints checked against :data:`FOLLOWUP_CONSTRAINTS` (a JSON string is decoded)."""
+    values = _from_json(values, "the follow-up constraints")
+    if not isinstance(values, Mapping):
+        raise ConfigError("the follow-up constraints must be a JSON object / TOML keys")
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = FOLLOWUP_CONSTRAINTS.get(key)
+        if kind is None:
+            raise ConfigError(f"unknown follow-up constraint {key!r} (known: {', '.join(FOLLOWUP_CONSTRAINTS)})")
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind == "ids":
+            ok = isinstance(value, (list, tuple)) and all(isinstance(g, int) and not isinstance(g, bool)
+                                                          for g in value)
+            value = list(value) if ok else value
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        if not ok:
+            want = {bool: "true or false", "ids": "a list of integer ids", "number": "a number >= 0"}[kind]
+            raise ConfigError(f"follow-up constraint {key} must be {want}, got {value!r}")
+        out[key] = value
+    return out
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -225,14 +267,16 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
         followup = None
         if "followup" in data:
             fu = data["followup"]
-            _check_keys(fu, {"allocation_id", *fu_optional}, f"{path} [followup]")
+            _check_keys(fu, {"allocation_id", *fu_optional, *FOLLOWUP_CONSTRAINTS}, f"{path} [followup]")
             if "allocation_id" not in fu:
                 raise ConfigError(f"{path} [followup]: needs allocation_id")
-            followup = FollowupConfig(allocation_id=int(fu["allocation_id"]), **_given(fu, fu_optional))
+            followup = FollowupConfig(allocation_id=int(fu["allocation_id"]), **_given(fu, fu_optional),
+                                      constraints={k: v for k, v in fu.items() if k in FOLLOWUP_CONSTRAINTS})
         return AutoscanConfig(policy=str(data["policy"]), state=state, skyportal=skyportal, followup=followup,
                               decisions=rel(data["decisions"]) if "decisions" in data else None)
     except (TypeError, ValueError) as exc:  # ConfigError too: name the file
         raise ConfigError(f"{path}: {exc}") from None
 
 
-__all__ = ["AutoscanConfig", "ConfigError", "FollowupConfig", "SkyPortalConfig", "TOKEN_ENV", "load_config"]
+__all__ = ["FOLLOWUP_CONSTRAINTS", "AutoscanConfig", "ConfigError", "FollowupConfig", "SkyPortalConfig", "TOKEN_ENV",
+           "load_config", "parse_constraints"]
