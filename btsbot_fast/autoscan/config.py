@@ -81,18 +81,23 @@ class SkyPortalConfig:
 
     def token(self) -> str:
         """The API token: from ``token_file`` when set, else ``$SKYPORTAL_TOKEN``. Never logged."""
-        if self.token_file is not None:
-            try:
-                value = Path(self.token_file).expanduser().read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"cannot read the SkyPortal token file {self.token_file}: {exc.strerror}") from None
-            if not value:
-                raise ConfigError(f"the SkyPortal token file {self.token_file} is empty")
-            return value
-        value = os.environ.get(TOKEN_ENV, "").strip()
+        return read_token(self.token_file)
+
+
+def read_token(token_file: Path | None) -> str:
+    """The SkyPortal API token: from ``token_file`` when given, else ``$SKYPORTAL_TOKEN``. Never logged."""
+    if token_file is not None:
+        try:
+            value = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the SkyPortal token file {token_file}: {exc.strerror}") from None
         if not value:
-            raise ConfigError(f"no SkyPortal token: set ${TOKEN_ENV} or give a token file")
+            raise ConfigError(f"the SkyPortal token file {token_file} is empty")
         return value
+    value = os.environ.get(TOKEN_ENV, "").strip()
+    if not value:
+        raise ConfigError(f"no SkyPortal token: set ${TOKEN_ENV} or give a token file")
+    return value
 
 
 @dataclass(frozen=True)

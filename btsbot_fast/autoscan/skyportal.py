@@ -54,6 +54,12 @@ class SkyPortal:
     def close(self) -> None:
         self._session.close()
 
+    def __enter__(self) -> SkyPortal:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def call(self, method: str, path: str, *, body: dict[str, Any] | None = None,
              params: dict[str, Any] | None = None) -> dict[str, Any]:
         """One request; the answer's ``data`` on ``{"status": "success"}``, else :class:`SkyPortalError`."""
