@@ -36,8 +36,9 @@ DecisionKey = tuple[str, str]
 class Sender:
     """Sweeps the open actions of ``store`` through ``runner``.
 
-    ``on_finished(store, key, resumed)`` is called for each decision in the sweep once none of its actions
-    is open (``resumed``: the decision was not handed in through ``new``); ``on_outcome(kind, state,
+    ``on_finished(store, key, resumed)`` is called for each decision of the sweep after its actions were
+    sent (those another worker holds stay as they are; ``resumed``: the decision was not handed in through
+    ``new``, and is reported only if this sweep sent one of its actions); ``on_outcome(kind, state,
     error)`` for each action finished. Both are called on the sweeping thread with its ``store``."""
 
     def __init__(self, store: Store, runner: ActionRunner, *, clock: Callable[[], float] = time.time,
@@ -77,12 +78,9 @@ class Sender:
             sent_total += sent
             if key in resumed and not sent:
                 continue
-            if self.on_finished is not None and not self._still_open(key):
+            if self.on_finished is not None:
                 self.on_finished(self.store, key, key in resumed)
         return sent_total
-
-    def _still_open(self, key: DecisionKey) -> bool:
-        return any(a["state"] in OPEN_STATES for a in self.store.actions_of(key[0]))
 
     def _send(self, action: ActionRow) -> bool:
         store = self.store
