@@ -264,9 +264,6 @@ def test_advisory_locks_are_namespaced_and_connections_keep_alive(pg_url):
         assert shown == {"tcp_keepalives_idle": str(PG_KEEPALIVES["idle"]),
                          "tcp_keepalives_interval": str(PG_KEEPALIVES["interval"]),
                          "tcp_keepalives_count": str(PG_KEEPALIVES["count"])}
-        params = a._db.info.get_parameters()
-        assert a._db.pgconn.keepalives if hasattr(a._db.pgconn, "keepalives") else True
-        assert "keepalives_idle" not in params or params["keepalives_idle"] == str(PG_KEEPALIVES["idle"])
-        assert a._db.info.dsn and f"keepalives_idle={PG_KEEPALIVES['idle']}" in a._db.info.dsn
+        assert f"keepalives_idle={PG_KEEPALIVES['idle']}" in a._db.info.dsn  # libpq's, our side
     finally:
         a.close()
