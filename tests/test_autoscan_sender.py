@@ -89,6 +89,27 @@ def test_stopped_sender_leaves_the_queue_to_send_pending(tmp_path, server):
     assert bad.returncode == 2 and "--send-pending needs --skyportal-url" in bad.stderr
 
 
+def test_a_failed_sender_stops_the_next_batch(tmp_path, server):
+    # the sender's state becomes unusable (an injected disk error): the next process() raises (the stream
+    # then stops without committing) instead of queueing actions nobody sends
+    import sqlite3
+
+    from btsbot_fast.autoscan import StateError
+
+    def disk_error():
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with Autoscan(make_config(tmp_path, server=server), token=server.token) as scan:
+        scan.start_sender(poll=0.05)
+        scan._thread.store.open_actions = disk_error
+        scan._thread.hand([])
+        _wait(lambda: scan._thread.error is not None)
+        with pytest.raises(StateError, match="the autoscan sender failed"):
+            scan.process([row("ZTFa", 1, 2460000.1, 0.9)])
+        with pytest.raises(StateError, match="the autoscan sender failed"):
+            scan.stop_sender()
+
+
 # ------------------------------------------------------------------------------------------ Kowalski's rules
 
 def _existing(i, oid, status, modified, priority=3, observation_type="IFU"):
@@ -195,3 +216,21 @@ def test_decisions_taken_before_skyportal_or_followup_get_their_actions(tmp_path
         scan.resume()
     assert "ZTFc" in server.sources and server.followups_of("ZTFc") == []
     assert isinstance(FollowupConfig(allocation_id=1).constraints, dict)
+
+
+def test_followup_constraints_from_the_command_line(tmp_path, server, monkeypatch):
+    from click.testing import CliRunner
+
+    from btsbot_fast.cli import main
+
+    monkeypatch.setenv("SKYPORTAL_TOKEN", server.token)
+    table = tmp_path / "night.csv"
+    table.write_text("objectId,candid,jd,magpsf,fid,score,status\nZTFa,1,2460000.1,18.0,1,0.9,ok\n")
+    base = ["autoscan", str(table), "--policy", "gt1", "--state", str(tmp_path / "s.sqlite"), "--skyportal-url",
+            server.url, "--group-id", str(GROUP), "--allocation-id", str(ALLOCATION)]
+    res = CliRunner().invoke(main, [*base, "--followup-constraints", '{"not_if_classified": true, "radius": 2}'])
+    assert res.exit_code == 0, res.output
+    (post,) = server.calls("POST", "/api/followup_request")
+    assert post.body["not_if_classified"] is True and post.body["radius"] == 2
+    res = CliRunner().invoke(main, [*base, "--followup-constraints", '{"not_if_classifed": true}'])
+    assert res.exit_code == 2 and "unknown follow-up constraint 'not_if_classifed'" in res.output

@@ -36,6 +36,9 @@ ROWS_PER_BATCH = 1000
 @click.option("--followup-payload", default=None,
               help=f"Follow-up payload JSON (default {json.dumps(DEFAULT_PAYLOAD)}); "
                    "start_date and end_date are added.")
+@click.option("--followup-constraints", default=None, metavar="JSON",
+              help='SkyPortal follow-up constraints sent with each request, e.g. {"not_if_classified": true, '
+                   '"not_if_tns_reported": 48} (the keys [followup] takes in the TOML config).')
 # the defaults are the config dataclasses' (a dataclass keeps a plain default as its class attribute)
 @click.option("--validity-days", type=click.FloatRange(min=0, min_open=True), default=FollowupConfig.validity_days,
               show_default=True, help="end_date = decision time + this many days.")
@@ -52,9 +55,10 @@ ROWS_PER_BATCH = 1000
 @click.option("--dry-run", is_flag=True, help="Send nothing and leave the state as it was.")
 @click.option("--retry-failed", is_flag=True, help="Put dead-lettered actions back in the queue first.")
 @scorer_options
-def autoscan(paths, policy, state, send_pending, skyportal_url, group_ids, ignore_if_in_group_ids, token_file, allocation_id,
-             target_group_ids, followup_payload, validity_days, timeout, max_attempts, backoff, decisions_path,
-             report_dir, dry_run, retry_failed, scorer_options: ScorerOptions) -> None:
+def autoscan(paths, policy, state, send_pending, skyportal_url, group_ids, ignore_if_in_group_ids, token_file,
+             allocation_id, target_group_ids, followup_payload, followup_constraints, validity_days, timeout,
+             max_attempts, backoff, decisions_path, report_dir, dry_run, retry_failed,
+             scorer_options: ScorerOptions) -> None:
     """Turn scores into per-source decisions and act on them in SkyPortal, exactly once.
 
     PATHS are what `score` takes (alert files, directories, .tar nights, Parquet alert tables) or score
@@ -62,7 +66,7 @@ def autoscan(paths, policy, state, send_pending, skyportal_url, group_ids, ignor
     selected source is saved to --group-id groups and, with --allocation-id, gets one follow-up request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
     """
-    from .config import AutoscanConfig, ConfigError, parse_ignore_groups, parse_payload
+    from .config import AutoscanConfig, ConfigError, parse_constraints, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
     from .report import require_matplotlib
     from .runner import Autoscan
@@ -92,9 +96,10 @@ def autoscan(paths, policy, state, send_pending, skyportal_url, group_ids, ignor
         if allocation_id is not None:
             fu = FollowupConfig(allocation_id=allocation_id, target_group_ids=tuple(target_group_ids) or None,
                                 payload=parse_payload(followup_payload) if followup_payload else dict(DEFAULT_PAYLOAD),
-                                validity_days=validity_days)
-        elif followup_payload or target_group_ids:
-            raise ConfigError("--followup-payload and --target-group-id need --allocation-id")
+                                validity_days=validity_days,
+                                constraints=parse_constraints(followup_constraints or "{}"))
+        elif followup_payload or target_group_ids or followup_constraints:
+            raise ConfigError("--followup-payload, --followup-constraints and --target-group-id need --allocation-id")
         config = AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu, decisions=decisions_path)
         scan = Autoscan(config, dry_run=dry_run)
     except ConfigError as exc:
