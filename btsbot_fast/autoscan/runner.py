@@ -181,7 +181,6 @@ class Autoscan:
         self.runner = ActionRunner(client, max_attempts=sp.max_attempts if sp else 1,
                                    backoff=sp.backoff if sp else 0.0, sleep=sleep)
         self._out: IO[str] | None = None
-        self._deferred: list[DecisionKey] = []
         self._reported: list[Decision] = []  # what an inline sweep reported, returned by process/resume
         try:
             self.store: Store = open_store(config.state, dry_run=dry_run)
@@ -208,7 +207,8 @@ class Autoscan:
     # --- the hook ---------------------------------------------------------------------------------
     def process(self, rows: Iterable[Mapping[str, Any]]) -> list[Decision]:
         """Record a batch of result rows, decide, act; returns this call's decisions (module docstring)."""
-        alerts, repeated = self._alert_rows(rows)
+        with self._lock:  # the row counts share RunStats with the sender thread
+            alerts, repeated = self._alert_rows(rows)
         now = self.clock()
         for attempt in range(1, _TRANSACTION_TRIES + 1):
             try:
@@ -249,9 +249,6 @@ class Autoscan:
 
         thread = SenderThread(self.store.sibling(), sender_for, poll=poll)
         self._thread = thread
-        with self._lock:
-            deferred, self._deferred = self._deferred, []
-        thread.hand(deferred)
         thread.start()
 
     def stop_sender(self) -> int:
@@ -391,9 +388,6 @@ class Autoscan:
 
     def _sweep(self, new: list[DecisionKey]) -> list[Decision]:
         """Send the open actions inline and return the decisions reported meanwhile."""
-        with self._lock:
-            new = [*self._deferred, *new]
-            self._deferred = []
         self._reported = []
         self.sender.sweep(new)
         out, self._reported = self._reported, []
