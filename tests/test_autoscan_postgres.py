@@ -229,6 +229,9 @@ def test_lost_database_connection_raises_and_redelivery_is_clean(pg_url, server)
 def test_a_dry_run_holds_no_lock_a_live_worker_waits_on(pg_url, server):
     # lock_timeout: a live statement that waits more than 1 s for any lock fails instead of hanging
     live_url = pg_url + "?options=-c%20lock_timeout%3D1000"
+    with Autoscan(config(pg_url, server), dry_run=True) as dry:  # a database no live run has used yet
+        assert [d.objectId for d in dry.process([row("ZTFz", 9, 2460000.1, 0.9)])] == ["ZTFz"]
+    assert count(pg_url, "SELECT to_regclass('alerts') IS NULL")  # not even the schema was written
     with Autoscan(config(pg_url, server), token=server.token) as scan:
         scan.process([row("ZTFa", 1, 2460000.1, 0.2)])
     with Autoscan(config(pg_url, server), dry_run=True) as dry:

@@ -621,24 +621,34 @@ class PostgresDryRunStore(SQLiteStore):
         super().__init__(":memory:", dry_run=True, process_lock=False)
         self._pg_errors = (psycopg.Error,)
         self._seeded: set[str] = set()
-        self._tables = [r[0] for r in self._db.execute(
+        tables = [r[0] for r in self._db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-        self._by_source = [t for t in self._tables
-                           if any(c[1] == "object_id" for c in self._db.execute(f"PRAGMA table_info({t})"))]
         try:
-            exists = self._pg.execute("SELECT to_regclass('actions') IS NOT NULL").fetchone()[0]
-            if exists:
+            # the per-source tables the shared state has (none in a database no live run has used yet)
+            self._by_source = [t for t in tables
+                               if any(c[1] == "object_id" for c in self._db.execute(f"PRAGMA table_info({t})"))
+                               and self._pg.execute("SELECT to_regclass(%s) IS NOT NULL", [t]).fetchone()[0]]
+            if self._pg.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]:
+                row = self._pg.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is not None and row[0] != SCHEMA_VERSION:
+                    raise StateError(f"state schema version {row[0]} is not the {SCHEMA_VERSION} this btsbot-fast "
+                                     "writes")
+            if "actions" in self._by_source:
                 ids = [r[0] for r in self._pg.execute("SELECT DISTINCT object_id FROM actions WHERE state <> 'done'")]
                 self._seed(ids)
         except psycopg.Error as exc:
             self.close()
             raise StateError(f"cannot read the state {safe_url(url)}: {_pg_error_line(exc)}") from None
+        except StateError:
+            self.close()
+            raise
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error, *self._pg_errors)
 
     def _seed(self, object_ids: Sequence[str]) -> None:
+        """Copy the shared rows of sources this run has not touched yet into the private copy."""
         todo = sorted(set(object_ids) - self._seeded)
         if not todo:
             return
@@ -656,8 +666,10 @@ class PostgresDryRunStore(SQLiteStore):
         super().lock_sources(object_ids, now)
 
     def dead_letter_count(self) -> int:
-        return int(self._pg.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]) if \
-            self._pg.execute("SELECT to_regclass('dead_letters') IS NOT NULL").fetchone()[0] else 0
+        """The shared state's dead letters (a dry run makes none there)."""
+        if "dead_letters" not in self._by_source:
+            return 0
+        return int(self._pg.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
 
     def sibling(self) -> Store:
         raise NotImplementedError("a dry run sends nothing: it has no sender")
