@@ -155,13 +155,13 @@ def _send_pending(state: str, url: str, token_file: Path | None, timeout: float,
     from collections import Counter
 
     from .actions import ActionRunner
-    from .config import ConfigError, read_token
+    from .config import ConfigError, checked_url, read_token
     from .sender import Sender
     from .skyportal import SkyPortal
     from .state import StateError, open_store, safe_url
 
     try:
-        client = SkyPortal(url, read_token(token_file), timeout=timeout)
+        client = SkyPortal(checked_url(url), read_token(token_file), timeout=timeout)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except ImportError as exc:

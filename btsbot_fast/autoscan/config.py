@@ -71,9 +71,7 @@ class SkyPortalConfig:
     backoff: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "url", self.url.rstrip("/"))  # the one form, from the options or the TOML
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"skyportal.url must start with http:// or https://, got {self.url!r}")
+        object.__setattr__(self, "url", checked_url(self.url))
         if not self.group_ids:
             raise ConfigError("skyportal.group_ids: saving needs at least one group id")
         if self.timeout <= 0 or self.max_attempts < 1 or self.backoff < 0:
@@ -82,6 +80,15 @@ class SkyPortalConfig:
     def token(self) -> str:
         """The API token: from ``token_file`` when set, else ``$SKYPORTAL_TOKEN``. Never logged."""
         return read_token(self.token_file)
+
+
+def checked_url(url: str) -> str:
+    """A SkyPortal base URL in its one form (no trailing slash), or :class:`ConfigError`: every client is
+    built from a URL that passed here (the options, the TOML, ``--send-pending``)."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"skyportal.url must start with http:// or https://, got {url!r}")
+    return url
 
 
 def read_token(token_file: Path | None) -> str:
