@@ -371,6 +371,7 @@ def test_report(tmp_path, server):
     assert data["sources"] == 3 and data["decisions"] == {"gt1": 2}
     assert data["actions"] == {"save": {"done": 1, "failed": 1}} and data["failures"]["actions_failed"] == 1
     assert data["dead_letters_in_state"] == 1 and data["latency"]["n"] == 0
+    assert data["actions_queued_in_state"] == 0 and data["actions_planned_late"] == {}
     assert data["night"] == {"first_jd": 2460000.7, "last_jd": 2460000.9}
     assert json.loads((tmp_path / "report" / "summary.json").read_text()) == data
     assert (tmp_path / "report" / "decisions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

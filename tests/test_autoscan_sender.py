@@ -212,7 +212,10 @@ def test_decisions_taken_before_skyportal_or_followup_get_their_actions(tmp_path
     run(make_config(tmp_path, decisions=False), [[row("ZTFc", 3, 2460000.3, 0.9)]], clock=lambda: t0)
     cfg = make_config(tmp_path, server=server, followup=True, decisions=False)
     with Autoscan(cfg, token=server.token, sleep=lambda s: None, clock=lambda: t0 + 4 * 86400) as scan:
-        assert dict(scan.stats.planned_late) == {"save": 1}
+        from btsbot_fast.autoscan.report import summary
+
+        assert summary(scan)["actions_planned_late"] == {"save": 1}
+        assert summary(scan)["actions_queued_in_state"] == 1
         scan.resume()
     assert "ZTFc" in server.sources and server.followups_of("ZTFc") == []
     assert isinstance(FollowupConfig(allocation_id=1).constraints, dict)
