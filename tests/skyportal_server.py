@@ -4,17 +4,21 @@ with the behaviour of the three endpoints autoscan calls, and a record of every 
 * ``POST /api/sources``: saves ``id`` to ``group_ids`` (state: source -> groups); honours
   ``ignore_if_in_group_ids``; answers ``data.saved_to_groups``. Saving again is harmless.
 * ``GET /api/followup_request?sourceID=X``: ``data.followup_requests`` for X (with ``target_groups`` as
-  SkyPortal lists them: ``[{"id": g}]``).
-* ``POST /api/followup_request``: stores a request and answers ``{"id": n}``; for a source in
-  ``ignore_followup_for`` answers success with ``{"id": null, "ignored": true, "message": ...}``.
+  SkyPortal lists them: ``[{"id": g}]``, ``status`` and ``modified``, naive UTC ISO).
+* ``POST /api/followup_request``: stores a request (status ``submitted``; the constraint keys are kept
+  under ``constraints``) and answers ``{"id": n}``; for a source in ``ignore_followup_for`` answers
+  success with ``{"id": null, "ignored": true, "message": ...}``.
+* ``PUT /api/followup_request/{id}``: replaces the request's payload (404 for an unknown id).
 * Any request with a token other than ``tokens`` gets 401.
 * Faults: ``fail(method, path, status, times)`` answers ``status`` that many times without doing
-  anything; ``delay[(method, path)] = s`` does the work, then waits ``s`` seconds before answering (a
-  client that gave up meanwhile sees a timeout although the request took effect).
+  anything; ``down(seconds)`` answers 503 to every request for that long (an outage);
+  ``delay[(method, path)] = s`` does the work, then waits ``s`` seconds before answering (a client that
+  gave up meanwhile sees a timeout although the request took effect).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -47,6 +51,7 @@ class SkyPortalServer:
         self.ignore_followup_for: set[str] = set()
         self.faults: list[list[Any]] = []  # [method, path, status, remaining]
         self.delay: dict[tuple[str, str], float] = {}
+        self.down_until = 0.0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -63,7 +68,7 @@ class SkyPortalServer:
             def _handle(self) -> None:
                 server._dispatch(self)
 
-            do_GET = do_POST = _handle
+            do_GET = do_POST = do_PUT = _handle
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
@@ -87,6 +92,10 @@ class SkyPortalServer:
     def fail(self, method: str, path: str, status: int, times: int) -> None:
         with self.lock:
             self.faults.append([method, path, status, times])
+
+    def down(self, seconds: float) -> None:
+        """Answer 503 to every request for the next ``seconds`` (the requests are still recorded)."""
+        self.down_until = time.monotonic() + seconds
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
         with self.lock:
@@ -117,6 +126,8 @@ class SkyPortalServer:
                 fault[3] -= 1
         if fault is not None:
             return self._reply(h, fault[2], {"status": "error", "message": f"injected HTTP {fault[2]}"})
+        if time.monotonic() < self.down_until:
+            return self._reply(h, 503, {"status": "error", "message": "down for maintenance"})
         key = (h.command, parts.path)
         try:
             if key == ("POST", "/api/sources"):
@@ -125,6 +136,8 @@ class SkyPortalServer:
                 status, answer = self._list_followups(rec.query)
             elif key == ("POST", "/api/followup_request"):
                 status, answer = self._request_followup(body)
+            elif h.command == "PUT" and parts.path.startswith("/api/followup_request/"):
+                status, answer = self._update_followup(int(parts.path.rsplit("/", 1)[1]), body)
             else:
                 status, answer = 404, {"status": "error", "message": f"no route {parts.path}"}
         except (KeyError, TypeError, ValueError) as exc:
@@ -174,12 +187,31 @@ class SkyPortalServer:
         if oid in self.ignore_followup_for:
             return 200, {"status": "success", "data": {"id": None, "ignored": True,
                                                        "message": "not_if_classified: source is classified"}}
+        known = {"obj_id", "allocation_id", "target_group_ids", "payload"}
         with self.lock:
             n = len(self.followups) + 1
             self.followups.append({"id": n, "obj_id": oid, "allocation_id": int(body["allocation_id"]),
                                    "target_group_ids": [int(g) for g in body["target_group_ids"]],
-                                   "payload": body["payload"], "status": "submitted"})
+                                   "payload": body["payload"], "status": "submitted", "modified": utc_iso(),
+                                   "constraints": {k: v for k, v in body.items() if k not in known}})
         return 200, {"status": "success", "data": {"id": n}}
+
+    def _update_followup(self, request_id: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if not isinstance(body.get("payload"), dict):
+            raise ValueError("payload must be an object")
+        with self.lock:
+            found = next((f for f in self.followups if f["id"] == request_id), None)
+            if found is None:
+                return 404, {"status": "error", "message": f"no follow-up request {request_id}"}
+            found["payload"] = body["payload"]
+            found["modified"] = utc_iso()
+        return 200, {"status": "success", "data": {}}
+
+
+def utc_iso(t: dt.datetime | None = None) -> str:
+    """A time as SkyPortal writes ``modified``: naive UTC, ISO with microseconds."""
+    t = t or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def kill_9_at_followup(server: SkyPortalServer, proc: subprocess.Popen, n: int, timeout: float = 60) -> None:

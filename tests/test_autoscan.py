@@ -373,6 +373,7 @@ def test_report(tmp_path, server):
     assert data["sources"] == 3 and data["decisions"] == {"gt1": 2}
     assert data["actions"] == {"save": {"done": 1, "failed": 1}} and data["failures"]["actions_failed"] == 1
     assert data["dead_letters_in_state"] == 1 and data["latency"]["n"] == 0
+    assert data["actions_queued_in_state"] == 0 and data["actions_planned_late"] == {}
     assert data["night"] == {"first_jd": 2460000.7, "last_jd": 2460000.9}
     assert json.loads((tmp_path / "report" / "summary.json").read_text()) == data
     assert (tmp_path / "report" / "decisions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -394,15 +395,3 @@ def test_report_of_a_replay_with_no_new_alert(tmp_path, server):
     assert data["alerts"]["new"] == 0 and data["alerts"]["already_seen"] == 1
     assert data["decisions"] == {} and data["night"] is None
     assert (tmp_path / "report" / "decisions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-def test_send_false_defers_the_actions_to_the_next_call(tmp_path, server):
-    cfg = make_config(tmp_path, server=server, followup=True)
-    with Autoscan(cfg, token=server.token, sleep=lambda s: None) as scan:
-        (d,) = scan.process([row("ZTFa", 1, 2460000.1, 0.9)], send=False)
-        assert [a["state"] for a in d.actions] == ["pending", "pending"] and server.requests == []
-        assert decisions_file(tmp_path) == []  # written once its actions are done
-        (d,) = scan.resume()
-        assert [a["state"] for a in d.actions] == ["done", "done"] and not d.resumed
-    assert len(server.requests) == 3 and scan.stats.decisions == {"gt1": 1}
-    (line,) = decisions_file(tmp_path)
-    assert [a["state"] for a in line["actions"]] == ["done", "done"]

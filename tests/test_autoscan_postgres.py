@@ -82,7 +82,7 @@ def test_postgres_state_decides_idempotently_and_dry_runs(pg_url, server):
     assert [a["state"] for a in d.actions] == ["done", "done"]
     assert count(pg_url, "SELECT count(*) FROM alerts") == 4
     n = len(server.requests)
-    with Autoscan(cfg, dry_run=True) as scan:  # ZTFb would be decided now: rolled back, nothing sent
+    with Autoscan(cfg, dry_run=True) as scan:  # ZTFb would be decided now: kept private, nothing sent
         (d,) = scan.process([row("ZTFb", 5, 2460000.5, 0.9)])
         assert [a["state"] for a in d.actions] == ["dry_run", "dry_run"]
     assert len(server.requests) == n and count(pg_url, "SELECT count(*) FROM alerts") == 4
@@ -243,3 +243,49 @@ def test_candidate_scenarios_on_postgres(cluster, pg_url):
 
     check_candidate_scenarios(new_state)
     assert count(cluster.url(f"{base}_late"[:60]), "SELECT count(*) FROM candidates") == 3
+
+
+def test_a_dry_run_holds_no_lock_a_live_worker_waits_on(pg_url, server):
+    # lock_timeout: a live statement that waits more than 1 s for any lock fails instead of hanging
+    live_url = pg_url + "?options=-c%20lock_timeout%3D1000"
+    with Autoscan(config(pg_url, server), dry_run=True) as dry:  # a database no live run has used yet
+        assert [d.objectId for d in dry.process([row("ZTFz", 9, 2460000.1, 0.9)])] == ["ZTFz"]
+    assert count(pg_url, "SELECT to_regclass('alerts') IS NULL")  # not even the schema was written
+    with Autoscan(config(pg_url, server), token=server.token) as scan:
+        scan.process([row("ZTFa", 1, 2460000.1, 0.2)])
+    with Autoscan(config(pg_url, server), dry_run=True) as dry:
+        (d,) = dry.process([row("ZTFa", 2, 2460000.2, 0.9), row("ZTFb", 3, 2460000.3, 0.9)])[:1]
+        assert d.objectId == "ZTFa" and d.dry_run
+        # while the dry run is open: a live worker on the same sources and the same alerts
+        with Autoscan(config(live_url, server), token=server.token) as live:
+            made = live.process([row("ZTFa", 2, 2460000.2, 0.9), row("ZTFb", 3, 2460000.3, 0.9)])
+        assert sorted(m.objectId for m in made) == ["ZTFa", "ZTFb"]
+        # the dry run saw the shared history (ZTFa's first alert) but wrote none of its own there
+        assert dry.store.history(["ZTFa"])["ZTFa"][0][0] == 1
+    assert count(pg_url, "SELECT count(*) FROM alerts") == 3 and count(pg_url, "SELECT count(*) FROM decisions") == 2
+    assert collections.Counter(r.body["id"] for r in server.calls("POST", "/api/sources")) == {"ZTFa": 1, "ZTFb": 1}
+
+
+def test_advisory_locks_are_namespaced_and_connections_keep_alive(pg_url):
+    from btsbot_fast.autoscan.state import ADVISORY_NAMESPACE, PG_KEEPALIVES
+
+    a = PostgresStore(pg_url)
+    try:
+        with a.transaction():
+            a.insert_action("ZTFa", "gt1", "save", "save:x", {"id": "ZTFa"}, 0.0)
+        (action,) = a.open_actions()
+        assert a.claim(action.id) is not None
+        with psycopg.connect(pg_url) as db:
+            locks = db.execute("SELECT classid, objid, objsubid FROM pg_locks WHERE locktype = 'advisory'").fetchall()
+        assert locks == [(ADVISORY_NAMESPACE, action.id, 2)]  # objsubid 2: the two-key form
+        a.release(action.id)
+        # both ends of the connection probe a silent peer: the server drops a vanished worker's session
+        # (and its locks) after idle + interval x count seconds
+        shown = {name: a._execute(f"SHOW {name}").fetchone()[0]
+                 for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")}
+        assert shown == {"tcp_keepalives_idle": str(PG_KEEPALIVES["idle"]),
+                         "tcp_keepalives_interval": str(PG_KEEPALIVES["interval"]),
+                         "tcp_keepalives_count": str(PG_KEEPALIVES["count"])}
+        assert f"keepalives_idle={PG_KEEPALIVES['idle']}" in a._db.info.dsn  # libpq's, our side
+    finally:
+        a.close()

@@ -10,6 +10,13 @@ retryable failures (5xx, timeouts, connection errors); 401 and other 4xx answers
 follow-up try is always "GET the source's requests, then POST only if none matches", so a retry after a
 timed-out POST (or a restart after a crash mid-send) cannot make a second request. Saving twice is
 harmless in SkyPortal, so a save is simply repeated.
+
+Which existing request "matches" is Kowalski's rule (:func:`followup_step`): same allocation, target
+groups and payload apart from priority and dates, among requests whose status is complete, submitted,
+deleted or failed - except a failed one last modified more than 12 hours ago, which no longer blocks a
+new request. A matching request still ``submitted`` with a lower priority than ours is raised to ours
+(``PUT /api/followup_request/{id}``); a request we made ourselves (same payload, dates included) always
+counts as made.
 """
 
 from __future__ import annotations
@@ -27,7 +34,13 @@ from .skyportal import AuthError, SkyPortal, SkyPortalError
 SAVE = "save"
 FOLLOWUP = "followup"
 #: payload keys left out when comparing follow-up requests (Kowalski's rule: priority and dates)
-IGNORED_PAYLOAD_KEYS = frozenset({"priority", "start_date", "end_date"})
+IGNORED_PAYLOAD_KEYS = frozenset({"priority", "urgency", "Urgency", "start_date", "end_date"})
+#: the payload keys SkyPortal reads a priority from, first present wins (higher number = higher priority)
+PRIORITY_KEYS = ("priority", "urgency", "Urgency")
+#: statuses (substrings, any case) of existing requests that count; others (e.g. "pending") do not
+COUNTED_STATUSES = ("complete", "submitted", "deleted", "failed")
+#: a failed request last modified longer ago than this no longer blocks a new one (Kowalski: the next night)
+FAILED_REQUEST_EXPIRY = dt.timedelta(hours=12)
 MAX_BACKOFF = 60.0
 
 
@@ -40,8 +53,8 @@ class PlannedAction:
 
 @dataclass
 class Outcome:
-    """How an action ended: ``done`` (result holds what SkyPortal said), ``failed`` (dead-lettered) or
-    ``dry_run`` (nothing sent)."""
+    """How an action ended: ``done`` (result holds what SkyPortal said), ``failed`` (dead-lettered),
+    ``dry_run`` (nothing sent) or ``interrupted`` (asked to stop between retries: still open)."""
 
     state: str
     attempts: int = 0
@@ -75,12 +88,63 @@ def plan(object_id: str, skyportal: SkyPortalConfig | None, followup: FollowupCo
         payload["start_date"] = _iso(now)
         payload["end_date"] = _iso(now + dt.timedelta(days=followup.validity_days))
         request = {"obj_id": object_id, "allocation_id": followup.allocation_id,
-                   "target_group_ids": list(followup.target_group_ids), "payload": payload}
+                   "target_group_ids": list(followup.target_group_ids), "payload": payload,
+                   **json.loads(json.dumps(dict(followup.constraints)))}  # SkyPortal reads them top-level
         key = FOLLOWUP + ":" + json.dumps({"allocation_id": followup.allocation_id,
                                            "target_group_ids": sorted(followup.target_group_ids),
                                            "payload": _comparable_payload(payload)}, sort_keys=True)
         out.append(PlannedAction(FOLLOWUP, key, request))
     return out
+
+
+def _priority(payload: Any) -> tuple[str, float] | None:
+    if not isinstance(payload, dict):
+        return None
+    for key in PRIORITY_KEYS:
+        if key in payload:
+            try:
+                return key, float(payload[key])
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _status(existing: dict[str, Any]) -> str:
+    return str(existing.get("status") or "").lower()
+
+
+def _expired_failure(existing: dict[str, Any], now: dt.datetime) -> bool:
+    """A failed request last modified more than 12 h ago (an unreadable date keeps it: it blocks)."""
+    if "failed" not in _status(existing):
+        return False
+    try:
+        modified = dt.datetime.fromisoformat(str(existing.get("modified")).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if modified.tzinfo is not None:
+        modified = modified.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return now - modified > FAILED_REQUEST_EXPIRY
+
+
+def followup_step(existing_requests: list[dict[str, Any]], request: dict[str, Any],
+                  now: dt.datetime) -> tuple[str, dict[str, Any] | None]:
+    """What a follow-up try does given the source's requests (``now``: naive UTC):
+    ``("post", None)``, ``("exists", r)`` or ``("update", r)`` - raise ``r``'s priority to ours."""
+    for r in existing_requests:  # ours, from an earlier try whose answer was lost: made, whatever its status
+        if same_followup(r, request) and r.get("payload") == request["payload"]:
+            return "exists", r
+    counted = [r for r in existing_requests if any(s in _status(r) for s in COUNTED_STATUSES)
+               and not _expired_failure(r, now)]
+    matching = [r for r in counted if same_followup(r, request)]
+    if not matching:
+        return "post", None
+    ours = _priority(request["payload"])
+    # the lowest-priority match is the one to raise (Kowalski's order)
+    lowest = min(matching, key=lambda r: (_priority(r.get("payload")) or ("", float("inf")))[1])
+    theirs = _priority(lowest.get("payload"))
+    if "submitted" in _status(lowest) and ours is not None and theirs is not None and ours[1] > theirs[1]:
+        return "update", lowest
+    return "exists", lowest
 
 
 def same_followup(existing: dict[str, Any], request: dict[str, Any]) -> bool:
@@ -102,11 +166,14 @@ class ActionRunner:
     """Sends actions through a :class:`SkyPortal` client with bounded retries (``client=None``: dry run)."""
 
     def __init__(self, client: SkyPortal | None, *, max_attempts: int = 4, backoff: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, should_stop: Callable[[], bool] = lambda: False,
+                 utcnow: Callable[[], dt.datetime] | None = None):
         self.client = client
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.sleep = sleep
+        self.should_stop = should_stop
+        self.utcnow = utcnow or (lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
 
     def run(self, kind: str, request: dict[str, Any], before_attempt: Callable[[int], None] = lambda n: None
             ) -> Outcome:
@@ -127,6 +194,8 @@ class ActionRunner:
                     return Outcome("failed", attempts=attempt, http_status=exc.status, error=str(exc))
             if attempt < self.max_attempts:
                 self.sleep(min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF))
+                if self.should_stop():
+                    return Outcome("interrupted", attempts=attempt, http_status=last.status, error=str(last))
         assert last is not None
         return Outcome("failed", attempts=self.max_attempts, http_status=last.status,
                        error=f"gave up after {self.max_attempts} attempts: {last}")
@@ -137,9 +206,15 @@ class ActionRunner:
             data = self.client.save_source(request)
             return {"saved_to_groups": data.get("saved_to_groups")}
         if kind == FOLLOWUP:
-            for existing in self.client.followup_requests(request["obj_id"]):
-                if same_followup(existing, request):
-                    return {"existing": True, "id": existing.get("id")}
+            step, existing = followup_step(self.client.followup_requests(request["obj_id"]), request, self.utcnow())
+            if step == "exists":
+                return {"existing": True, "id": existing.get("id")}
+            if step == "update":
+                key, value = _priority(request["payload"])
+                body = {"payload": {**existing["payload"], key: request["payload"][key]},
+                        "obj_id": request["obj_id"], "allocation_id": existing["allocation_id"]}
+                self.client.update_followup(existing["id"], body)
+                return {"updated": True, "id": existing.get("id"), key: request["payload"][key]}
             data = self.client.request_followup(request)
             if data.get("ignored"):
                 return {"ignored": True, "id": data.get("id"), "message": data.get("message")}
@@ -147,4 +222,4 @@ class ActionRunner:
         raise ValueError(f"unknown action kind {kind!r}")
 
 
-__all__ = ["FOLLOWUP", "SAVE", "ActionRunner", "Outcome", "PlannedAction", "plan", "same_followup"]
+__all__ = ["FOLLOWUP", "SAVE", "ActionRunner", "Outcome", "PlannedAction", "followup_step", "plan", "same_followup"]

@@ -16,14 +16,17 @@ ROWS_PER_BATCH = 1000
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--policy", required=True,
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--policy", default=None,
               help="gtN, bts_p1, bts_p2, prod_p1, prod_p2, optionally @THRESHOLD (counts score > threshold).")
 @click.option("--candidates", type=click.Choice(["bts", "all"]), default="bts", show_default=True,
               help="bts: decide only on sources that passed the BTS candidate filter (from their first passing "
                    "alert on; score tables need the bts_candidate column). all: on every source.")
-@click.option("--state", required=True,
+@click.option("--state", default=None,
               help="State: a SQLite file (created if needed), or postgresql://user@host/db for several workers.")
+@click.option("--send-pending", "send_pending", default=None, metavar="STATE",
+              help="Only send the actions queued in STATE (left by `stream --autoscan` or an interrupted run), "
+                   "with retries, then exit; needs --skyportal-url (no PATHS, no --policy).")
 @click.option("--skyportal-url", default=None, help="SkyPortal (Fritz) base URL; without it, decisions only.")
 @click.option("--group-id", "group_ids", type=int, multiple=True, help="Group to save sources to (repeatable).")
 @click.option("--ignore-if-in-group-ids", default=None,
@@ -36,6 +39,9 @@ ROWS_PER_BATCH = 1000
 @click.option("--followup-payload", default=None,
               help=f"Follow-up payload JSON (default {json.dumps(DEFAULT_PAYLOAD)}); "
                    "start_date and end_date are added.")
+@click.option("--followup-constraints", default=None, metavar="JSON",
+              help='SkyPortal follow-up constraints sent with each request, e.g. {"not_if_classified": true, '
+                   '"not_if_tns_reported": 48} (the keys [followup] takes in the TOML config).')
 # the defaults are the config dataclasses' (a dataclass keeps a plain default as its class attribute)
 @click.option("--validity-days", type=click.FloatRange(min=0, min_open=True), default=FollowupConfig.validity_days,
               show_default=True, help="end_date = decision time + this many days.")
@@ -52,9 +58,10 @@ ROWS_PER_BATCH = 1000
 @click.option("--dry-run", is_flag=True, help="Send nothing and leave the state as it was.")
 @click.option("--retry-failed", is_flag=True, help="Put dead-lettered actions back in the queue first.")
 @scorer_options
-def autoscan(paths, policy, candidates, state, skyportal_url, group_ids, ignore_if_in_group_ids, token_file,
-             allocation_id, target_group_ids, followup_payload, validity_days, timeout, max_attempts, backoff,
-             decisions_path, report_dir, dry_run, retry_failed, scorer_options: ScorerOptions) -> None:
+def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, group_ids, ignore_if_in_group_ids,
+             token_file, allocation_id, target_group_ids, followup_payload, followup_constraints, validity_days,
+             timeout, max_attempts, backoff, decisions_path, report_dir, dry_run, retry_failed,
+             scorer_options: ScorerOptions) -> None:
     """Turn scores into per-source decisions and act on them in SkyPortal, exactly once.
 
     PATHS are what `score` takes (alert files, directories, .tar nights, Parquet alert tables) or score
@@ -63,13 +70,23 @@ def autoscan(paths, policy, candidates, state, skyportal_url, group_ids, ignore_
     groups and, with --allocation-id, gets one follow-up request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
     """
-    from .config import AutoscanConfig, ConfigError, parse_ignore_groups, parse_payload
+    from .config import AutoscanConfig, ConfigError, parse_constraints, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
     from .report import require_matplotlib
     from .runner import Autoscan
     from .skyportal import INSTALL_HINT
     from .state import StateError, safe_url
 
+    if send_pending is not None:
+        if paths or policy or state or dry_run or report_dir or decisions_path:
+            raise click.UsageError("--send-pending STATE takes no PATHS, --policy, --state, --dry-run, --report or "
+                                   "--decisions: it only sends what STATE has queued")
+        if not skyportal_url:
+            raise click.UsageError("--send-pending needs --skyportal-url")
+        _send_pending(send_pending, skyportal_url, token_file, timeout, max_attempts, backoff, retry_failed)
+        return
+    if not paths or policy is None or state is None:
+        raise click.UsageError("give PATHS, --policy and --state (or --send-pending STATE)")
     try:
         if report_dir is not None:
             require_matplotlib("--report")
@@ -83,9 +100,10 @@ def autoscan(paths, policy, candidates, state, skyportal_url, group_ids, ignore_
         if allocation_id is not None:
             fu = FollowupConfig(allocation_id=allocation_id, target_group_ids=tuple(target_group_ids) or None,
                                 payload=parse_payload(followup_payload) if followup_payload else dict(DEFAULT_PAYLOAD),
-                                validity_days=validity_days)
-        elif followup_payload or target_group_ids:
-            raise ConfigError("--followup-payload and --target-group-id need --allocation-id")
+                                validity_days=validity_days,
+                                constraints=parse_constraints(followup_constraints or "{}"))
+        elif followup_payload or target_group_ids or followup_constraints:
+            raise ConfigError("--followup-payload, --followup-constraints and --target-group-id need --allocation-id")
         config = AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu, decisions=decisions_path,
                                 candidates=candidates)
         scan = Autoscan(config, dry_run=dry_run)
@@ -135,6 +153,40 @@ def autoscan(paths, policy, candidates, state, skyportal_url, group_ids, ignore_
     if failed:
         click.echo(f"autoscan: {failed} action(s) failed and were dead-lettered; rerun with --retry-failed "
                    "once the cause is fixed", err=True)
+        sys.exit(1)
+
+
+def _send_pending(state: str, url: str, token_file: Path | None, timeout: float, max_attempts: int, backoff: float,
+                  retry_failed: bool) -> None:
+    """``autoscan --send-pending STATE``: one sweep of the state's open actions (each through its retries)."""
+    from collections import Counter
+
+    from .actions import ActionRunner
+    from .config import ConfigError, checked_url, read_token
+    from .sender import Sender
+    from .skyportal import SkyPortal
+    from .state import StateError, open_store, safe_url
+
+    try:
+        client = SkyPortal(checked_url(url), read_token(token_file), timeout=timeout)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    outcomes: Counter = Counter()
+    try:
+        with client, open_store(state) as store:
+            if retry_failed:
+                click.echo(f"autoscan: {store.retry_failed()} failed action(s) put back in the queue", err=True)
+            sender = Sender(store, ActionRunner(client, max_attempts=max_attempts, backoff=backoff),
+                            on_outcome=lambda kind, st, error: outcomes.update([st]))
+            sender.sweep()
+            left = store.open_action_count()
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"autoscan --send-pending {safe_url(state)}: {outcomes['done']} actions done, {outcomes['failed']} "
+               f"failed, {left} still open", err=True)
+    if outcomes["failed"] or left:
         sys.exit(1)
 
 

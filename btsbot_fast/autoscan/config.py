@@ -22,6 +22,15 @@ The same :class:`AutoscanConfig` comes from the ``autoscan`` command's options o
     target_group_ids = [41]              # default: skyportal.group_ids
     payload = { observation_type = "IFU", priority = 3 }
     validity_days = 7                    # start_date = now, end_date = now + validity_days
+    # optional constraints, sent as they are for SkyPortal to check before it submits (FOLLOWUP_CONSTRAINTS)
+    not_if_classified = true
+    not_if_spectra_exist = true
+    not_if_tns_classified = true
+    not_if_duplicates = true
+    source_group_ids = [41]              # only if the source is saved to all of these
+    ignore_source_group_ids = [1]        # not if it is saved to any of these
+    not_if_tns_reported = 48             # hours
+    # radius = 0.5 (arcsec, for the spatial checks); ignore_allocation_ids = [..] (with not_if_duplicates)
 
 The token is never read from this file: a ``token`` key anywhere is an error.
 """
@@ -40,6 +49,11 @@ from ..policies import CANDIDATE_MODES, Policy
 TOKEN_ENV = "SKYPORTAL_TOKEN"
 ORIGIN = "btsbot-fast"
 DEFAULT_PAYLOAD = {"observation_type": "IFU", "priority": 3}
+#: follow-up constraints SkyPortal's ``POST /api/followup_request`` reads from the request body, and their
+#: kinds: each passes through from ``[followup]`` unchanged
+FOLLOWUP_CONSTRAINTS = {"not_if_classified": bool, "not_if_spectra_exist": bool, "not_if_tns_classified": bool,
+                        "not_if_duplicates": bool, "source_group_ids": "ids", "ignore_source_group_ids": "ids",
+                        "not_if_tns_reported": "number", "radius": "number", "ignore_allocation_ids": "ids"}
 
 
 class ConfigError(ValueError):
@@ -58,9 +72,7 @@ class SkyPortalConfig:
     backoff: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "url", self.url.rstrip("/"))  # the one form, from the options or the TOML
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"skyportal.url must start with http:// or https://, got {self.url!r}")
+        object.__setattr__(self, "url", checked_url(self.url))
         if not self.group_ids:
             raise ConfigError("skyportal.group_ids: saving needs at least one group id")
         if self.timeout <= 0 or self.max_attempts < 1 or self.backoff < 0:
@@ -68,18 +80,32 @@ class SkyPortalConfig:
 
     def token(self) -> str:
         """The API token: from ``token_file`` when set, else ``$SKYPORTAL_TOKEN``. Never logged."""
-        if self.token_file is not None:
-            try:
-                value = Path(self.token_file).expanduser().read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"cannot read the SkyPortal token file {self.token_file}: {exc.strerror}") from None
-            if not value:
-                raise ConfigError(f"the SkyPortal token file {self.token_file} is empty")
-            return value
-        value = os.environ.get(TOKEN_ENV, "").strip()
+        return read_token(self.token_file)
+
+
+def checked_url(url: str) -> str:
+    """A SkyPortal base URL in its one form (no trailing slash), or :class:`ConfigError`: every client is
+    built from a URL that passed here (the options, the TOML, ``--send-pending``)."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"skyportal.url must start with http:// or https://, got {url!r}")
+    return url
+
+
+def read_token(token_file: Path | None) -> str:
+    """The SkyPortal API token: from ``token_file`` when given, else ``$SKYPORTAL_TOKEN``. Never logged."""
+    if token_file is not None:
+        try:
+            value = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the SkyPortal token file {token_file}: {exc.strerror}") from None
         if not value:
-            raise ConfigError(f"no SkyPortal token: set ${TOKEN_ENV} or give a token file")
+            raise ConfigError(f"the SkyPortal token file {token_file} is empty")
         return value
+    value = os.environ.get(TOKEN_ENV, "").strip()
+    if not value:
+        raise ConfigError(f"no SkyPortal token: set ${TOKEN_ENV} or give a token file")
+    return value
 
 
 @dataclass(frozen=True)
@@ -88,10 +114,13 @@ class FollowupConfig:
     target_group_ids: tuple[int, ...] | None = None  # None: the save groups (set by AutoscanConfig)
     payload: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_PAYLOAD))
     validity_days: float = 7.0
+    #: SkyPortal's follow-up constraints (:data:`FOLLOWUP_CONSTRAINTS`), added to each request as they are
+    constraints: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.payload, Mapping):
             raise ConfigError("followup.payload must be a table / JSON object")
+        object.__setattr__(self, "constraints", parse_constraints(self.constraints))
         if self.validity_days <= 0:
             raise ConfigError("followup.validity_days must be > 0")
 
@@ -154,6 +183,31 @@ def parse_payload(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError("the follow-up payload must be a JSON object / TOML table")
     return dict(value)
+
+
+def parse_constraints(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Follow-up constraints checked against :data:`FOLLOWUP_CONSTRAINTS` (a JSON string is decoded)."""
+    values = _from_json(values, "the follow-up constraints")
+    if not isinstance(values, Mapping):
+        raise ConfigError("the follow-up constraints must be a JSON object / TOML keys")
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = FOLLOWUP_CONSTRAINTS.get(key)
+        if kind is None:
+            raise ConfigError(f"unknown follow-up constraint {key!r} (known: {', '.join(FOLLOWUP_CONSTRAINTS)})")
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind == "ids":
+            ok = isinstance(value, (list, tuple)) and all(isinstance(g, int) and not isinstance(g, bool)
+                                                          for g in value)
+            value = list(value) if ok else value
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        if not ok:
+            want = {bool: "true or false", "ids": "a list of integer ids", "number": "a number >= 0"}[kind]
+            raise ConfigError(f"follow-up constraint {key} must be {want}, got {value!r}")
+        out[key] = value
+    return out
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -230,10 +284,11 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
         followup = None
         if "followup" in data:
             fu = data["followup"]
-            _check_keys(fu, {"allocation_id", *fu_optional}, f"{path} [followup]")
+            _check_keys(fu, {"allocation_id", *fu_optional, *FOLLOWUP_CONSTRAINTS}, f"{path} [followup]")
             if "allocation_id" not in fu:
                 raise ConfigError(f"{path} [followup]: needs allocation_id")
-            followup = FollowupConfig(allocation_id=int(fu["allocation_id"]), **_given(fu, fu_optional))
+            followup = FollowupConfig(allocation_id=int(fu["allocation_id"]), **_given(fu, fu_optional),
+                                      constraints={k: v for k, v in fu.items() if k in FOLLOWUP_CONSTRAINTS})
         return AutoscanConfig(policy=str(data["policy"]), state=state, skyportal=skyportal, followup=followup,
                               decisions=rel(data["decisions"]) if "decisions" in data else None,
                               **_given(data, {"candidates": str}))
@@ -241,4 +296,5 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-__all__ = ["AutoscanConfig", "ConfigError", "FollowupConfig", "SkyPortalConfig", "TOKEN_ENV", "load_config"]
+__all__ = ["FOLLOWUP_CONSTRAINTS", "AutoscanConfig", "ConfigError", "FollowupConfig", "SkyPortalConfig", "TOKEN_ENV",
+           "load_config", "parse_constraints"]

@@ -67,6 +67,9 @@ def summary(scan: Autoscan) -> dict[str, Any]:
         "failures": {"actions_failed": st.actions_in("failed"),
                      "messages": dict(st.failure_messages.most_common(20))},
         "dead_letters_in_state": scan.store.dead_letter_count(),
+        # not sent yet (a stream stopped while SkyPortal was down): the next run or --send-pending sends them
+        "actions_queued_in_state": scan.store.open_action_count(),
+        "actions_planned_late": dict(st.planned_late),
         "latency": latency,
     }
 

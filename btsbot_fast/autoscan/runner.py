@@ -14,11 +14,18 @@
   has no decision yet is judged on its whole scored history in jd order
   (:meth:`~btsbot_fast.policies.Policy.walk`: the first alert at which it is a candidate and the policy
   holds). A new decision and its actions (the intent) are committed together with the alerts.
-* **Then the actions are sent**, synchronously, before ``process`` returns; each attempt is committed
-  before it is sent and each outcome after. Actions left unfinished by an earlier process that died are
-  resumed by the first call (and by every call, so that live workers pick up a dead worker's leftovers).
+* **Then the actions are sent** (:mod:`.sender`): by default synchronously, before ``process`` returns,
+  each attempt committed before it is sent and each outcome after; actions left unfinished by an earlier
+  process that died are resumed by the first call (and by every call, so that live workers pick up a dead
+  worker's leftovers). After :meth:`Autoscan.start_sender` (the live stream) a background thread sends
+  them instead and ``process`` returns as soon as the intents are committed: scoring never waits for
+  SkyPortal.
 * **Returns** the decisions made by this call, plus decisions whose unfinished actions it resumed, each
-  with its actions' outcomes; the same lines go to the decisions file when configured.
+  with its actions' outcomes (with a background sender: as they stand, ``pending``); the same lines go to
+  the decisions file when configured, once a decision's actions are finished.
+* **Decisions taken before SkyPortal (or ``[followup]``) was configured** get the missing kinds of action
+  planned when an :class:`Autoscan` opens the state (a follow-up only while the decision is younger than
+  ``validity_days``; older ones are counted and logged), and sent like any other.
 * **Re-delivery is harmless**: rows already stored change nothing, a decided source is never decided
   again, a finished action is never sent again. So the stream may call ``process`` after a batch's
   outputs are durable and commit its offsets after ``process`` returns; a crash in between re-delivers
@@ -34,8 +41,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
+import threading
 import time
 from array import array
 from collections import Counter
@@ -49,8 +58,11 @@ import numpy as np
 from ..policies import parse_verdict
 from .actions import FOLLOWUP, SAVE, ActionRunner, plan
 from .config import AutoscanConfig, load_config
+from .sender import DecisionKey, Sender, SenderThread
 from .skyportal import SkyPortal
-from .state import OPEN_STATES, ActionRow, AlertRow, DecisionRow, Store, open_store
+from .state import AlertRow, DecisionRow, StateError, Store, open_store
+
+log = logging.getLogger("btsbot_fast.autoscan")
 
 #: Julian date of the Unix epoch
 JD_UNIX_EPOCH = 2440587.5
@@ -136,6 +148,7 @@ class RunStats:
     decisions: Counter = field(default_factory=Counter)  # per policy
     actions: Counter = field(default_factory=Counter)  # per (kind, state)
     failure_messages: Counter = field(default_factory=Counter)
+    planned_late: Counter = field(default_factory=Counter)  # per kind: actions planned for earlier decisions
     latencies: list[float] = field(default_factory=list)
     # for the figure: every new scored alert (jd, score; compact: a night is a few 100k) and each decision
     alert_jd: array = field(default_factory=lambda: array("d"))
@@ -165,6 +178,8 @@ class Autoscan:
         self.live = live
         self.clock = clock
         self.stats = RunStats()
+        self._lock = threading.Lock()  # stats and the decisions file, shared with the sender thread
+        self._thread: SenderThread | None = None
         client = None
         sp = config.skyportal
         if sp is not None and not dry_run:
@@ -172,21 +187,23 @@ class Autoscan:
         self.runner = ActionRunner(client, max_attempts=sp.max_attempts if sp else 1,
                                    backoff=sp.backoff if sp else 0.0, sleep=sleep)
         self._out: IO[str] | None = None
-        self._deferred: list[tuple[str, str]] = []
+        self._reported: list[Decision] = []  # what an inline sweep reported, returned by process/resume
         try:
             self.store: Store = open_store(config.state, dry_run=dry_run)
         except BaseException:
             if client is not None:
                 client.close()
             raise
-        if config.decisions is not None:
-            path = Path(config.decisions)
-            try:
+        try:
+            if config.decisions is not None:
+                path = Path(config.decisions)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._out = open(path, "a", encoding="utf-8")
-            except OSError:
-                self.close()
-                raise
+            self._plan_missing()
+        except BaseException:
+            self.close()
+            raise
+        self.sender = self._sender(self.store, self.runner)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Autoscan:
@@ -194,12 +211,10 @@ class Autoscan:
         return cls(load_config(path), **kwargs)
 
     # --- the hook ---------------------------------------------------------------------------------
-    def process(self, rows: Iterable[Mapping[str, Any]], send: bool = True) -> list[Decision]:
-        """Record a batch of result rows, decide, act; returns this call's decisions (module docstring).
-
-        ``send=False`` stops after the commit: the decisions' actions stay queued (durably) and the next
-        ``process``/``resume`` sends them - for a caller that wants to commit its offsets first."""
-        alerts, repeated = self._alert_rows(rows)
+    def process(self, rows: Iterable[Mapping[str, Any]]) -> list[Decision]:
+        """Record a batch of result rows, decide, act; returns this call's decisions (module docstring)."""
+        with self._lock:  # the row counts share RunStats with the sender thread
+            alerts, repeated = self._alert_rows(rows)
         now = self.clock()
         for attempt in range(1, _TRANSACTION_TRIES + 1):
             try:
@@ -210,21 +225,59 @@ class Autoscan:
                 if attempt == _TRANSACTION_TRIES:
                     raise
                 time.sleep(0.05 * attempt)
-        self.stats.new_alerts += len(new)
-        self.stats.duplicates += len(alerts) - len(new) + repeated
-        self.stats.sources.update(a.object_id for a in alerts)
-        for a in new:
-            if a.score is not None:
-                self.stats.alert_jd.append(a.jd)
-                self.stats.alert_score.append(a.score)
-        if not send:  # reported (file, stats) when their actions have been sent
-            self._deferred.extend((m.object_id, m.policy) for m in made)
-            return [d for d in (self._decision((m.object_id, m.policy), False) for m in made) if d is not None]
-        return self._act(made)
+        with self._lock:
+            self.stats.new_alerts += len(new)
+            self.stats.duplicates += len(alerts) - len(new) + repeated
+            self.stats.sources.update(a.object_id for a in alerts)
+            for a in new:
+                if a.score is not None:
+                    self.stats.alert_jd.append(a.jd)
+                    self.stats.alert_score.append(a.score)
+        keys = [(m.object_id, m.policy) for m in made]
+        if self._thread is not None:  # the sender reports them (file, stats) when their actions are finished
+            self._check_sender()
+            self._thread.hand(keys)
+            return [d for d in (self._decision(self.store, key, False) for key in keys) if d is not None]
+        return self._sweep(keys)
+
+    def start_sender(self, poll: float = 5.0) -> None:
+        """Send actions from a background thread (own state connection) from now on: ``process`` only
+        records them. Starts with what earlier runs left open. No-op without SkyPortal or in a dry run."""
+        if self._thread is not None or self.runner.client is None:
+            return
+        sp = self.config.skyportal
+        assert sp is not None
+
+        def sender_for(store: Store, should_stop: Callable[[], bool]) -> Sender:
+            runner = ActionRunner(self.runner.client, max_attempts=sp.max_attempts, backoff=sp.backoff,
+                                  sleep=lambda s: thread.wait(s), should_stop=should_stop)
+            return self._sender(store, runner, should_stop)
+
+        thread = SenderThread(self.store.sibling(), sender_for, poll=poll)
+        self._thread = thread
+        thread.start()
+
+    def stop_sender(self) -> int:
+        """Stop the background sender after its request in flight; returns how many actions stay open
+        (sent by the next run, or ``btsbot-fast autoscan --send-pending``)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.stop()
+            if thread.error is not None:
+                raise StateError(f"the autoscan sender failed: {type(thread.error).__name__}: {thread.error}")
+        return self.store.open_action_count()
+
+    def _check_sender(self) -> None:
+        if self._thread is not None and self._thread.error is not None:
+            error = self._thread.error
+            raise StateError(f"the autoscan sender failed: {type(error).__name__}: {error}") from error
 
     def resume(self) -> list[Decision]:
         """Send the actions left unfinished by an earlier run (``process`` does this too)."""
-        return self._act([])
+        if self._thread is not None:
+            self._thread.hand([])
+            return []
+        return self._sweep([])
 
     def retry_failed(self) -> int:
         """Put dead-lettered actions back in the queue (sent by the next ``process``/``resume``)."""
@@ -232,13 +285,17 @@ class Autoscan:
 
     def close(self) -> None:
         try:
-            self.store.close()
+            if self._thread is not None:
+                self.stop_sender()
         finally:
-            if self._out is not None:
-                self._out.close()
-                self._out = None
-            if self.runner.client is not None:
-                self.runner.client.close()
+            try:
+                self.store.close()
+            finally:
+                if self._out is not None:
+                    self._out.close()
+                    self._out = None
+                if self.runner.client is not None:
+                    self.runner.client.close()
 
     def __enter__(self) -> Autoscan:
         return self
@@ -246,7 +303,6 @@ class Autoscan:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # --- steps ------------------------------------------------------------------------------------
     def _alert_rows(self, rows: Iterable[Mapping[str, Any]]) -> tuple[list[AlertRow], int]:
         """The batch's recordable rows (first of each candid) and how many repeated a candid of the batch."""
         out: dict[int, AlertRow] = {}
@@ -319,79 +375,73 @@ class Autoscan:
                 made.append(d)
         return made, [*new, *scored_late]
 
-    def _act(self, made: list[DecisionRow]) -> list[Decision]:
-        """Send the open actions, source by source, and report each source's decision once its actions
-        are finished (so a decisions file is written as the run goes, not at the end of a batch)."""
-        groups: dict[tuple[str, str], list[ActionRow]] = {key: [] for key in self._deferred}
-        groups.update({(d.object_id, d.policy): [] for d in made})
-        self._deferred = []
-        resumed: set[tuple[str, str]] = set()
-        for action in self.store.open_actions():
-            key = (action.object_id, action.policy)
-            if key not in groups:
-                groups[key] = []
-                resumed.add(key)
-            groups[key].append(action)
-        out = []
-        for key, actions in groups.items():
-            sent = False
-            for action in actions:
-                owned = self.store.claim(action.id)
-                if owned is None:  # finished meanwhile, or another worker is sending it
-                    continue
-                try:
-                    self._send(owned)
-                    sent = True
-                finally:
-                    self.store.release(owned.id)
-            if key in resumed and not sent:
-                continue
-            d = self._report(key, resumed=key in resumed)
-            if d is not None:
-                out.append(d)
+    def _plan_missing(self) -> None:
+        """Plan the configured kinds of action that earlier decisions of this policy never got (decided
+        without SkyPortal, or before ``[followup]``); a follow-up only while the decision is younger than
+        ``validity_days`` - an older source's spectrum window has passed."""
+        sp, fu = self.config.skyportal, self.config.followup
+        if sp is None:
+            return
+        now = self.clock()
+        too_old = 0
+        with self.store.transaction():
+            for kind in (SAVE, FOLLOWUP) if fu is not None else (SAVE,):
+                for d in self.store.decisions_without(self.policy.name, kind):
+                    if kind == FOLLOWUP and now - d.decided_at > fu.validity_days * 86400.0:
+                        too_old += 1
+                        continue
+                    for action in plan(d.object_id, sp, fu, unix_to_utc(now)):
+                        if action.kind == kind:
+                            self.store.insert_action(d.object_id, d.policy, kind, action.key, action.request, now)
+                            self.stats.planned_late[kind] += 1
+        for kind, n in sorted(self.stats.planned_late.items()):
+            log.warning("autoscan: %d earlier %s decision(s) had no %s action: planned now", n, self.policy.name, kind)
+        if too_old:
+            log.warning("autoscan: %d earlier %s decision(s) older than validity_days (%g) get no follow-up request",
+                        too_old, self.policy.name, fu.validity_days)
+
+    def _sender(self, store: Store, runner: ActionRunner,
+                should_stop: Callable[[], bool] = lambda: False) -> Sender:
+        return Sender(store, runner, clock=self.clock, should_stop=should_stop,
+                      on_finished=lambda st, key, resumed: self._report(st, key, resumed),
+                      on_outcome=self._count_outcome)
+
+    def _sweep(self, new: list[DecisionKey]) -> list[Decision]:
+        """Send the open actions inline and return the decisions reported meanwhile."""
+        self._reported = []
+        self.sender.sweep(new)
+        out, self._reported = self._reported, []
         return out
 
-    def _decision(self, key: tuple[str, str], resumed: bool) -> Decision | None:
-        row = self.store.decision(*key)
+    def _count_outcome(self, kind: str, state: str, error: str | None) -> None:
+        with self._lock:
+            self.stats.actions[(kind, state)] += 1
+            if error:
+                self.stats.failure_messages[error[:160]] += 1
+
+    def _decision(self, store: Store, key: DecisionKey, resumed: bool) -> Decision | None:
+        row = store.decision(*key)
         if row is None:
             return None
         return Decision(row.object_id, row.policy, row.candid, row.jd, row.score, row.magpsf, row.decided_at,
-                        row.live, self.store.actions_of(row.object_id), resumed=resumed, dry_run=self.dry_run)
+                        row.live, store.actions_of(row.object_id), resumed=resumed, dry_run=self.dry_run)
 
-    def _report(self, key: tuple[str, str], resumed: bool) -> Decision | None:
+    def _report(self, store: Store, key: DecisionKey, resumed: bool) -> None:
         """The decision with its actions as they stand, counted and written to the decisions file."""
-        d = self._decision(key, resumed)
+        d = self._decision(store, key, resumed)
         if d is None:
-            return None
-        if not resumed:
-            self.stats.decisions[d.policy] += 1
-            self.stats.decision_points.append((d.jd, d.score, d.objectId))
-            if d.latency_s is not None:
-                self.stats.latencies.append(d.latency_s)
-        if self._out is not None:
-            self._out.write(json.dumps(d.as_dict()) + "\n")
-            self._out.flush()
-        return d
-
-    def _send(self, action: ActionRow) -> None:
-        store = self.store
-        if action.kind == FOLLOWUP:
-            save = store.action_state(action.object_id, SAVE)
-            if save in OPEN_STATES:
-                return  # another worker is saving: the follow-up waits for the next sweep
-            if save == "failed":
-                store.finish(action, "failed", action.attempts, None, None,
-                             "not sent: saving the source failed", self.clock())
-                self.stats.actions[(action.kind, "failed")] += 1
-                return
-        base = action.attempts
-        outcome = self.runner.run(action.kind, action.request,
-                                  before_attempt=lambda n: store.mark_attempt(action.id, base + n, self.clock()))
-        store.finish(action, outcome.state, base + outcome.attempts, outcome.http_status, outcome.result,
-                     outcome.error, self.clock())
-        self.stats.actions[(action.kind, outcome.state)] += 1
-        if outcome.error:
-            self.stats.failure_messages[outcome.error[:160]] += 1
+            return
+        with self._lock:
+            if not resumed:
+                self.stats.decisions[d.policy] += 1
+                self.stats.decision_points.append((d.jd, d.score, d.objectId))
+                if d.latency_s is not None:
+                    self.stats.latencies.append(d.latency_s)
+            if self._out is not None:
+                self._out.write(json.dumps(d.as_dict()) + "\n")
+                self._out.flush()
+            if self._thread is None:
+                self._reported.append(d)
 
 
 __all__ = ["Autoscan", "Decision", "RunStats", "jd_to_unix", "unix_to_utc"]

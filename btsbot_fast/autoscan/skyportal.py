@@ -1,8 +1,9 @@
-"""A small SkyPortal (Fritz) API client for the three calls autoscan makes, as Kowalski makes them.
+"""A small SkyPortal (Fritz) API client for the four calls autoscan makes, as Kowalski makes them.
 
 * ``POST /api/sources`` ``{"id", "group_ids", "origin"[, "ignore_if_in_group_ids"]}`` - save a source;
 * ``GET /api/followup_request?sourceID=...`` - the source's follow-up requests;
-* ``POST /api/followup_request`` ``{"obj_id", "allocation_id", "target_group_ids", "payload"}``.
+* ``POST /api/followup_request`` ``{"obj_id", "allocation_id", "target_group_ids", "payload"}`` (+ constraints);
+* ``PUT /api/followup_request/{id}`` ``{"payload", "obj_id", "allocation_id"}`` - raise a request's priority.
 
 Authentication is the header ``Authorization: token <TOKEN>``. The token lives in the HTTP session only:
 it is not in ``repr``, in error messages or in any log line. One call = one HTTP request; retrying is the
@@ -53,6 +54,12 @@ class SkyPortal:
     def close(self) -> None:
         self._session.close()
 
+    def __enter__(self) -> SkyPortal:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def call(self, method: str, path: str, *, body: dict[str, Any] | None = None,
              params: dict[str, Any] | None = None) -> dict[str, Any]:
         """One request; the answer's ``data`` on ``{"status": "success"}``, else :class:`SkyPortalError`."""
@@ -92,6 +99,9 @@ class SkyPortal:
 
     def request_followup(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.call("POST", "/api/followup_request", body=body)
+
+    def update_followup(self, request_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        return self.call("PUT", f"/api/followup_request/{int(request_id)}", body=body)
 
 
 __all__ = ["AuthError", "SkyPortal", "SkyPortalError"]

@@ -9,18 +9,23 @@ Two stores share one schema and one set of SQL statements:
 * :class:`PostgresStore` (``--state postgresql://...``, the ``[postgres]`` extra, psycopg 3) for several
   workers. Ingesting a batch locks its sources' rows (``SELECT ... FOR UPDATE``, in a sorted order), so
   two workers never judge the same source on different halves of its history; sending an action holds a
-  session-level advisory lock on the action's id, released by the server if the worker dies, so a live
-  worker's send is never duplicated and a dead worker's is resumed.
+  session-level advisory lock on the action's id (two-key form, under the fixed project key
+  :data:`ADVISORY_NAMESPACE`), released by the server when the worker's connection dies - TCP keepalives
+  (:data:`PG_KEEPALIVES`, set on both ends of the connection) make a vanished host's connection die
+  within about a minute - so a live worker's send is never duplicated and a dead worker's is resumed.
 
 Tables: ``alerts`` (one row per candid: the same alert seen twice changes nothing, except that a row
 recorded without a score gets one if the alert is later scored), ``sources``, ``candidates`` (a source's
 first scored alert, in jd order, that passed the BTS candidate filter: replaced only by an earlier one
 arriving late; added to states made before it, by ``CREATE TABLE IF NOT EXISTS``), ``decisions`` (one
-per source and policy, never changed), ``actions`` (one per source and action key: ``pending`` -> ``sending``
--> ``done`` | ``failed``), ``dead_letters`` (one row per failed action, for a person to look at).
+per source and policy, never changed), ``actions`` (one per source and action key, in one of
+:data:`ACTION_STATES`: ``pending`` -> ``sending`` -> ``done`` | ``failed``; :meth:`Store.action_counts`
+counts them), ``dead_letters`` (one row per failed action, for a person to look at).
 
-With ``dry_run=True`` everything happens inside one transaction that is rolled back on close: the run
-sees its own writes, the state is left as it was.
+With ``dry_run=True`` the run sees its own writes and the state is left as it was: SQLite keeps them in
+one transaction rolled back on close (the file serves one process anyway); PostgreSQL reads the shared
+state without locking anything and writes into a private in-memory copy of the rows it touches
+(:class:`PostgresDryRunStore`), so live workers never wait on a dry run.
 """
 
 from __future__ import annotations
@@ -90,6 +95,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   created_at {float} NOT NULL);
 """
 
+#: an action's states: ``pending`` (intent recorded, not tried yet), ``sending`` (a try went out and has no
+#: recorded outcome yet: in flight, between retries, or its process died), ``done`` (SkyPortal answered
+#: success: saved, requested, found existing, updated, or ignored by a constraint), ``failed`` (dead-lettered)
+ACTION_STATES = ("pending", "sending", "done", "failed")
 #: an action not finished: queued, or sent with no recorded outcome
 OPEN_STATES = ("pending", "sending")
 _OPEN_SQL = "state IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATES))
@@ -355,6 +364,33 @@ class Store(ABC):
     def dead_letter_count(self) -> int:
         return int(self._execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
 
+    # --- what the state holds, for reports and metrics (read at any time, from any connection) -------
+    def action_counts(self) -> dict[tuple[str, str], int]:
+        """``(kind, state) -> count`` over every action in the state (states: :data:`ACTION_STATES`)."""
+        rows = self._execute("SELECT kind, state, COUNT(*) FROM actions GROUP BY kind, state").fetchall()
+        return {(k, s): int(n) for k, s, n in rows}
+
+    def open_action_count(self) -> int:
+        """Actions not finished yet (:data:`OPEN_STATES`): what the sender still has to send."""
+        return int(self._execute(f"SELECT COUNT(*) FROM actions WHERE {_OPEN_SQL}").fetchone()[0])
+
+    def decision_counts(self) -> dict[str, int]:
+        """``policy -> decisions`` in the state."""
+        return {p: int(n) for p, n in self._execute("SELECT policy, COUNT(*) FROM decisions GROUP BY policy")}
+
+    # --- planning actions for earlier decisions -------------------------------------------------------
+    def decisions_without(self, policy: str, kind: str) -> list[DecisionRow]:
+        """The policy's decisions that have no action of ``kind`` (decided before it was configured)."""
+        rows = self._execute(self._sql(
+            "SELECT object_id, policy, candid, jd, score, magpsf, decided_at, live FROM decisions d "
+            "WHERE policy = ? AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.object_id = d.object_id "
+            "AND a.kind = ?) ORDER BY decided_at, object_id"), [policy, kind]).fetchall()
+        return [DecisionRow(r[0], r[1], int(r[2]), r[3], r[4], r[5], r[6], bool(r[7])) for r in rows]
+
+    def sibling(self) -> Store:
+        """Another connection to the same state, for a second thread of this process (the sender)."""
+        raise NotImplementedError(f"{type(self).__name__} has no second connection")
+
     def __enter__(self) -> Store:
         return self
 
@@ -363,21 +399,28 @@ class Store(ABC):
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | os.PathLike[str], dry_run: bool = False):
+    """``process_lock=False``: a second connection of the process that holds the lock (:meth:`sibling`), or
+    a private in-memory database (``path=":memory:"``)."""
+
+    def __init__(self, path: str | os.PathLike[str], dry_run: bool = False, *, process_lock: bool = True):
         super().__init__(dry_run)
         self._db = None
+        self._lock = None
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise StateError(f"{self.path} is in use by another autoscan process; a SQLite state serves one "
-                             "process at a time (use a postgresql:// state for several workers)") from None
+        if process_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock.close()
+                raise StateError(f"{self.path} is in use by another autoscan process; a SQLite state serves one "
+                                 "process at a time (use a postgresql:// state for several workers)") from None
         self._depth = 0
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            # check_same_thread=False: the sender thread's connection is opened and closed by the main thread
+            self._db = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=30.0,
+                                       check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             if dry_run:
@@ -386,7 +429,8 @@ class SQLiteStore(Store):
             with self.transaction():
                 self._create_schema("DOUBLE PRECISION", "INTEGER PRIMARY KEY AUTOINCREMENT")
         except sqlite3.DatabaseError as exc:
-            self._lock.close()
+            if self._lock is not None:
+                self._lock.close()
             raise StateError(f"cannot open the state {self.path}: {exc}") from None
 
     @property
@@ -433,8 +477,13 @@ class SQLiteStore(Store):
                           [(o, now) for o in sorted(set(object_ids))])
 
     def claim(self, action_id: int) -> ActionRow | None:
-        # one process per state file (the lock file): an open action is never being sent by anyone else
+        # one process per state file (the lock file), one sending thread in it: an open action is never
+        # being sent by anyone else
         return self._open_action(action_id)
+
+    def sibling(self) -> SQLiteStore:
+        # the process lock is this store's: the sibling must be closed first (Autoscan.close does)
+        return SQLiteStore(self.path, process_lock=False)
 
     def _in(self, column: str, values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
         return [(f"{column} IN ({', '.join('?' * len(chunk))})", chunk)
@@ -449,16 +498,58 @@ class SQLiteStore(Store):
             self._db.close()
         finally:
             self._db = None
-            self._lock.close()
+            if self._lock is not None:
+                self._lock.close()
+
+
+#: the fixed first key of every advisory lock btsbot-fast takes (two-key form ``pg_advisory_lock(int, int)``):
+#: "btsb"; other applications' locks on the same server (one-key form, or another first key) never collide
+ADVISORY_NAMESPACE = 0x62747362
+#: second key of the lock serializing schema creation (action ids, the other second keys, start at 1)
+_SCHEMA_LOCK_KEY = 0
+#: TCP keepalives on the state connection: libpq's on our side (a dead server is noticed) and the server's
+#: ``tcp_keepalives_*`` for this session (a dead worker host is noticed): probes after 30 s idle, every 10 s,
+#: 3 unanswered -> the connection is closed, the backend ends and its advisory locks are released
+#: (about 60 s). ``tcp_user_timeout`` (ms) bounds unacknowledged writes the same way. A URL or
+#: ``PGOPTIONS`` setting of the same names is kept (libpq ones in the URL take precedence).
+PG_KEEPALIVES = {"idle": 30, "interval": 10, "count": 3}
+_PG_USER_TIMEOUT_MS = 60_000
+
+
+def _lock_key(action_id: int) -> int:
+    """An action id as the second (int4) advisory-lock key (ids past 2**31 wrap: a shared key only makes a
+    claim wait for the next sweep, it never lets two workers send one action)."""
+    return (action_id + 2**31) % 2**32 - 2**31
+
+
+def _pg_connect(psycopg: Any, url: str, autocommit: bool) -> Any:
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(url)
+    client = {"keepalives": 1, "keepalives_idle": PG_KEEPALIVES["idle"],
+              "keepalives_interval": PG_KEEPALIVES["interval"], "keepalives_count": PG_KEEPALIVES["count"],
+              "tcp_user_timeout": _PG_USER_TIMEOUT_MS}
+    db = psycopg.connect(url, autocommit=True, **{k: v for k, v in client.items() if k not in given})
+    # the server side, for this session only (Unix-socket connections ignore them)
+    for name, value in (("tcp_keepalives_idle", PG_KEEPALIVES["idle"]),
+                        ("tcp_keepalives_interval", PG_KEEPALIVES["interval"]),
+                        ("tcp_keepalives_count", PG_KEEPALIVES["count"]),
+                        ("tcp_user_timeout", _PG_USER_TIMEOUT_MS)):
+        db.execute(f"SET {name} = {int(value)}")
+    db.autocommit = autocommit
+    return db
+
+
+def _pg_error_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 class PostgresStore(Store):
     placeholder = "%s"
-    #: pg_advisory_xact_lock key serializing schema creation between workers starting together
-    _SCHEMA_LOCK = 0x62747362  # "btsb"
 
-    def __init__(self, url: str, dry_run: bool = False):
-        super().__init__(dry_run)
+    def __init__(self, url: str):
+        super().__init__(dry_run=False)
         try:
             import psycopg
         except ImportError as exc:
@@ -466,17 +557,13 @@ class PostgresStore(Store):
         self._psycopg = psycopg
         self.url = url
         try:
-            # autocommit: every transaction is an explicit conn.transaction() block; in a dry run the
-            # connection keeps one implicit transaction open and the blocks become savepoints
-            self._db = psycopg.connect(url, autocommit=not dry_run)
-            if dry_run:
-                self._db.execute("SELECT 1")  # open the run's transaction: later blocks nest as savepoints
+            # autocommit: every transaction is an explicit conn.transaction() block
+            self._db = _pg_connect(psycopg, url, autocommit=True)
         except psycopg.Error as exc:
-            raise StateError(f"cannot connect to the state {safe_url(url)}: {type(exc).__name__}: "
-                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+            raise StateError(f"cannot connect to the state {safe_url(url)}: {_pg_error_line(exc)}") from None
         try:
             with self.transaction():
-                self._execute("SELECT pg_advisory_xact_lock(%s)", [self._SCHEMA_LOCK])
+                self._execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_NAMESPACE, _SCHEMA_LOCK_KEY])
                 self._create_schema("DOUBLE PRECISION", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
         except psycopg.Error as exc:
             self._db.close()
@@ -511,11 +598,10 @@ class PostgresStore(Store):
                       [ids]).fetchall()
 
     def claim(self, action_id: int) -> ActionRow | None:
-        if self.dry_run:
-            return self._open_action(action_id)
         # a session-level lock: held across the commits of the attempt and the outcome, dropped by the
-        # server if this worker dies, so the action becomes claimable again
-        got = self._execute("SELECT pg_try_advisory_lock(%s)", [action_id]).fetchone()[0]
+        # server if this worker's connection dies, so the action becomes claimable again
+        got = self._execute("SELECT pg_try_advisory_lock(%s, %s)",
+                            [ADVISORY_NAMESPACE, _lock_key(action_id)]).fetchone()[0]
         if not got:
             return None
         action = self._open_action(action_id)  # read after locking: sees a finished send's outcome
@@ -524,8 +610,10 @@ class PostgresStore(Store):
         return action
 
     def release(self, action_id: int) -> None:
-        if not self.dry_run:
-            self._execute("SELECT pg_advisory_unlock(%s)", [action_id]).fetchone()
+        self._execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, _lock_key(action_id)]).fetchone()
+
+    def sibling(self) -> PostgresStore:
+        return PostgresStore(self.url)
 
     def _in(self, column: str, values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
         return [(f"{column} = ANY(%s)", [values])] if values else []
@@ -534,8 +622,6 @@ class PostgresStore(Store):
         if self._db is None:
             return
         try:
-            if self.dry_run:
-                self._db.rollback()
             self._db.close()
         finally:
             self._db = None
@@ -546,15 +632,97 @@ class PostgresStore(Store):
         return (errors.DeadlockDetected, errors.SerializationFailure)
 
 
+class PostgresDryRunStore(SQLiteStore):
+    """A dry run on a PostgreSQL state: nothing is locked or written there. Reads are single autocommit
+    statements (no transaction, no row lock stays open); every write goes to a private in-memory SQLite
+    copy of the schema, seeded with the shared rows of a source when the run first touches it (and, at
+    start, of the sources with unfinished or failed actions, which a run resumes or retries)."""
+
+    def __init__(self, url: str):
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise ImportError(POSTGRES_INSTALL_HINT) from exc
+        self.url = url
+        try:
+            self._pg = _pg_connect(psycopg, url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StateError(f"cannot connect to the state {safe_url(url)}: {_pg_error_line(exc)}") from None
+        super().__init__(":memory:", dry_run=True, process_lock=False)
+        self._pg_errors = (psycopg.Error,)
+        self._seeded: set[str] = set()
+        tables = [r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        try:
+            # the per-source tables the shared state has (none in a database no live run has used yet)
+            self._by_source = [t for t in tables
+                               if any(c[1] == "object_id" for c in self._db.execute(f"PRAGMA table_info({t})"))
+                               and self._pg.execute("SELECT to_regclass(%s) IS NOT NULL", [t]).fetchone()[0]]
+            if self._pg.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]:
+                row = self._pg.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is not None and row[0] != SCHEMA_VERSION:
+                    raise StateError(f"state schema version {row[0]} is not the {SCHEMA_VERSION} this btsbot-fast "
+                                     "writes")
+            if "actions" in self._by_source:
+                ids = [r[0] for r in self._pg.execute("SELECT DISTINCT object_id FROM actions WHERE state <> 'done'")]
+                self._seed(ids)
+        except psycopg.Error as exc:
+            self.close()
+            raise StateError(f"cannot read the state {safe_url(url)}: {_pg_error_line(exc)}") from None
+        except StateError:
+            self.close()
+            raise
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error, *self._pg_errors)
+
+    def _seed(self, object_ids: Sequence[str]) -> None:
+        """Copy the shared rows of sources this run has not touched yet into the private copy."""
+        todo = sorted(set(object_ids) - self._seeded)
+        if not todo:
+            return
+        for table in self._by_source:
+            cur = self._pg.execute(f"SELECT * FROM {table} WHERE object_id = ANY(%s)", [todo])
+            columns = [d.name for d in cur.description]
+            rows = cur.fetchall()
+            if rows:
+                self._db.executemany(f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) "
+                                     f"VALUES ({', '.join('?' * len(columns))})", rows)
+        self._seeded.update(todo)
+
+    def lock_sources(self, object_ids: Sequence[str], now: float) -> None:
+        self._seed(object_ids)
+        super().lock_sources(object_ids, now)
+
+    def dead_letter_count(self) -> int:
+        """The shared state's dead letters (a dry run makes none there)."""
+        if "dead_letters" not in self._by_source:
+            return 0
+        return int(self._pg.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+
+    def sibling(self) -> Store:
+        raise NotImplementedError("a dry run sends nothing: it has no sender")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._pg is not None:
+                self._pg.close()
+                self._pg = None
+
+
 def open_store(location: str | os.PathLike[str], dry_run: bool = False) -> Store:
     """A :class:`PostgresStore` for ``postgresql://`` / ``postgres://`` URLs, else a :class:`SQLiteStore`."""
     text = os.fspath(location)
     if text.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(text, dry_run=dry_run)
+        return PostgresDryRunStore(text) if dry_run else PostgresStore(text)
     if "://" in text:
         raise StateError(f"unknown state location {safe_url(text)!r}: give a file or a postgresql:// URL")
     return SQLiteStore(text, dry_run=dry_run)
 
 
-__all__ = ["ActionRow", "AlertRow", "DecisionRow", "PostgresStore", "SQLiteStore", "StateError", "Store",
-           "open_store", "safe_url"]
+__all__ = ["ACTION_STATES", "ADVISORY_NAMESPACE", "OPEN_STATES", "PG_KEEPALIVES", "ActionRow", "AlertRow",
+           "DecisionRow", "PostgresDryRunStore", "PostgresStore", "SQLiteStore", "StateError", "Store", "open_store",
+           "safe_url"]

@@ -92,7 +92,9 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     logging.getLogger("btsbot_fast.stream.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
     scorer = scorer_options.open()
     # autoscan runs as the stream's on_batch hook: after a batch's rows are durable, before its offsets
-    # are committed; its state makes a re-delivered batch harmless (btsbot_fast.autoscan.runner)
+    # are committed, it records the batch's decisions and action intents (its state makes a re-delivered
+    # batch harmless); a background sender sends the actions, so scoring never waits for SkyPortal
+    # (btsbot_fast.autoscan.runner, .sender)
     scan = _open_autoscan(autoscan_config, autoscan_report) if autoscan_config is not None else None
     try:
         summary = run_stream(bootstrap_servers=bootstrap_servers, group_id=group_id, topics=topics,
@@ -125,7 +127,9 @@ def _open_autoscan(config_path: Path, report_dir: Path | None):
     try:
         if report_dir is not None:
             require_matplotlib("--autoscan-report")
-        return Autoscan.from_toml(config_path, live=True)
+        scan = Autoscan.from_toml(config_path, live=True)
+        scan.start_sender()  # first sends what earlier runs left open
+        return scan
     except (ConfigError, StateError) as exc:
         raise click.ClickException(f"autoscan: {exc}") from None
     except ImportError as exc:  # the [report] / [autoscan] / [postgres] extras
@@ -133,7 +137,10 @@ def _open_autoscan(config_path: Path, report_dir: Path | None):
 
 
 def _close_autoscan(scan, report_dir: Path | None) -> None:
+    from ..autoscan.state import safe_url
+
     try:
+        still_open = scan.stop_sender()  # after the request in flight; the rest stays queued in the state
         if report_dir is not None:
             from ..autoscan.report import write_report
 
@@ -145,5 +152,9 @@ def _close_autoscan(scan, report_dir: Path | None) -> None:
                    f"({len(st.candidate_sources)} BTS candidates), {st.new_alerts} new alerts, "
                    f"{sum(st.decisions.values())} new decisions, {done} actions done, {failed} failed "
                    "(dead-lettered; see the autoscan command's --retry-failed)", err=True)
+        if still_open:
+            click.echo(f"autoscan: {still_open} action(s) not sent yet stay queued in the state: the next run "
+                       f"sends them, or `btsbot-fast autoscan --send-pending {safe_url(scan.config.state)} "
+                       "--skyportal-url URL`", err=True)
     finally:
         scan.close()

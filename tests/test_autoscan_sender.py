@@ -1,0 +1,239 @@
+"""Autoscan's sender and Kowalski's follow-up rules against the local SkyPortal stand-in
+(tests/skyportal_server.py) and a real SQLite state: a background sender that ``process`` never waits
+for, ``--send-pending``, failed requests older than 12 h, priority updates (PUT), the follow-up
+constraints, and actions planned for decisions taken before SkyPortal or ``[followup]`` was configured."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("requests")
+
+from skyportal_server import SkyPortalServer, utc_iso
+from test_autoscan import ALLOCATION, GROUP, db_rows, decisions_file, make_config, row, run
+
+from btsbot_fast.autoscan import Autoscan, ConfigError, FollowupConfig, load_config
+from btsbot_fast.autoscan.actions import followup_step
+
+
+@pytest.fixture()
+def server():
+    s = SkyPortalServer().start()
+    yield s
+    s.stop()
+
+
+def _wait(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+# ------------------------------------------------------------------------------------------ the sender
+
+def test_background_sender_rides_out_an_outage_while_process_only_records(tmp_path, server):
+    cfg = make_config(tmp_path, server=server, followup=True, max_attempts=30, backoff=0.05)
+    server.down(1.0)
+    night = [row(f"ZTF{i}", 100 + i, 2460000.5 + i / 100, 0.9) for i in range(6)]
+    with Autoscan(cfg, token=server.token) as scan:
+        scan.start_sender(poll=0.1)
+        made = [d for b in (night[:3], night[3:]) for d in scan.process(b)]
+        # process returned with the intents durable, before SkyPortal took anything
+        assert [a["state"] for d in made for a in d.actions] == ["pending"] * 12
+        assert server.sources == {}
+        _wait(lambda: len(server.followups) == 6)
+        _wait(lambda: scan.store.open_action_count() == 0)
+        assert scan.stop_sender() == 0
+        assert scan.stats.decisions == {"gt1": 6} and scan.stats.actions_in("done") == 12
+    # during the outage only the oldest action was tried (one request per backoff step), then each once
+    saves = collections.Counter(r.body["id"] for r in server.calls("POST", "/api/sources"))
+    assert saves["ZTF0"] > 1 and all(saves[f"ZTF{i}"] == 1 for i in range(1, 6))
+    assert collections.Counter(r.body["obj_id"] for r in server.calls("POST", "/api/followup_request")) == {
+        f"ZTF{i}": 1 for i in range(6)}
+    assert db_rows(tmp_path, "SELECT count(*) FROM dead_letters") == [(0,)]
+    lines = decisions_file(tmp_path)
+    assert sorted(x["objectId"] for x in lines) == [f"ZTF{i}" for i in range(6)]
+    assert all([a["state"] for a in x["actions"]] == ["done", "done"] for x in lines)
+
+
+def test_stopped_sender_leaves_the_queue_to_send_pending(tmp_path, server):
+    cfg = make_config(tmp_path, server=server, followup=True, max_attempts=30, backoff=0.05)
+    server.down(3600)
+    with Autoscan(cfg, token=server.token) as scan:
+        scan.start_sender(poll=0.1)
+        scan.process([row("ZTFa", 1, 2460000.1, 0.9), row("ZTFb", 2, 2460000.2, 0.9)])
+        _wait(lambda: len(server.requests) >= 2)
+        assert scan.stop_sender() == 4  # stopped between retries: nothing lost, nothing dead-lettered
+    assert db_rows(tmp_path, "SELECT count(*) FROM dead_letters") == [(0,)]
+    server.down_until = 0.0
+    env = {**os.environ, "SKYPORTAL_TOKEN": server.token}
+    cmd = [sys.executable, "-m", "btsbot_fast", "autoscan", "--send-pending", str(tmp_path / "state.sqlite"),
+           "--skyportal-url", server.url, "--backoff", "0"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "4 actions done, 0 failed, 0 still open" in res.stderr and server.token not in res.stderr
+    assert sorted(f["obj_id"] for f in server.followups) == ["ZTFa", "ZTFb"]
+    assert collections.Counter(r.body["id"] for r in server.calls("POST", "/api/sources"))["ZTFb"] == 1
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # nothing left to send
+    assert res.returncode == 0 and "0 actions done, 0 failed, 0 still open" in res.stderr
+    assert len(server.followups) == 2
+    bad = subprocess.run(cmd[:6], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--send-pending needs --skyportal-url" in bad.stderr
+
+
+def test_a_failed_sender_stops_the_next_batch(tmp_path, server):
+    # the sender's state becomes unusable (an injected disk error): the next process() raises (the stream
+    # then stops without committing) instead of queueing actions nobody sends
+    import sqlite3
+
+    from btsbot_fast.autoscan import StateError
+
+    def disk_error():
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with Autoscan(make_config(tmp_path, server=server), token=server.token) as scan:
+        scan.start_sender(poll=0.05)
+        scan._thread.store.open_actions = disk_error
+        scan._thread.hand([])
+        _wait(lambda: scan._thread.error is not None)
+        with pytest.raises(StateError, match="the autoscan sender failed"):
+            scan.process([row("ZTFa", 1, 2460000.1, 0.9)])
+        with pytest.raises(StateError, match="the autoscan sender failed"):
+            scan.stop_sender()
+
+
+# ------------------------------------------------------------------------------------------ Kowalski's rules
+
+def _existing(i, oid, status, modified, priority=3, observation_type="IFU"):
+    return {"id": i, "obj_id": oid, "allocation_id": ALLOCATION, "target_group_ids": [GROUP],
+            "payload": {"observation_type": observation_type, "priority": priority}, "status": status,
+            "modified": utc_iso(modified)}
+
+
+def test_failed_request_blocks_for_12_hours_only(tmp_path, server):
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    server.followups += [_existing(1, "ZTFold", "failed to submit: SEDM down", now - dt.timedelta(hours=13)),
+                         _existing(2, "ZTFnew", "failed to submit: SEDM down", now - dt.timedelta(hours=11)),
+                         _existing(3, "ZTFpend", "pending", now)]  # a status Kowalski does not count
+    cfg = make_config(tmp_path, server=server, followup=True)
+    made = run(cfg, [[row(o, i, 2460000.1, 0.9) for i, o in enumerate(["ZTFold", "ZTFnew", "ZTFpend"])]],
+               server=server)
+    assert sorted(r.body["obj_id"] for r in server.calls("POST", "/api/followup_request")) == ["ZTFold", "ZTFpend"]
+    by = {d.objectId: d.actions[1] for d in made}
+    assert by["ZTFnew"]["result"] == {"existing": True, "id": 2} and by["ZTFold"]["result"] == {"id": 4}
+
+
+def test_higher_priority_updates_a_submitted_request(tmp_path, server):
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    server.followups += [_existing(1, "ZTFlow", "submitted", now, priority=1),
+                         _existing(2, "ZTFhigh", "submitted", now, priority=5),
+                         _existing(3, "ZTFdone", "completed", now, priority=1)]
+    cfg = make_config(tmp_path, server=server, followup=True)  # priority 3
+    made = run(cfg, [[row(o, i, 2460000.1, 0.9) for i, o in enumerate(["ZTFlow", "ZTFhigh", "ZTFdone"])]],
+               server=server)
+    (put,) = server.calls("PUT")
+    assert put.path == "/api/followup_request/1"
+    assert put.body == {"payload": {"observation_type": "IFU", "priority": 3}, "obj_id": "ZTFlow",
+                        "allocation_id": ALLOCATION}
+    assert server.followups_of("ZTFlow")[0]["payload"]["priority"] == 3
+    assert server.calls("POST", "/api/followup_request") == []
+    by = {d.objectId: d.actions[1] for d in made}
+    assert by["ZTFlow"]["state"] == "done" and by["ZTFlow"]["result"] == {"updated": True, "id": 1, "priority": 3}
+    assert by["ZTFhigh"]["result"] == {"existing": True, "id": 2}
+    assert by["ZTFdone"]["result"] == {"existing": True, "id": 3}
+    # a retry after a lost PUT answer finds the priority raised: nothing more
+    request = {"allocation_id": ALLOCATION, "target_group_ids": [GROUP],
+               "payload": {"observation_type": "IFU", "priority": 3, "start_date": "x", "end_date": "y"}}
+    listed = [{**f, "target_groups": [{"id": GROUP}]} for f in server.followups_of("ZTFlow")]
+    assert followup_step(listed, request, now)[0] == "exists"
+
+
+def test_followup_constraints_pass_through_from_the_toml(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("SKYPORTAL_TOKEN", server.token)
+    (tmp_path / "a.toml").write_text(f"""
+policy = "gt1"
+state = "state.sqlite"
+[skyportal]
+url = "{server.url}"
+group_ids = [{GROUP}]
+[followup]
+allocation_id = {ALLOCATION}
+not_if_classified = true
+not_if_spectra_exist = true
+not_if_tns_classified = false
+not_if_duplicates = true
+source_group_ids = [{GROUP}]
+ignore_source_group_ids = [1, 2]
+not_if_tns_reported = 48
+""")
+    with Autoscan.from_toml(tmp_path / "a.toml") as scan:
+        scan.process([row("ZTFa", 1, 2460000.1, 0.9)])
+    (post,) = server.calls("POST", "/api/followup_request")
+    assert {k: v for k, v in post.body.items() if k not in ("payload",)} == {
+        "obj_id": "ZTFa", "allocation_id": ALLOCATION, "target_group_ids": [GROUP], "not_if_classified": True,
+        "not_if_spectra_exist": True, "not_if_tns_classified": False, "not_if_duplicates": True,
+        "source_group_ids": [GROUP], "ignore_source_group_ids": [1, 2], "not_if_tns_reported": 48}
+    assert set(post.body["payload"]) == {"observation_type", "priority", "start_date", "end_date"}
+    for bad, match in (("not_if_classified = 1", "must be true or false"),
+                       ('source_group_ids = ["41"]', "list of integer ids"),
+                       ("not_if_tns_reported = -1", "a number >= 0"), ("not_if_whatever = true", "unknown key")):
+        (tmp_path / "b.toml").write_text(f'policy = "gt1"\nstate = "s"\n[skyportal]\nurl = "{server.url}"\n'
+                                         f"group_ids = [1]\n[followup]\nallocation_id = 1\n{bad}\n")
+        with pytest.raises(ConfigError, match=match):
+            load_config(tmp_path / "b.toml")
+
+
+# ------------------------------------------------------------------------------------------ late planning
+
+def test_decisions_taken_before_skyportal_or_followup_get_their_actions(tmp_path, server):
+    t0 = 1_700_000_000.0
+    # night 1 without SkyPortal: decisions only
+    run(make_config(tmp_path, decisions=False), [[row("ZTFa", 1, 2460000.1, 0.9)]], clock=lambda: t0)
+    # night 2 with SkyPortal, saving only: ZTFa is saved although nothing new arrives for it
+    made = run(make_config(tmp_path, server=server, decisions=False), [[row("ZTFb", 2, 2460000.2, 0.9)]],
+               server=server, clock=lambda: t0 + 86400)
+    assert sorted(r.body["id"] for r in server.calls("POST", "/api/sources")) == ["ZTFa", "ZTFb"]
+    assert [(d.objectId, d.resumed) for d in made] == [("ZTFb", False), ("ZTFa", True)]
+    # [followup] added 2 days after ZTFa's decision (validity 3 days): both get a follow-up request
+    # (ZTFa's dated from now); 4 days after, an older decision gets none
+    run(make_config(tmp_path, server=server, followup=True, decisions=False), [[]],
+        server=server, clock=lambda: t0 + 2 * 86400)
+    assert sorted(f["obj_id"] for f in server.followups) == ["ZTFa", "ZTFb"]
+    assert server.followups_of("ZTFa")[0]["payload"]["start_date"] == "2023-11-16T22:13:20.000000"
+    assert len(server.calls("POST", "/api/sources")) == 2  # nothing planned twice
+    run(make_config(tmp_path, decisions=False), [[row("ZTFc", 3, 2460000.3, 0.9)]], clock=lambda: t0)
+    cfg = make_config(tmp_path, server=server, followup=True, decisions=False)
+    with Autoscan(cfg, token=server.token, sleep=lambda s: None, clock=lambda: t0 + 4 * 86400) as scan:
+        from btsbot_fast.autoscan.report import summary
+
+        assert summary(scan)["actions_planned_late"] == {"save": 1}
+        assert summary(scan)["actions_queued_in_state"] == 1
+        scan.resume()
+    assert "ZTFc" in server.sources and server.followups_of("ZTFc") == []
+    assert isinstance(FollowupConfig(allocation_id=1).constraints, dict)
+
+
+def test_followup_constraints_from_the_command_line(tmp_path, server, monkeypatch):
+    from click.testing import CliRunner
+
+    from btsbot_fast.cli import main
+
+    monkeypatch.setenv("SKYPORTAL_TOKEN", server.token)
+    table = tmp_path / "night.csv"
+    table.write_text("objectId,candid,jd,magpsf,fid,score,status\nZTFa,1,2460000.1,18.0,1,0.9,ok\n")
+    base = ["autoscan", str(table), "--policy", "gt1", "--state", str(tmp_path / "s.sqlite"), "--skyportal-url",
+            server.url, "--group-id", str(GROUP), "--allocation-id", str(ALLOCATION)]
+    res = CliRunner().invoke(main, [*base, "--followup-constraints", '{"not_if_classified": true, "radius": 2}'])
+    assert res.exit_code == 0, res.output
+    (post,) = server.calls("POST", "/api/followup_request")
+    assert post.body["not_if_classified"] is True and post.body["radius"] == 2
+    res = CliRunner().invoke(main, [*base, "--followup-constraints", '{"not_if_classifed": true}'])
+    assert res.exit_code == 2 and "unknown follow-up constraint 'not_if_classifed'" in res.output
