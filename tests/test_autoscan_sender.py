@@ -228,7 +228,7 @@ def test_followup_constraints_from_the_command_line(tmp_path, server, monkeypatc
 
     monkeypatch.setenv("SKYPORTAL_TOKEN", server.token)
     table = tmp_path / "night.csv"
-    table.write_text("objectId,candid,jd,magpsf,fid,score,status\nZTFa,1,2460000.1,18.0,1,0.9,ok\n")
+    table.write_text("objectId,candid,jd,magpsf,fid,score,status,bts_candidate\nZTFa,1,2460000.1,18.0,1,0.9,ok,true\n")
     base = ["autoscan", str(table), "--policy", "gt1", "--state", str(tmp_path / "s.sqlite"), "--skyportal-url",
             server.url, "--group-id", str(GROUP), "--allocation-id", str(ALLOCATION)]
     res = CliRunner().invoke(main, [*base, "--followup-constraints", '{"not_if_classified": true, "radius": 2}'])
