@@ -59,6 +59,7 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
     selected source is saved to --group-id groups and, with --allocation-id, gets one follow-up request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
     """
+    from ..secrets import SecretError, refuse_password_in_url
     from .config import AutoscanConfig, ConfigError, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
     from .report import require_matplotlib
@@ -82,6 +83,10 @@ def autoscan(paths, policy, state, skyportal_url, group_ids, ignore_if_in_group_
                                 validity_days=validity_days)
         elif followup_payload or target_group_ids:
             raise ConfigError("--followup-payload and --target-group-id need --allocation-id")
+        try:
+            refuse_password_in_url(state, "--state")
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
         config = AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu, decisions=decisions_path)
         scan = Autoscan(config, dry_run=dry_run)
     except ConfigError as exc:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..policies import Policy
+from ..secrets import SecretError, require_https, require_private_file
 
 TOKEN_ENV = "SKYPORTAL_TOKEN"
 ORIGIN = "btsbot-fast"
@@ -60,6 +61,10 @@ class SkyPortalConfig:
         object.__setattr__(self, "url", self.url.rstrip("/"))  # the one form, from the options or the TOML
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"skyportal.url must start with http:// or https://, got {self.url!r}")
+        try:
+            require_https(self.url, "skyportal.url")
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
         if not self.group_ids:
             raise ConfigError("skyportal.group_ids: saving needs at least one group id")
         if self.timeout <= 0 or self.max_attempts < 1 or self.backoff < 0:
@@ -68,6 +73,10 @@ class SkyPortalConfig:
     def token(self) -> str:
         """The API token: from ``token_file`` when set, else ``$SKYPORTAL_TOKEN``. Never logged."""
         if self.token_file is not None:
+            try:
+                require_private_file(self.token_file, "the SkyPortal token file")
+            except SecretError as exc:
+                raise ConfigError(str(exc)) from None
             try:
                 value = Path(self.token_file).expanduser().read_text(encoding="utf-8").strip()
             except OSError as exc:

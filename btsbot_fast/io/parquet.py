@@ -57,6 +57,15 @@ _AVRO_FLOAT = frozenset(
     "neargaiabright maggaia maggaiabright exptime drb".split())
 
 
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What pyarrow raises on an unreadable, truncated or foreign file or column (ArrowInvalid is a
+    ValueError, ArrowIOError an OSError, ArrowNotImplementedError a NotImplementedError...): a row's data
+    error. Anything else (ImportError, MemoryError, a bug) propagates."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, ValueError, TypeError, IndexError, KeyError, OverflowError)
+
+
 def holds_alert_columns(path: str | os.PathLike[str]) -> bool:
     """Whether a Parquet file looks like an alert table (has any alert column); directory walks use it
     to pass over catalogues and light-curve tables. True when it cannot tell (no pyarrow, unreadable
@@ -67,7 +76,7 @@ def holds_alert_columns(path: str | os.PathLike[str]) -> bool:
         return True
     try:
         names = pq.read_schema(path).names
-    except Exception:
+    except read_errors():
         return True
     return any(c in names for c in ALERT_COLUMNS)
 
@@ -106,7 +115,7 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
                 return
             pf = pq.ParquetFile(fh)
             schema = pf.schema_arrow
-        except Exception as exc:  # pyarrow raises ArrowInvalid/OSError on truncated or foreign files
+        except read_errors() as exc:  # truncated or foreign files
             yield ParquetPart(source, 0, records=[error_record(source, 0, f"corrupt Parquet file: {exception_detail(exc)}")])
             return
         problem = schema_problem(schema)
@@ -123,7 +132,7 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
                     part = ParquetPart(source, index, alerts=conform(batch))
                     index += batch.num_rows
                     yield part
-        except Exception as exc:
+        except read_errors() as exc:
             yield ParquetPart(source, index, records=[error_record(source, index, corrupt_parquet(index, exception_detail(exc)))])
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..io.parquet import ALERT_COLUMNS, conform, schema_problem
+from ..io.parquet import ALERT_COLUMNS, conform, read_errors, schema_problem
 from ..io.records import exception_detail
 from ..registry import ResolvedModel
 from ..scorer import Scorer, ScoreResult
@@ -182,16 +182,22 @@ def score_record_batch(batch: Any, scorer: Scorer, *, source: str = "<arrow>",
                        first_index: int = 0) -> list[ScoreResult]:
     """One :class:`ScoreResult` per row of ``batch`` (an alert table's), in order, scored in slices of
     ``scorer.batch_size``; rows whose columns cannot be read give ``decode_error`` rows."""
+    # Only the data's errors make rows; an ImportError (a worker importing the source tree instead of the
+    # installed package), a MemoryError or a bug fails the task, as Spark should report it
+    from ..prep.arrow import preprocess_arrow
+
+    data_errors = read_errors()
     try:  # the whole batch at once: slices of nested columns cannot be re-typed
         alerts = _conform(batch)
-    except Exception as exc:  # unreadable column values: these rows fail, the task goes on
+    except data_errors as exc:  # unreadable column values: these rows fail, the task goes on
         return _unreadable(batch.num_rows, exc, source, first_index, scorer)
     out: list[ScoreResult] = []
     for start in range(0, batch.num_rows, scorer.batch_size):
         part = alerts.slice(start, scorer.batch_size)
         try:
-            pre = _preprocess(part, scorer.threads, source, first_index + start)
-        except Exception as exc:
+            pre = preprocess_arrow(part, scorer.threads, source=source, first_index=first_index + start,
+                                   conformed=True)
+        except data_errors as exc:
             out.extend(_unreadable(part.num_rows, exc, source, first_index + start, scorer))
             continue
         out.extend(scorer.score_batch(pre))
@@ -216,9 +222,3 @@ def _conform(batch: Any) -> Any:
     """The columns scoring reads, brought back to the ZTF Avro schema's types (the Parquet reader's rules)."""
     return conform(batch.select([c for c in SCORING_COLUMNS if c in batch.schema.names]))
 
-
-def _preprocess(part: Any, threads: int, source: str, first_index: int) -> Any:
-    """The native core fed from the (conformed) Arrow columns: no Python loop over rows."""
-    from ..prep.arrow import preprocess_arrow
-
-    return preprocess_arrow(part, threads, source=source, first_index=first_index, conformed=True)
