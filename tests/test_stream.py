@@ -307,6 +307,7 @@ def _secret_config(tmp_path: Path, **extra: str) -> Path:
     lines = ["# credentials live here, never on the command line", "sasl.username=btsbot",
              f"sasl.password={SECRET}", *(f"{k}={v}" for k, v in extra.items())]
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # a credentials file others can read is refused
     return path
 
 

@@ -250,8 +250,6 @@ class StreamScorer:
             while not self._stop.is_set():
                 if self.metrics is not None:
                     self.metrics.beat()
-                    if self.metrics.lag_due():
-                        self.metrics.set_lag(self._lag())
                 want = self.scorer.batch_size
                 if max_alerts is not None:
                     want = min(want, max_alerts - self.stats.messages)
@@ -380,6 +378,8 @@ class StreamScorer:
         self.stats.count_commit(ok=True)
         for (t, p), o in offsets.items():
             self._committed[(t, p)] = o + 1
+        if self.metrics is not None and self.metrics.lag_due():  # (the lag moves when commits do)
+            self.metrics.set_lag(self._lag())
 
     def _lag(self) -> dict[tuple[str, int], int]:
         """Messages not yet committed per assigned partition: high watermark - committed offset, both
