@@ -201,13 +201,19 @@ def _unsupported_parts(source: str, pf: Any, columns: list[str], problem: str) -
     else:  # no column worth reading: count rows from the footer
         batches = ([{}] * pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups))
     for rows in batches:
-        recs = []
-        for row in rows:
-            oid = row.get("objectId")
-            recs.append(AlertRecord(source, index, oid if isinstance(oid, str) else None, _as_int(row.get("candid")),
-                                    None, Status.UNSUPPORTED_SCHEMA, problem))
-            index += 1
-        yield ParquetPart(source, index - len(recs), records=recs)
+        yield ParquetPart(source, index, records=unsupported_records(source, index, rows, problem))
+        index += len(rows)
+
+
+def unsupported_records(source: str, first_index: int, rows: list[dict[str, Any]], problem: str) -> list[AlertRecord]:
+    """UNSUPPORTED_SCHEMA records for the rows of a table that is not an alert table, with the row's
+    ``objectId`` and ``candid`` where it has usable ones (the Spark worker uses this rule too)."""
+    recs = []
+    for k, row in enumerate(rows):
+        oid = row.get("objectId")
+        recs.append(AlertRecord(source, first_index + k, oid if isinstance(oid, str) else None,
+                                _as_int(row.get("candid")), None, Status.UNSUPPORTED_SCHEMA, problem))
+    return recs
 
 
 def _as_int(value: Any) -> int | None:
