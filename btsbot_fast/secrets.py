@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import stat
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -27,13 +28,16 @@ def require_private_file(path: str | os.PathLike[str], what: str) -> None:
 
 
 def url_has_password(url: str) -> bool:
-    """Whether a database URL carries a password (``user:password@`` or ``?password=``)."""
+    """Whether a database URL or libpq key/value DSN carries a password (``user:password@``,
+    ``?password=``, ``password=...``)."""
+    if "://" not in url:
+        return re.search(r"(^|\s)password\s*=", url) is not None
     parts = urlsplit(url)
     return parts.password is not None or "password" in parse_qs(parts.query)
 
 
 def refuse_password_in_url(url: str, option: str) -> None:
-    """A ``postgresql://`` URL given on the command line must not hold the password."""
+    """A database URL or DSN given on the command line must not hold the password."""
     if url_has_password(url):
         raise SecretError(f"{option}: no passwords on the command line (other users see it in ps); "
                           "drop it from the URL and use PGPASSWORD, ~/.pgpass or the autoscan TOML config")

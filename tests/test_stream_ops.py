@@ -252,6 +252,9 @@ def test_secrets_stay_off_command_lines_clear_text_and_open_files(tmp_path, monk
     res = runner.invoke(main, ["autoscan", str(scores), "--policy", "bts_p1",
                                "--state", f"postgresql://btsbot@127.0.0.1/btsbot?password={SECRET}"])
     assert res.exit_code == 2 and SECRET not in res.output
+    res = runner.invoke(main, ["autoscan", str(scores), "--policy", "bts_p1",
+                               "--state", f"host=127.0.0.1 dbname=btsbot password={SECRET}"])
+    assert res.exit_code == 2 and SECRET not in res.output and not any(tmp_path.glob("host=*"))
     # the TOML config may hold it (a file the operator keeps private)
     (tmp_path / "autoscan.toml").write_text(f'policy = "bts_p1"\nstate = "postgresql://btsbot:{SECRET}@db/btsbot"\n')
     assert load_config(tmp_path / "autoscan.toml").state.endswith("@db/btsbot")
