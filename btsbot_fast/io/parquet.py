@@ -100,9 +100,8 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
     source = str(path)
     try:
         import pyarrow.parquet as pq
-    except ImportError:
-        yield ParquetPart(source, 0, records=[error_record(source, 0, INSTALL_HINT)])
-        return
+    except ImportError:  # an install without the extra, not a bad file: no row, the run stops
+        raise ImportError(INSTALL_HINT) from None
     try:
         fh = open(path, "rb")
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""Operating the stream for a season (issue 16): every message gets a row the sinks can write, failures
+"""Operating score, stream and Spark for a season (issue 16): every message gets a row the sinks can write, failures
 that are not the alert's fault stop the run loudly, commit failures are capped, metrics are served,
 outputs have one writer, secrets stay out of command lines, clear-text HTTP and open files.
 
@@ -195,6 +195,21 @@ def test_a_broken_install_stops_the_stream_without_committing(kafka, alert, offi
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and "fastavro is broken" in res.stderr
     assert kafka.committed(group, topic, partitions=1) == {}
+
+
+def test_score_without_pyarrow_stops_instead_of_writing_rows(data_root, official_model, tmp_path):
+    """A Parquet input with pyarrow missing is a broken install, not a bad file: non-zero exit, the install
+    hint, no output file (it used to be a decode_error row)."""
+    hidden = tmp_path / "hidden" / "pyarrow"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ImportError("pyarrow is hidden in this test")\n')
+    src = sorted((data_root / "parquet").rglob("*.parquet"))[0]
+    out = tmp_path / "scores.jsonl"
+    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", str(src), "-o", str(out)],
+                         env={**_env(official_model), "PYTHONPATH": str(hidden.parent)}, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "pip install 'btsbot-fast[parquet]'" in res.stderr
+    assert not out.exists() and not list(tmp_path.glob("scores.jsonl*"))
 
 
 def test_spark_worker_raises_when_the_native_path_cannot_be_imported(data_root, scorer, monkeypatch):
