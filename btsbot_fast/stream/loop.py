@@ -274,6 +274,9 @@ class StreamScorer:
                     if idle_timeout is not None and marks and now - max(marks) >= idle_timeout:
                         stopped_by = f"idle for {idle_timeout:g} s"
                         break
+                # the lag moves when commits do; asked here, never inside a rebalance callback
+                if self.metrics is not None and self._committed and self.metrics.lag_due():
+                    self.metrics.set_lag(self._lag())
                 if reporter.due():
                     reporter.report(self.stats.snapshot(_lag_text(self._lag())))
             stopped_by = stopped_by or self._stop_reason
@@ -378,8 +381,6 @@ class StreamScorer:
         self.stats.count_commit(ok=True)
         for (t, p), o in offsets.items():
             self._committed[(t, p)] = o + 1
-        if self.metrics is not None and self.metrics.lag_due():  # (the lag moves when commits do)
-            self.metrics.set_lag(self._lag())
 
     def _lag(self) -> dict[tuple[str, int], int]:
         """Messages not yet committed per assigned partition: high watermark - committed offset, both
@@ -412,7 +413,7 @@ class StreamScorer:
         if self._consumer is not None:
             try:
                 self._consumer.close()
-            except RuntimeError as exc:  # KafkaException, or closed already
+            except (_require_kafka().KafkaException, RuntimeError) as exc:  # a broker error, or closed already
                 log.debug("consumer close: %s", exc)
             self._consumer = None
 
