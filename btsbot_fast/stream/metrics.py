@@ -33,6 +33,16 @@ def require_prometheus() -> Any:
     return prometheus_client
 
 
+def _state_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
 class _AutoscanCollector:
     """Decisions per policy, actions per kind and state, open actions: counted in the state when scraped."""
 
@@ -44,7 +54,11 @@ class _AutoscanCollector:
 
         from ..autoscan.state import metric_counts
 
-        counts = metric_counts(self.state)
+        try:
+            counts = metric_counts(self.state)
+        except _state_errors() as exc:  # the stream's own metrics are still served
+            log.warning("autoscan metrics unavailable: %s: %s", type(exc).__name__, str(exc).strip()[:200])
+            return []
         decisions = CounterMetricFamily("btsbot_fast_autoscan_decisions", "Decisions recorded in the autoscan "
                                         "state, per policy", labels=["policy"])
         for policy, n in sorted(counts.decisions.items()):
