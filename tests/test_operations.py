@@ -295,24 +295,48 @@ def test_secrets_stay_off_command_lines_clear_text_and_open_files(tmp_path, monk
     assert res.exit_code == 2 and "chmod 600" in res.output and SECRET not in res.output
 
 
-def test_metrics_port_serves_autoscan_counts_from_the_state(tmp_path):
-    """The autoscan collector reads the state store at scrape time (whatever process wrote it)."""
-    from btsbot_fast.autoscan.state import SQLiteStore
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(request, tmp_path):
+    if request.param == "sqlite":
+        yield str(tmp_path / "state.sqlite")
+        return
+    pytest.importorskip("psycopg")
+    from pg_cluster import PostgresCluster
+
+    cluster = PostgresCluster()
+    why = cluster.unavailable()
+    if why:
+        pytest.skip(why)
+    cluster.start()
+    try:
+        yield cluster.url("postgres")
+    finally:
+        cluster.stop()
+
+
+def test_metrics_serve_autoscan_counts_from_the_state(state_location):
+    """The autoscan collector reads the state at scrape time (whatever process wrote it), SQLite or
+    PostgreSQL, on a connection of its own."""
+    from btsbot_fast.autoscan.state import DecisionRow, open_store
     from btsbot_fast.stream.metrics import StreamMetrics
 
-    state = tmp_path / "state.sqlite"
-    store = SQLiteStore(state)
-    store.insert_action("ZTF1", "bts_p1", "save", "save", {"group_ids": [1]}, 1.0)
-    store.insert_action("ZTF2", "bts_p1", "save", "save", {"group_ids": [1]}, 1.0)
-    store._execute("INSERT INTO decisions (object_id, policy, candid, jd, score, magpsf, decided_at, live) "
-                   "VALUES ('ZTF1', 'bts_p1', 1, 2.0, 0.9, 18.0, 1.0, 1)")
-    metrics = StreamMetrics(autoscan_state=str(state))
+    store = open_store(state_location)
+    with store.transaction():
+        store.insert_action("ZTF1", "bts_p1", "save", "save", {"group_ids": [1]}, 1.0)
+        store.insert_action("ZTF2", "bts_p1", "save", "save", {"group_ids": [1]}, 1.0)
+        store.insert_decision(DecisionRow("ZTF1", "bts_p1", 1, 2.0, 0.9, 18.0, 1.0, True))
+    metrics = StreamMetrics(autoscan_state=state_location)
     port = metrics.serve(0)
     try:
         _, text = _scrape(port)
+        (action,) = [a for a in store.open_actions() if a.object_id == "ZTF1"]
+        store.finish(action, "done", 1, 200, {}, None, 2.0)
+        _, after = _scrape(port)
     finally:
         metrics.close()
         store.close()
     assert _sample(text, "btsbot_fast_autoscan_decisions_total", policy="bts_p1") == 1
     assert _sample(text, "btsbot_fast_autoscan_actions_total", kind="save", state="pending") == 2
     assert _sample(text, "btsbot_fast_autoscan_pending_actions") == 2
+    assert _sample(after, "btsbot_fast_autoscan_actions_total", kind="save", state="done") == 1
+    assert _sample(after, "btsbot_fast_autoscan_pending_actions") == 1
