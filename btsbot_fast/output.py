@@ -4,11 +4,17 @@ Files are written to a temporary name beside the target and renamed into place o
 completes, so an existing file is never left half-overwritten. If the run dies, the rows written so far
 are kept as ``<target>.partial`` (CSV/JSONL) for inspection. Files get the ordinary permissions a new file
 gets (0666 less the umask), not the private ones of a temporary file.
+
+One writer per output: a writer holds an exclusive ``flock`` on ``.<name>.lock`` beside the output (kept
+as an empty file) while it writes, so a second ``score -o`` or ``stream -o`` on the same path stops with
+a clear error instead of interleaving rows (or, for the stream's torn-line repair, cutting another
+writer's line). The lock is the kernel's: it goes with the process, however it ends.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -56,6 +62,32 @@ def require_pyarrow() -> None:
         raise ValueError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from None
 
 
+class OutputLockedError(OSError):
+    """Another process is writing this output."""
+
+
+class OutputLock:
+    """An exclusive ``flock`` on ``.<name>.lock`` beside ``path``, held until :meth:`release`."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.path = target.with_name(f".{target.name}.lock")
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            raise OutputLockedError(f"{target} is being written by another process (it holds {self.path}); "
+                                    "give each run its own output") from None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
 def _new_temp_file(target: Path) -> tuple[int, Path]:
     """Create a fresh file beside ``target`` (mode 0666 less the umask, unlike ``mkstemp``'s 0600)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +115,11 @@ class ResultWriter:
         self._fh: IO[str] | None = None
         self._csv: Any = None
         self._parquet_rows: dict[str, list[Any]] | None = None
+        self._lock: OutputLock | None = None
 
     def __enter__(self) -> ResultWriter:
+        if self.path is not None:
+            self._lock = OutputLock(self.path)
         if self.format == "parquet":
             self._parquet_rows = {c: [] for c in COLUMNS}
         if self.path is None:
@@ -108,6 +143,13 @@ class ResultWriter:
         self.rows_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._finish(exc_type)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _finish(self, exc_type) -> None:
         if self.path is None:
             self._fh.flush()
             return

@@ -137,7 +137,7 @@ class Scorer:
                     del scores[int(i)]
                     status[i] = Status.MODEL_ERROR
                     messages[i] = "model returned a non-finite score (non-finite input values?)"
-            except Exception as exc:  # the model failing must not end the run: mark these rows
+            except self.backend.run_errors as exc:  # the model failing on a batch marks its rows
                 status[ok] = Status.MODEL_ERROR
                 for i in ok:
                     messages[i] = f"model error: {exc}"

@@ -305,6 +305,7 @@ def test_one_process_per_sqlite_state(tmp_path):
 
 def test_toml_config(tmp_path, server, monkeypatch):
     (tmp_path / "token").write_text(server.token + "\n")
+    (tmp_path / "token").chmod(0o600)  # a token file others can read is refused
     text = f"""
 policy = "bts_p1"
 state = "state.sqlite"

@@ -350,6 +350,16 @@ def test_shipped_model_is_checked_against_the_entry(tmp_path: Path):
         ModelEntry.from_dict({**entry.raw, "shipped": {"dir": OFFICIAL, "onnx_sha256": "abc"}})
 
 
+def test_import_of_a_shipped_model_keeps_the_shipped_file(official_tarball: Path, empty_home: Path):
+    """The official tarball is identified (sha256) and the shipped ONNX kept: nothing converted (no
+    TensorFlow needed), nothing stored that would take precedence over it."""
+    r = CliRunner().invoke(models, ["import", str(official_tarball), "--home", str(empty_home)])
+    assert r.exit_code == 0, r.output
+    assert "kept the shipped" in r.output and "--replace-shipped" in r.output
+    assert not empty_home.exists() or not any(empty_home.iterdir())
+    assert registry.resolve(OFFICIAL, home=empty_home).origin == "shipped"
+
+
 @pytest.mark.tf
 @pytest.mark.slow
 def test_verify_shipped_against_the_official_tarball(official_tarball: Path, data_root: Path):
@@ -376,5 +386,29 @@ def test_import_directory_and_parity_refusal(official_tarball: Path, tmp_path: P
     pytest.importorskip("tf2onnx")
     convert.safe_extract(official_tarball, tmp_path / "x")
     with pytest.raises(registry.ModelImportError, match="disagrees with TensorFlow"):
-        registry.import_model(tmp_path / "x" / "best_model", home=empty_home, tolerance=-1.0)
+        registry.import_model(tmp_path / "x" / "best_model", home=empty_home, tolerance=-1.0, replace_shipped=True)
     assert not empty_home.exists() or not any(empty_home.iterdir())  # no model, no staging leftovers
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_replacing_the_shipped_model_needs_the_recorded_production_scores(official_tarball: Path, data_root: Path,
+                                                                         tmp_path: Path, empty_home: Path):
+    """--replace-shipped stores a conversion only if it scores the reference inputs within 1e-6 of the
+    recorded production scores: recorded scores moved by 2e-6 (what another CPU's conversion gave) are refused."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tf2onnx")
+    import csv
+
+    ref = tmp_path / "reference"
+    shutil.copytree(data_root / "ztf" / "reference", ref)
+    rows = list(csv.DictReader(open(ref / "dev_reference_scores.csv", newline="")))
+    rows[0]["score_tf"] = repr(float(rows[0]["score_tf"]) + 2e-6)
+    with open(ref / "dev_reference_scores.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = CliRunner().invoke(models, ["import", str(official_tarball), "--replace-shipped", "--home", str(empty_home),
+                                    "--golden", str(data_root / "golden"), "--reference", str(ref)])
+    assert r.exit_code == 1 and "recorded production scores" in r.output and "nothing was stored" in r.output
+    assert not empty_home.exists() or not any(empty_home.iterdir())

@@ -301,6 +301,36 @@ def test_job_in_process_modes_and_all_columns(spark, pref, tmp_path):
     assert "cutoutScience" not in pq.read_table(out).column_names
 
 
+def test_job_takes_the_ids_from_the_workers_results(spark, pref, model_home, tmp_path):
+    """objectId, candid, jd, magpsf, fid of the compact output are what scoring read, as the CLI's rows:
+    also where a driver-side expression would differ (a string top-level candid; NaN in a double candid,
+    which Spark's ANSI casts refuse)."""
+    import pyarrow.compute as pc
+
+    from btsbot_fast.spark import job
+
+    src = next(f for f in pref.files if "datatest_part-00002" in f.name)
+    table = pq.read_table(src)
+    i = table.schema.get_field_index("candid")
+    as_double = [float(c) for c in table["candid"].to_pylist()]
+    as_double[0] = float("nan")
+    variants = {"string": table.set_column(i, "candid", pc.cast(table["candid"], pa.string())),
+                "nan": table.set_column(i, "candid", pa.array(as_double, pa.float64()))}
+    for name, t in variants.items():
+        # (Spark's own copy of the old schema in the footer would override the new column type)
+        t = t.replace_schema_metadata({k: v for k, v in (t.schema.metadata or {}).items() if b"spark" not in k})
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(t, path, coerce_timestamps="us", allow_truncated_timestamps=True)  # what Spark reads
+        want = cli_scores([path], tmp_path / f"{name}-cli.parquet", model_home)[str(path)]
+        out = tmp_path / f"{name}-out"
+        job.main.main([str(path), str(out)], standalone_mode=False)
+        got = sorted(pq.read_table(out).to_pylist(), key=lambda r: r["candid"])
+        assert len(got) == len(want) and want[0]["candid"] > 2**53
+        for g, w in zip(got, sorted(want, key=lambda r: r["candid"])):
+            assert (g["objectId"], g["candid"], g["jd"], g["magpsf"], g["fid"], g["btsbot_status"]) == \
+                (w["objectId"], w["candid"], w["jd"], w["magpsf"], w["fid"], w["status"]), name
+
+
 @pytest.mark.slow
 def test_spark_submit_job_writes_the_cli_rows(pref, cli, model_home, tmp_path):
     """The job as users run it: spark-submit (local[2]) of the installed job file, Parquet in, Parquet out;

@@ -307,6 +307,7 @@ def _secret_config(tmp_path: Path, **extra: str) -> Path:
     lines = ["# credentials live here, never on the command line", "sasl.username=btsbot",
              f"sasl.password={SECRET}", *(f"{k}={v}" for k, v in extra.items())]
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # a credentials file others can read is refused
     return path
 
 
@@ -317,10 +318,17 @@ def test_signal_finishes_the_batch_commits_and_exits_0(kafka, sample, official_m
     out, stats = tmp_path / "scores.jsonl", tmp_path / "stats.jsonl"
     cmd = _stream_cmd(kafka, topic, group, "-o", str(out), "--from-beginning", "--batch-size", "4",
                       "--batch-timeout", "0.05", "--stats-interval", "0.2", "--stats-json", str(stats),
-                      "--kafka-config", str(_secret_config(tmp_path)), "-X", "debug=conf", "-v")
+                      "--kafka-config", str(_secret_config(tmp_path)), "-X", "debug=conf", "-v",
+                      "--metrics-port", str(port := _closed_port()))
     proc = subprocess.Popen(cmd, env=_env(official_model), cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_lines(out, 4, proc)
+        import urllib.request  # the metrics server of the running command
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as res:
+            assert res.status == 200 and res.read() == b"ok\n"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as res:
+            assert b"btsbot_fast_batches_total" in res.read()
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
     finally:

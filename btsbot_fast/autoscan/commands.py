@@ -70,6 +70,7 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
     groups and, with --allocation-id, gets one follow-up request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
     """
+    from ..secrets import SecretError, refuse_password_in_url
     from .config import AutoscanConfig, ConfigError, parse_constraints, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
     from .report import require_matplotlib
@@ -104,6 +105,10 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
                                 constraints=parse_constraints(followup_constraints or "{}"))
         elif followup_payload or target_group_ids or followup_constraints:
             raise ConfigError("--followup-payload, --followup-constraints and --target-group-id need --allocation-id")
+        try:
+            refuse_password_in_url(state, "--state")
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
         config = AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu, decisions=decisions_path,
                                 candidates=candidates)
         scan = Autoscan(config, dry_run=dry_run)

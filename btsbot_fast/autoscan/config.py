@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..policies import CANDIDATE_MODES, Policy
+from ..secrets import SecretError, require_https, require_private_file
 
 TOKEN_ENV = "SKYPORTAL_TOKEN"
 ORIGIN = "btsbot-fast"
@@ -85,16 +86,26 @@ class SkyPortalConfig:
 
 def checked_url(url: str) -> str:
     """A SkyPortal base URL in its one form (no trailing slash), or :class:`ConfigError`: every client is
-    built from a URL that passed here (the options, the TOML, ``--send-pending``)."""
+    built from a URL that passed here (the options, the TOML, ``--send-pending``). ``http://`` only to a
+    loopback host: the token would travel in clear text."""
     url = url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"skyportal.url must start with http:// or https://, got {url!r}")
+    try:
+        require_https(url, "skyportal.url")
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from None
     return url
 
 
 def read_token(token_file: Path | None) -> str:
-    """The SkyPortal API token: from ``token_file`` when given, else ``$SKYPORTAL_TOKEN``. Never logged."""
+    """The SkyPortal API token: from ``token_file`` when given (readable by its owner alone), else
+    ``$SKYPORTAL_TOKEN``. Never logged."""
     if token_file is not None:
+        try:
+            require_private_file(token_file, "the SkyPortal token file")
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
         try:
             value = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
         except OSError as exc:

@@ -723,6 +723,33 @@ def open_store(location: str | os.PathLike[str], dry_run: bool = False) -> Store
     return SQLiteStore(text, dry_run=dry_run)
 
 
+@dataclass
+class MetricCounts:
+    decisions: dict[str, int]  # per policy
+    actions: dict[tuple[str, str], int]  # per (kind, state)
+    open_actions: int
+
+
+def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
+    """Counts for the stream's metrics, read on a connection of their own (the caller is the metrics
+    server's thread; the worker's connection stays its own). Only committed rows are seen."""
+    text = os.fspath(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        db: Any = psycopg.connect(text, autocommit=True)
+    else:
+        db = sqlite3.connect(f"{Path(text).absolute().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        decisions = dict(db.execute("SELECT policy, COUNT(*) FROM decisions GROUP BY policy").fetchall())
+        actions = {(k, s): int(n) for k, s, n in
+                   db.execute("SELECT kind, state, COUNT(*) FROM actions GROUP BY kind, state").fetchall()}
+    finally:
+        db.close()
+    return MetricCounts({p: int(n) for p, n in decisions.items()}, actions,
+                        sum(n for (_, s), n in actions.items() if s in OPEN_STATES))
+
+
 __all__ = ["ACTION_STATES", "ADVISORY_NAMESPACE", "OPEN_STATES", "PG_KEEPALIVES", "ActionRow", "AlertRow",
-           "DecisionRow", "PostgresDryRunStore", "PostgresStore", "SQLiteStore", "StateError", "Store", "open_store",
-           "safe_url"]
+           "DecisionRow", "MetricCounts", "PostgresDryRunStore", "PostgresStore", "SQLiteStore", "StateError", "Store",
+           "metric_counts", "open_store", "safe_url"]

@@ -39,6 +39,10 @@ GPU_INSTALL_HINT = ("for CUDA/TensorRT the only ONNX Runtime installed must be o
 _LOAD_ERRORS = tuple(getattr(_ort_errors, n) for n in ("Fail", "InvalidArgument", "NoSuchFile", "InvalidProtobuf",
                                                        "InvalidGraph", "NotImplemented") if hasattr(_ort_errors, n))
 _EP_ERRORS = tuple(getattr(_ort_errors, n) for n in ("EPFail",) if hasattr(_ort_errors, n))
+#: what a session's run raises when the model fails on a batch (a model error row, not the end of the run);
+#: MemoryError, ImportError and bugs in our code are not among them
+RUN_ERRORS = (RuntimeError, *(getattr(_ort_errors, n) for n in ("Fail", "RuntimeException", "InvalidArgument", "EPFail")
+                              if hasattr(_ort_errors, n)))
 
 
 def installed_ort_distributions() -> list[str]:
@@ -110,6 +114,8 @@ class OnnxBackend:
     (``triplet``/``metadata`` unless told otherwise; failing that, by rank: 4-D is the triplet), never by
     position: tf2onnx emits ``metadata`` first. See :func:`execution_providers` for the device options.
     """
+
+    run_errors = RUN_ERRORS
 
     def __init__(self, onnx_path: str | os.PathLike, intra_op_threads: int = 0, inter_op_threads: int = 1,
                  device: str = "cpu", *, device_id: int = 0, fp16: bool = False,

@@ -9,23 +9,30 @@ silently dropped. This is the reference path (``--engine python``) and the nativ
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 from ..status import Status
-from .records import (BAD_MAGIC, EMPTY_FILE, NOT_A_RECORD, AlertRecord, cannot_read, corrupt_avro, error_record,
-                      exception_detail, is_foreign, schema_name, unsupported_schema)
+from .records import (BAD_MAGIC, EMPTY_FILE, NOT_A_RECORD, AlertRecord, cannot_read, checked_ids, corrupt_avro,
+                      error_record, exception_detail, is_foreign, schema_name, unsupported_schema)
 
 _AVRO_MAGIC = b"Obj\x01"
+#: what fastavro raises on corrupt or hostile bytes (a bad varint, a short block, a bad codec stream, an
+#: unknown union branch...). Anything else (ImportError, MemoryError, AttributeError...) is not the
+#: data's fault and propagates.
+CORRUPT_AVRO_ERRORS = (ValueError, EOFError, KeyError, IndexError, TypeError, OverflowError, struct.error,
+                       zlib.error)
 
 
-def _candid_of(record: dict[str, Any]) -> int | None:
+def _candid_of(record: dict[str, Any]) -> Any:
     candid = record.get("candid")
     if candid is None:  # Spark/Fink files often keep candid only inside the candidate
         cand = record.get("candidate")
         if isinstance(cand, dict):
             candid = cand.get("candid")
-    return int(candid) if candid is not None else None
+    return candid
 
 
 def records_from_buffer(source: str, data: bytes | Exception) -> Iterator[AlertRecord]:
@@ -48,16 +55,18 @@ def records_from_buffer(source: str, data: bytes | Exception) -> Iterator[AlertR
             for record in block:
                 yield _to_alert_record(source, index, record, name, foreign)
                 index += 1
-    except Exception as exc:  # fastavro raises many types on corrupt input; each becomes one row
+    except CORRUPT_AVRO_ERRORS as exc:  # each corrupt source becomes one row
         yield error_record(source, index, corrupt_avro(index, exception_detail(exc)))
 
 
 def _to_alert_record(source: str, index: int, record: Any, name: str, foreign: bool) -> AlertRecord:
     if not isinstance(record, dict):
         return error_record(source, index, NOT_A_RECORD)
-    objectId, candid = record.get("objectId"), _candid_of(record)
+    objectId, candid, problem = checked_ids(record.get("objectId"), _candid_of(record))
     if foreign:
         return AlertRecord(source, index, objectId, candid, None, Status.UNSUPPORTED_SCHEMA, unsupported_schema(name))
+    if problem:
+        return AlertRecord(source, index, objectId, candid, None, Status.UNSUPPORTED_SCHEMA, problem)
     return AlertRecord(source, index, objectId, candid, record)
 
 

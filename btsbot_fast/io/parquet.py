@@ -57,6 +57,15 @@ _AVRO_FLOAT = frozenset(
     "neargaiabright maggaia maggaiabright exptime drb".split())
 
 
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What pyarrow raises on an unreadable, truncated or foreign file or column (ArrowInvalid is a
+    ValueError, ArrowIOError an OSError, ArrowNotImplementedError a NotImplementedError...): a row's data
+    error. Anything else (ImportError, MemoryError, a bug) propagates."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, ValueError, TypeError, IndexError, KeyError, OverflowError)
+
+
 def holds_alert_columns(path: str | os.PathLike[str]) -> bool:
     """Whether a Parquet file looks like an alert table (has any alert column); directory walks use it
     to pass over catalogues and light-curve tables. True when it cannot tell (no pyarrow, unreadable
@@ -67,7 +76,7 @@ def holds_alert_columns(path: str | os.PathLike[str]) -> bool:
         return True
     try:
         names = pq.read_schema(path).names
-    except Exception:
+    except read_errors():
         return True
     return any(c in names for c in ALERT_COLUMNS)
 
@@ -91,9 +100,8 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
     source = str(path)
     try:
         import pyarrow.parquet as pq
-    except ImportError:
-        yield ParquetPart(source, 0, records=[error_record(source, 0, INSTALL_HINT)])
-        return
+    except ImportError:  # an install without the extra, not a bad file: no row, the run stops
+        raise ImportError(INSTALL_HINT) from None
     try:
         fh = open(path, "rb")
     except OSError as exc:
@@ -106,7 +114,7 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
                 return
             pf = pq.ParquetFile(fh)
             schema = pf.schema_arrow
-        except Exception as exc:  # pyarrow raises ArrowInvalid/OSError on truncated or foreign files
+        except read_errors() as exc:  # truncated or foreign files
             yield ParquetPart(source, 0, records=[error_record(source, 0, f"corrupt Parquet file: {exception_detail(exc)}")])
             return
         problem = schema_problem(schema)
@@ -123,7 +131,7 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
                     part = ParquetPart(source, index, alerts=conform(batch))
                     index += batch.num_rows
                     yield part
-        except Exception as exc:
+        except read_errors() as exc:
             yield ParquetPart(source, index, records=[error_record(source, index, corrupt_parquet(index, exception_detail(exc)))])
 
 
@@ -192,13 +200,19 @@ def _unsupported_parts(source: str, pf: Any, columns: list[str], problem: str) -
     else:  # no column worth reading: count rows from the footer
         batches = ([{}] * pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups))
     for rows in batches:
-        recs = []
-        for row in rows:
-            oid = row.get("objectId")
-            recs.append(AlertRecord(source, index, oid if isinstance(oid, str) else None, _as_int(row.get("candid")),
-                                    None, Status.UNSUPPORTED_SCHEMA, problem))
-            index += 1
-        yield ParquetPart(source, index - len(recs), records=recs)
+        yield ParquetPart(source, index, records=unsupported_records(source, index, rows, problem))
+        index += len(rows)
+
+
+def unsupported_records(source: str, first_index: int, rows: list[dict[str, Any]], problem: str) -> list[AlertRecord]:
+    """UNSUPPORTED_SCHEMA records for the rows of a table that is not an alert table, with the row's
+    ``objectId`` and ``candid`` where it has usable ones (the Spark worker uses this rule too)."""
+    recs = []
+    for k, row in enumerate(rows):
+        oid = row.get("objectId")
+        recs.append(AlertRecord(source, first_index + k, oid if isinstance(oid, str) else None,
+                                _as_int(row.get("candid")), None, Status.UNSUPPORTED_SCHEMA, problem))
+    return recs
 
 
 def _as_int(value: Any) -> int | None:

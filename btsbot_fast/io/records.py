@@ -63,6 +63,21 @@ def exception_detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def checked_ids(objectId: Any, candid: Any) -> tuple[str | None, int | None, str]:
+    """A record's ``objectId`` and ``candid`` as the rows carry them (a string, a 64-bit integer), and why
+    not ('' when both are usable): a schema that types them otherwise (a numeric objectId, a double or
+    string candid) makes the record UNSUPPORTED_SCHEMA, never a row no sink can write."""
+    problems = []
+    if objectId is not None and not isinstance(objectId, str):
+        problems.append(f"objectId is {type(objectId).__name__} {objectId!r:.40}, expected a string")
+        objectId = None
+    if candid is not None and (isinstance(candid, bool) or not isinstance(candid, int)
+                               or not -(1 << 63) <= candid < 1 << 63):
+        problems.append(f"candid is {type(candid).__name__} {candid!r:.40}, expected a 64-bit integer")
+        candid = None
+    return objectId, candid, "; ".join(problems)
+
+
 def schema_name(schema: Any) -> str:
     """A writer schema's full name (Avro "Names": namespace + name); for a top-level union of named
     types, the last one's (the alert comes last by convention)."""
@@ -88,7 +103,7 @@ def unsupported_schema(name: str) -> str:
 
 
 __all__ = [
-    "BAD_MAGIC", "EMPTY_FILE", "FOREIGN_SCHEMA_PREFIXES", "NOT_A_RECORD", "AlertRecord", "cannot_read",
+    "BAD_MAGIC", "EMPTY_FILE", "FOREIGN_SCHEMA_PREFIXES", "NOT_A_RECORD", "AlertRecord", "cannot_read", "checked_ids",
     "corrupt_avro", "corrupt_parquet", "error_record", "exception_detail", "is_foreign", "schema_name",
     "unsupported_schema",
 ]

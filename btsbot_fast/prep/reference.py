@@ -73,7 +73,8 @@ def decode_stamp(data: bytes) -> np.ndarray:
                 data_array = hdul[0].data
     except PreprocessError:
         raise
-    except Exception as exc:  # astropy raises many types for damaged files
+    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, OverflowError, zlib.error) as exc:
+        # what astropy raises for damaged files; an ImportError, MemoryError or a bug propagates
         raise PreprocessError(Status.BAD_CUTOUT, f"unreadable FITS: {exc}") from None
     if data_array is None:
         raise PreprocessError(Status.BAD_CUTOUT, "FITS file has no data")

@@ -16,11 +16,12 @@ __all__ = [
 ]
 
 
-def import_model(path, name=None, home=None, opset=None, spec=None, tolerance=None) -> ResolvedModel:
-    """Import a TF SavedModel (tarball or directory) into the cache as verified ONNX; see :mod:`.convert`."""
+def import_model(path, name=None, home=None, opset=None, spec=None, tolerance=None, **options) -> ResolvedModel:
+    """Import a TF SavedModel (tarball or directory) into the cache as verified ONNX; a model the package
+    ships is kept unless ``replace_shipped=True`` (``options``: see :func:`.convert.import_model`)."""
     from . import convert
 
-    return convert.import_model(path, name=name, home=home, opset=opset, spec=spec, tolerance=tolerance)
+    return convert.import_model(path, name=name, home=home, opset=opset, spec=spec, tolerance=tolerance, **options)
 
 
 def pull(name, home=None, url=None, timeout=60.0) -> ResolvedModel:

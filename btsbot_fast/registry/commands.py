@@ -34,18 +34,39 @@ def models() -> None:
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--name", default=None, help="registry entry (checked against its sha256) or a new model name")
 @click.option("--opset", type=click.IntRange(17, 18), default=None, help="ONNX opset (default: the entry's, else 17)")
+@click.option("--replace-shipped", is_flag=True,
+              help="For a model the package ships: convert it here and use that instead, if it scores the golden "
+                   "and reference inputs within 1e-6 of the recorded production scores.")
+@click.option("--golden", type=click.Path(exists=True, file_okay=False), default=None,
+              help="With --replace-shipped: BTSbot's example inputs (as for models verify).")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), default=None,
+              help="With --replace-shipped: the real reference alerts' inputs (as for models verify).")
 @_home_option
 @_friendly
-def import_cmd(path: str, name: str | None, opset: int | None, home: str | None) -> None:
-    """Import a TF SavedModel (tarball or directory), convert it to ONNX and verify it against TensorFlow."""
+def import_cmd(path: str, name: str | None, opset: int | None, replace_shipped: bool, golden: str | None,
+               reference: str | None, home: str | None) -> None:
+    """Import a TF SavedModel (tarball or directory), convert it to ONNX and verify it against TensorFlow.
+
+    A model the package ships is kept as shipped (its identity checked, nothing stored) unless
+    --replace-shipped."""
     from . import import_model
 
-    m = import_model(path, name=name, home=home, opset=opset)
+    m = import_model(path, name=name, home=home, opset=opset, replace_shipped=replace_shipped, golden=golden,
+                     reference=reference)
+    if m.origin == "shipped":
+        click.echo(f"{path} is {m.name} {m.version}, which ships with btsbot-fast: kept the shipped {m.onnx_path}; "
+                   "nothing imported (--replace-shipped converts it here and uses that instead, if its scores "
+                   "stay within 1e-6 of the recorded production scores)")
+        return
     p = m.card.get("parity", {})
+    rec = m.card.get("recorded_parity")
     click.echo(f"imported {m.name} {m.version} -> {m.onnx_path}")
     click.echo(f"parity vs TensorFlow: max |diff| = {p.get('max_abs_diff', float('nan')):.3g} "
                f"(tolerance {p.get('tolerance', float('nan')):g}, {p.get('n_inputs')} probe inputs); "
                f"opset {m.card.get('conversion', {}).get('opset')}")
+    if rec:
+        click.echo("vs the recorded production scores: " + ", ".join(
+            f"{k} {v:.3g}" for k, v in rec["max_abs_diff"].items()) + f" (allowed {rec['tolerance']:g})")
 
 
 @models.command("list")
@@ -100,6 +121,10 @@ def pull_cmd(name: str, url: str | None, timeout: float, home: str | None) -> No
     from . import pull
 
     m = pull(name, home=home, url=url, timeout=timeout)
+    if m.origin == "shipped":
+        click.echo(f"downloaded {m.name} {m.version} (sha256 checked); it ships with btsbot-fast: kept the shipped "
+                   f"{m.onnx_path} (models import --replace-shipped converts it here instead)")
+        return
     click.echo(f"imported {m.name} {m.version} -> {m.onnx_path}")
     click.echo(f"parity vs TensorFlow: max |diff| = {m.card.get('parity', {}).get('max_abs_diff', float('nan')):.3g}")
 

@@ -24,14 +24,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .cache import (CARD_FILE, _io_name, ONNX_FILE, ResolvedModel, default_spec, load_spec, model_home, resolve, sha256_file,
-                    spec_from_entry)
+from .cache import (CARD_FILE, _io_name, ONNX_FILE, ResolvedModel, default_spec, load_spec, model_home, resolve,
+                    resolve_shipped, sha256_file, spec_from_entry)
 from .entries import (DEFAULT_INPUTS, DEFAULT_OUTPUT, ModelEntry, canonical_name, check_features, check_name, find_entry_by_sha256, get_entry,
                       list_entries)
 from .errors import ModelImportError
 
 MIN_OPSET, MAX_OPSET = 17, 18
 DEFAULT_TOLERANCE = 1e-5
+#: how far a replacement of a shipped model may score the golden and reference inputs from the production
+#: scores recorded with them (the shipped file: 2.1e-7)
+RECORDED_TOLERANCE = 1e-6
 PROBE_SEED = 20240917
 #: refuse archives that unpack to more than this (the official one is 3 MB)
 MAX_UNPACKED_BYTES = 4 << 30
@@ -248,13 +251,22 @@ def _store_atomically(home_dir: Path, name: str, onnx_src: Path, card: Mapping[s
 
 # --------------------------------------------------------------------------------------------- import
 def import_model(path: str | os.PathLike, name: str | None = None, home: str | os.PathLike | None = None,
-                 opset: int | None = None, spec: Any = None, tolerance: float | None = None) -> ResolvedModel:
+                 opset: int | None = None, spec: Any = None, tolerance: float | None = None, *,
+                 replace_shipped: bool = False, golden: str | os.PathLike | None = None,
+                 reference: str | os.PathLike | None = None) -> ResolvedModel:
     """Import a TF SavedModel (tarball, any compression, or extracted directory) into the model cache.
 
     A file whose sha256 matches a registry entry is that entry; ``name=`` an entry whose sha256 differs is
     refused. A model outside the registry takes ``name`` (default: the file name) and ``spec`` (a card
     dict/path or entry name; default: variant btsbot-v1 with all its features). The ONNX conversion must
     match TensorFlow within ``tolerance`` (default: the entry's, else 1e-5) or nothing is stored.
+
+    A registry model the package ships is kept: after its identity is checked, the shipped copy is
+    returned and nothing is converted or stored (a conversion made on another CPU or with other converter
+    versions gives other bytes, and an import would take precedence). With ``replace_shipped`` it is
+    converted and stored only if its scores on the golden and reference inputs (``golden``/``reference``
+    directories, by default found as ``models verify`` finds them) stay within
+    :data:`RECORDED_TOLERANCE` of the production scores recorded with them.
     """
     src = Path(path).expanduser()
     if not src.exists():
@@ -317,6 +329,13 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
                           "to import a different model, pass another --name")
         if entry is not None and spec is not None:
             raise ModelImportError(f"{src} is registry model {entry.name}; spec= is only for models outside the registry")
+        if entry is not None and entry.shipped and not replace_shipped:
+            return resolve_shipped(entry)
+        recorded_dirs = None
+        if entry is not None and entry.shipped:  # before the slow conversion: the gate's inputs must exist
+            from .verify_shipped import input_dirs
+
+            recorded_dirs = input_dirs(golden, reference, f"replacing the shipped {entry.name}")
 
         opset = int(opset if opset is not None else (entry.opset if entry else MIN_OPSET))
         if not MIN_OPSET <= opset <= MAX_OPSET:
@@ -394,6 +413,17 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
             raise ModelImportError(
                 f"ONNX Runtime disagrees with TensorFlow on the parity probe: max |score difference| {max_diff:.3g} "
                 f"> tolerance {tol:g}; nothing was stored")
+        recorded = None
+        if recorded_dirs is not None:
+            from .verify_shipped import recorded_parity
+
+            recorded = recorded_parity(backend, features, *recorded_dirs)
+            if not max(recorded.values()) <= RECORDED_TOLERANCE:
+                raise ModelImportError(
+                    f"this conversion of {name} scores the reference inputs up to {max(recorded.values()):.3g} away "
+                    f"from the recorded production scores (allowed {RECORDED_TOLERANCE:g}; "
+                    + ", ".join(f"{k} {v:.3g}" for k, v in recorded.items())
+                    + "): refusing to replace the shipped model; nothing was stored")
 
         # 6. store
         card: dict[str, Any] = {
@@ -435,6 +465,10 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
                 "candidate": f"onnxruntime {_version('onnxruntime')} {', '.join(backend.providers)}",
                 "reference_score_range": [float(ref.min()), float(ref.max())],
             },
+            "recorded_parity": None if recorded is None else {
+                "max_abs_diff": recorded, "tolerance": RECORDED_TOLERANCE,
+                "inputs": [str(d) for d in recorded_dirs],
+                "reference": "production scores recorded with the inputs (expected_scores, score_tf)"},
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "import_seconds": None,
             "licence": dict(entry.licence) if entry else card_spec.get("licence"),

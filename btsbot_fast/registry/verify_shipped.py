@@ -137,6 +137,32 @@ def load_reference(d: Path, feature_names) -> tuple[np.ndarray, np.ndarray, np.n
     return triplets, feats[:, cols], np.array([recorded[c] for c in candids])
 
 
+def input_dirs(golden: str | os.PathLike | None, reference: str | os.PathLike | None,
+               what: str) -> tuple[Path, Path]:
+    """The golden and reference input directories: the ones given, else found under
+    :func:`default_data_roots`; ``what`` names the command for the error when they are not found."""
+    golden_dir = _require(Path(golden), GOLDEN_FILES, "golden") if golden else _find("golden", GOLDEN_FILES)
+    ref_dir = (_require(Path(reference), REFERENCE_FILES, "reference") if reference
+               else _find(os.path.join("ztf", "reference"), REFERENCE_FILES))
+    if golden_dir is None or ref_dir is None:
+        raise ModelImportError(
+            f"{what} needs BTSbot's golden inputs and the real reference alerts' inputs; none found under "
+            + ", ".join(str(r) for r in default_data_roots()) + ": pass --golden DIR and --reference DIR")
+    return golden_dir, ref_dir
+
+
+def recorded_parity(backend, feature_names, golden_dir: Path, ref_dir: Path) -> dict[str, float]:
+    """Largest |score difference| between ``backend`` and the production scores recorded with BTSbot's
+    golden inputs (``expected_scores``) and the real reference alerts (``score_tf``), per input set."""
+    from .convert import max_abs_diff
+
+    out = {}
+    for set_name, (t, m, recorded) in (("golden", load_golden(golden_dir, feature_names)),
+                                       ("reference alerts", load_reference(ref_dir, feature_names))):
+        out[set_name] = max_abs_diff(backend.run(t, m), recorded)
+    return out
+
+
 def verify_shipped(name: str, tarball: str | os.PathLike, golden: str | os.PathLike | None = None,
                    reference: str | os.PathLike | None = None, tolerance: float | None = None) -> VerifyReport:
     """Compare the shipped ONNX of registry model ``name`` with a fresh conversion of ``tarball``."""
@@ -145,13 +171,7 @@ def verify_shipped(name: str, tarball: str | os.PathLike, golden: str | os.PathL
     entry = get_entry(name)
     shipped = resolve_shipped(entry)
     tol = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
-    golden_dir = _require(Path(golden), GOLDEN_FILES, "golden") if golden else _find("golden", GOLDEN_FILES)
-    ref_dir = (_require(Path(reference), REFERENCE_FILES, "reference") if reference
-               else _find(os.path.join("ztf", "reference"), REFERENCE_FILES))
-    if golden_dir is None or ref_dir is None:
-        raise ModelImportError(
-            "verify needs BTSbot's golden inputs and the real reference alerts' inputs; none found under "
-            + ", ".join(str(r) for r in default_data_roots()) + ": pass --golden DIR and --reference DIR")
+    golden_dir, ref_dir = input_dirs(golden, reference, "verify")
     features = shipped.feature_names
     trip, meta = convert.probe_inputs(features)
     inputs = [("probe", "built-in seeded batch", trip, meta, None),
@@ -160,7 +180,9 @@ def verify_shipped(name: str, tarball: str | os.PathLike, golden: str | os.PathL
 
     with tempfile.TemporaryDirectory(prefix="btsbot-verify-") as tmp_s:
         tmp = Path(tmp_s)
-        reconverted: ResolvedModel = convert.import_model(tarball, name=entry.name, home=tmp / "home")
+        reconverted: ResolvedModel = convert.import_model(tarball, name=entry.name, home=tmp / "home",
+                                                          replace_shipped=True, golden=golden_dir,
+                                                          reference=ref_dir)
         convert.safe_extract(Path(tarball), tmp / "extracted")
         tf, _loaded, fn, _, _ = convert._tf_signature(convert.find_savedmodel(tmp / "extracted"), entry.signature)
         ours, fresh = shipped.backend(), reconverted.backend()

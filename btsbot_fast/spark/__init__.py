@@ -37,18 +37,20 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with pyspar
 from .. import registry
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
-from .worker import (ALERT_PREFIX, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN,
-                     STATUS_COLUMN, ScoringJob, score_partition)
+from .worker import (ALERT_PREFIX, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN, ERROR_COLUMN, OUTPUT_COLUMNS,
+                     RESULT_ID_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition)
 
-__all__ = ["BTS_CANDIDATE_COLUMN", "BTS_REJECT_COLUMN", "ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
+__all__ = ["BTS_CANDIDATE_COLUMN", "BTS_REJECT_COLUMN", "ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN",
+           "output_schema", "with_btsbot_score"]
 
 
 def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.ResolvedModel = DEFAULT_MODEL,
                       batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None,
                       model_threads: int | None = None, home: str | os.PathLike[str] | None = None,
-                      keep: Sequence[str] | None = None) -> Any:
-    """``df`` with ``btsbot_score``, ``btsbot_status``, ``btsbot_error`` and the ``btsbot_bts_*`` columns appended (columns of those
-    names already there are replaced: re-scoring a scored table). Lazy like any transformation.
+                      keep: Sequence[str] | None = None, result_ids: bool = False) -> Any:
+    """``df`` with ``btsbot_score``, ``btsbot_status``, ``btsbot_error`` and the ``btsbot_bts_*`` columns
+    appended (columns of those names already there are replaced: re-scoring a scored table). Lazy like any
+    transformation.
 
     ``model``: a registry name, ``.onnx`` file, model directory (or a ``ResolvedModel``), resolved on the
     driver (``home``: the model cache, default ``$BTSBOT_FAST_HOME``) and broadcast to the executors.
@@ -57,6 +59,9 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
     worker to the cores Spark gave its task. ``keep``: the columns of ``df`` returned beside the scores
     (default: all). Every row goes to a Python worker and, by default, comes back whole: leaving out the
     cutouts and the history (e.g. ``keep=["objectId", "candid"]``) saves sending them back.
+    ``result_ids``: also return ``objectId, candid, jd, magpsf, fid`` as scoring read them (the CLI's
+    columns: candid from the top-level integer column, else the candidate's), before the score columns;
+    needs ``keep`` without those names.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -73,21 +78,33 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
         unknown = [c for c in keep if c not in inputs.columns]
         if unknown:
             raise ValueError(f"keep: no column(s) {', '.join(unknown)} in the DataFrame")
-        # the alert columns are not coming back: send only the fields scoring reads
+        clash = [c for c in keep if result_ids and c in RESULT_ID_COLUMNS]
+        if clash:
+            raise ValueError(f"keep: {', '.join(clash)} would come back twice with result_ids")
+        # the alert columns are not coming back: send only the fields scoring reads (for a table that is
+        # not an alert table, only its ids, for the rows that say so)
         prefix = ALERT_PREFIX
-        inputs = inputs.select(*keep, *([] if problem else pruned_alert_columns(inputs)))
+        ids_only = [inputs[c].alias(ALERT_PREFIX + c) for c in ("objectId", "candid") if c in inputs.columns]
+        inputs = inputs.select(*keep, *(ids_only if problem else pruned_alert_columns(inputs)))
+    elif result_ids:
+        raise ValueError("result_ids needs keep (the input's own objectId/candid columns would clash)")
     job = ScoringJob(model=resolved, model_sha256=hashlib.sha256(data).hexdigest(),
                      model_bytes=df.sparkSession.sparkContext.broadcast(data), batch_size=batch_size,
-                     threads=threads, model_threads=model_threads, keep=keep, alert_prefix=prefix, problem=problem)
-    return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema, keep))
+                     threads=threads, model_threads=model_threads, keep=keep, alert_prefix=prefix, problem=problem,
+                     result_ids=result_ids)
+    return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema, keep, result_ids))
 
 
-def output_schema(schema: Any, keep: Sequence[str] | None = None) -> Any:
+def output_schema(schema: Any, keep: Sequence[str] | None = None, result_ids: bool = False) -> Any:
     """The Spark schema of the scored DataFrame: the fields of ``schema`` (those named in ``keep``, in that
-    order, when given), then the score columns (OUTPUT_COLUMNS)."""
-    from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType
+    order, when given), the result ids with ``result_ids``, then the score columns (OUTPUT_COLUMNS)."""
+    from pyspark.sql.types import BooleanType, DoubleType, LongType, StringType, StructField, StructType
 
     fields = schema.fields if keep is None else [schema[name] for name in keep]
+    if result_ids:
+        types = {"objectId": StringType(), "candid": LongType(), "jd": DoubleType(), "magpsf": DoubleType(),
+                 "fid": LongType()}
+        fields = [*fields, *(StructField(c, types[c], True) for c in RESULT_ID_COLUMNS)]
     return StructType([*fields, StructField(SCORE_COLUMN, DoubleType(), True),
                        StructField(STATUS_COLUMN, StringType(), True),
                        StructField(ERROR_COLUMN, StringType(), True),

@@ -18,8 +18,6 @@ import click
 
 # absolute imports: spark-submit runs this file as a script, outside its package
 from btsbot_fast import registry
-# the compact output's columns from the candidate: those the CLI's rows have
-from btsbot_fast.prep.variant import ROW_INFO as CANDIDATE_INFO
 from btsbot_fast.scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 
 MODES = ("error", "overwrite", "append")
@@ -31,7 +29,7 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
     from pyspark.sql import functions as F
 
     from btsbot_fast.spark import OUTPUT_COLUMNS, with_btsbot_score
-    from btsbot_fast.spark.worker import SCORING_COLUMNS
+    from btsbot_fast.spark.worker import RESULT_ID_COLUMNS, SCORING_COLUMNS
 
     df = spark.read.parquet(input_path)
     resolved = registry.resolve(model)
@@ -42,65 +40,13 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
             df = df.select("*", source.alias("source"))
         scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads)
         return scored.select("*", *model_columns)
-    # the row's own columns are computed before scoring and kept; the alert columns go to the Python
-    # workers and are not sent back
-    own = {"objectId": _str_col(df, "objectId"), "candid": _candid(df), **_candidate_info(df), "source": source}
-    hidden = {name: f"__btsbot_{name}" for name in own}
-    df = df.select(*[c for c in SCORING_COLUMNS if c in df.columns], *[e.alias(hidden[n]) for n, e in own.items()])
+    # objectId, candid, jd, magpsf, fid come back from the workers as scoring read them (the CLI's values,
+    # one definition); the alert columns go to the workers and are not sent back
+    hidden_source = "__btsbot_source"
+    df = df.select(*[c for c in SCORING_COLUMNS if c in df.columns], source.alias(hidden_source))
     scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
-                               keep=list(hidden.values()))
-    return scored.select(*[F.col(hidden[n]).alias(n) for n in own if n != "source"], *OUTPUT_COLUMNS,
-                         *model_columns, F.col(hidden["source"]).alias("source"))
-
-
-def _str_col(df, name: str):
-    from pyspark.sql import functions as F
-
-    if name in df.columns and df.schema[name].dataType.simpleString() == "string":
-        return F.col(name)
-    return F.lit(None).cast("string")
-
-
-def _has_struct_field(df, column: str, field: str) -> bool:
-    from pyspark.sql.types import StructType
-
-    if column not in df.columns:
-        return False
-    t = df.schema[column].dataType
-    return isinstance(t, StructType) and field in t.fieldNames()
-
-
-def _candid(df):
-    """The alert's candid as the Parquet reader takes it: the top-level integer candid, else
-    ``candidate.candid`` (a top-level double was rounded when it was written)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import IntegralType
-
-    top = None
-    if "candid" in df.columns:
-        top = F.col("candid").cast("long")
-        integral = isinstance(df.schema["candid"].dataType, IntegralType)
-    inner = F.col("candidate.candid").cast("long") if _has_struct_field(df, "candidate", "candid") else None
-    if top is not None and inner is not None:
-        expr = F.coalesce(top, inner) if integral else F.coalesce(inner, top)
-    else:
-        expr = top if top is not None else inner if inner is not None else F.lit(None).cast("long")
-    return expr
-
-
-def _candidate_info(df) -> dict:
-    """jd, magpsf, fid from the candidate. magpsf goes through the Avro schema's float (tables widened to
-    double are rounded back, as the Parquet reader does); then double/long as in the CLI's rows."""
-    from pyspark.sql import functions as F
-
-    types = {"jd": ("double",), "magpsf": ("float", "double"), "fid": ("long",)}
-    out = {}
-    for name in CANDIDATE_INFO:
-        col = F.col(f"candidate.{name}") if _has_struct_field(df, "candidate", name) else F.lit(None)
-        for t in types[name]:
-            col = col.cast(t)
-        out[name] = col
-    return out
+                               keep=[hidden_source], result_ids=True)
+    return scored.select(*RESULT_ID_COLUMNS, *OUTPUT_COLUMNS, *model_columns, F.col(hidden_source).alias("source"))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

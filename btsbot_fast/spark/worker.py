@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..io.parquet import ALERT_COLUMNS, conform, schema_problem
+from ..io.parquet import ALERT_COLUMNS, conform, read_errors, schema_problem, unsupported_records
 from ..io.records import exception_detail
 from ..prep.bts import NO_CANDIDATE, describe
 from ..registry import ResolvedModel
@@ -44,6 +44,9 @@ OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN, BTS_CANDIDATE_COLUM
 ALERT_PREFIX = "__btsbot_alert_"
 #: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
 SCORING_COLUMNS = ("objectId", "candid", *ALERT_COLUMNS)
+#: with ``result_ids``: the alert's ids and candidate values as scoring read them (the CLI's columns), with
+#: their Arrow types (magpsf: the Avro schema's float, widened)
+RESULT_ID_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class ScoringJob:
     alert_prefix: str = ""
     #: why the DataFrame is not an alert table, decided on the driver ('' : it is one)
     problem: str = ""
+    #: also return RESULT_ID_COLUMNS, from the scorer's results
+    result_ids: bool = False
 
     def key(self, cpus: int) -> tuple:
         """What identifies a Scorer in a worker process (everything but the bytes' carrier)."""
@@ -146,66 +151,86 @@ def score_partition(batches: Iterable[Any], job: ScoringJob) -> Iterator[Any]:
     first = 0
     for batch in batches:
         yield with_score_columns(batch, scorer, keep=job.keep, alert_prefix=job.alert_prefix, problem=job.problem,
-                                 source=source, first_index=first)
+                                 source=source, first_index=first, result_ids=job.result_ids)
         first += batch.num_rows
 
 
 def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None = None, alert_prefix: str = "",
-                       problem: str | None = None, source: str = "<arrow>", first_index: int = 0) -> Any:
+                       problem: str | None = None, source: str = "<arrow>", first_index: int = 0,
+                       result_ids: bool = False) -> Any:
     """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
     columns) followed by ``btsbot_score``, ``btsbot_status``, ``btsbot_error``, ``btsbot_bts_candidate``
     and ``btsbot_bts_reject``, one value per row.
     The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves).
     A table that is not an alert table (``problem``, by default :func:`~btsbot_fast.io.parquet.schema_problem`
     of the alert columns) gives ``unsupported_schema`` rows saying what is missing, as the CLI does for such
-    a Parquet file."""
+    a Parquet file. ``result_ids``: :data:`RESULT_ID_COLUMNS` come before the score columns, as scoring
+    read them (what the CLI's rows hold)."""
     import pyarrow as pa
 
     alerts = batch
-    if alert_prefix and not problem:  # (with a problem, the alert columns may not even have been sent)
+    if alert_prefix:  # (with a problem, only the ids may have been sent)
         names = [n for n in batch.schema.names if n.startswith(alert_prefix)]
         alerts = pa.RecordBatch.from_arrays([batch.column(n) for n in names],
                                             names=[n[len(alert_prefix):] for n in names])
     if problem is None:
         problem = schema_problem(alerts.schema)
     if problem:
-        results = _unsupported(batch.num_rows, problem, source, first_index, scorer)
+        results = _unsupported(alerts, batch.num_rows, problem, source, first_index, scorer)
     else:
         results = score_record_batch(alerts, scorer, source=source, first_index=first_index)
     if keep is None:
         keep = [name for name in batch.schema.names if name not in OUTPUT_COLUMNS]
-    arrays = [batch.column(name) for name in keep] + [
+    ids = []
+    if result_ids:
+        types = {"objectId": pa.string(), "candid": pa.int64(), "jd": pa.float64(), "magpsf": pa.float64(),
+                 "fid": pa.int64()}
+        ids = [pa.array([getattr(r, c) for r in results], type=types[c]) for c in RESULT_ID_COLUMNS]
+    arrays = [batch.column(name) for name in keep] + ids + [
         pa.array([r.score for r in results], type=pa.float64()),
         pa.array([r.status for r in results], type=pa.string()),
         pa.array([r.error for r in results], type=pa.string()),
         pa.array([r.bts_candidate for r in results], type=pa.bool_()),
         pa.array([r.bts_reject for r in results], type=pa.string()),
     ]
-    return pa.RecordBatch.from_arrays(arrays, names=[*keep, *OUTPUT_COLUMNS])
+    return pa.RecordBatch.from_arrays(arrays, names=[*keep, *(RESULT_ID_COLUMNS if result_ids else ()),
+                                                     *OUTPUT_COLUMNS])
 
 
 def score_record_batch(batch: Any, scorer: Scorer, *, source: str = "<arrow>",
                        first_index: int = 0) -> list[ScoreResult]:
     """One :class:`ScoreResult` per row of ``batch`` (an alert table's), in order, scored in slices of
     ``scorer.batch_size``; rows whose columns cannot be read give ``decode_error`` rows."""
+    # Only the data's errors make rows; an ImportError (a worker importing the source tree instead of the
+    # installed package), a MemoryError or a bug fails the task, as Spark should report it
+    from ..prep.arrow import preprocess_arrow
+
+    data_errors = read_errors()
     try:  # the whole batch at once: slices of nested columns cannot be re-typed
         alerts = _conform(batch)
-    except Exception as exc:  # unreadable column values: these rows fail, the task goes on
+    except data_errors as exc:  # unreadable column values: these rows fail, the task goes on
         return _unreadable(batch.num_rows, exc, source, first_index, scorer)
     out: list[ScoreResult] = []
     for start in range(0, batch.num_rows, scorer.batch_size):
         part = alerts.slice(start, scorer.batch_size)
         try:
-            pre = _preprocess(part, scorer.threads, source, first_index + start)
-        except Exception as exc:
+            pre = preprocess_arrow(part, scorer.threads, source=source, first_index=first_index + start,
+                                   conformed=True)
+        except data_errors as exc:
             out.extend(_unreadable(part.num_rows, exc, source, first_index + start, scorer))
             continue
         out.extend(scorer.score_batch(pre))
     return out
 
 
-def _unsupported(n: int, problem: str, source: str, first_index: int, scorer: Scorer) -> list[ScoreResult]:
-    return [_failed(source, first_index + i, Status.UNSUPPORTED_SCHEMA, problem, scorer) for i in range(n)]
+def _unsupported(alerts: Any, n: int, problem: str, source: str, first_index: int,
+                 scorer: Scorer) -> list[ScoreResult]:
+    """The ``n`` rows of a table that is not an alert table, with their objectId/candid as the CLI gives them."""
+    names = [c for c in ("objectId", "candid") if c in alerts.schema.names]
+    rows = alerts.select(names).to_pylist() if names else [{}] * n
+    return [ScoreResult(r.objectId, r.candid, None, None, None, None, r.status.label, r.message, scorer.model_name,
+                        scorer.model_version, r.source, r.index)
+            for r in unsupported_records(source, first_index, rows, problem)]
 
 
 def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: Scorer) -> list[ScoreResult]:
@@ -222,9 +247,3 @@ def _conform(batch: Any) -> Any:
     """The columns scoring reads, brought back to the ZTF Avro schema's types (the Parquet reader's rules)."""
     return conform(batch.select([c for c in SCORING_COLUMNS if c in batch.schema.names]))
 
-
-def _preprocess(part: Any, threads: int, source: str, first_index: int) -> Any:
-    """The native core fed from the (conformed) Arrow columns: no Python loop over rows."""
-    from ..prep.arrow import preprocess_arrow
-
-    return preprocess_arrow(part, threads, source=source, first_index=first_index, conformed=True)

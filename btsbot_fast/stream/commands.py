@@ -56,16 +56,25 @@ class _StderrHandler(logging.Handler):
               help="Also decide and act per source, live (autoscan TOML: policy, state, SkyPortal, follow-up).")
 @click.option("--autoscan-report", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
               help="With --autoscan: write the run's summary.json and decisions.png here when it stops.")
+@click.option("--max-commit-failures", type=click.IntRange(min=1), default=10, show_default=True, metavar="N",
+              help="Stop (exit 1) after N offset commits in a row have failed.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics and a health check on /healthz "
+                   "(the [metrics] extra).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, metavar="ADDRESS",
+              help="Address the metrics server binds (0.0.0.0: every interface).")
 @click.option("-v", "--verbose", is_flag=True, help="Also log per-batch timings and librdkafka's debug messages.")
 def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, output, output_format, from_beginning,
            idle_timeout, max_alerts, overrides, kafka_config, scorer_options: ScorerOptions, batch_timeout,
-           stats_interval, stats_json, connect_timeout, autoscan_config, autoscan_report, verbose) -> None:
+           stats_interval, stats_json, connect_timeout, autoscan_config, autoscan_report, max_commit_failures,
+           metrics_port, metrics_host, verbose) -> None:
     """Score ZTF alerts from Kafka topics and publish one result per alert, at least once.
 
     Offsets are committed only after the results are durable, so a killed run restarted with the same
     --group-id loses nothing. SIGINT/SIGTERM finish the current batch, flush, commit and exit 0.
     --batch-size is also the most messages committed together.
     """
+    from ..secrets import SecretError, require_private_file
     from . import KafkaConfigError, StreamError, merged, parse_overrides, read_properties, run_stream
     from ..output import format_for
 
@@ -81,8 +90,10 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     try:
+        if kafka_config is not None:
+            require_private_file(kafka_config, "the Kafka properties file")
         props = merged(read_properties(kafka_config) if kafka_config else {}, parse_overrides(overrides))
-    except KafkaConfigError as exc:
+    except (KafkaConfigError, SecretError) as exc:
         raise click.UsageError(str(exc)) from None
 
     handler = _StderrHandler()
@@ -96,19 +107,36 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     # batch harmless); a background sender sends the actions, so scoring never waits for SkyPortal
     # (btsbot_fast.autoscan.runner, .sender)
     scan = _open_autoscan(autoscan_config, autoscan_report) if autoscan_config is not None else None
+    metrics = None
+    try:  # the extras this run needs, named with their install hint before anything starts
+        from .loop import _require_kafka
+
+        _require_kafka()
+        if metrics_port is not None:
+            from .metrics import require_prometheus
+
+            require_prometheus()
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
+        if metrics_port is not None:
+            from .metrics import StreamMetrics
+
+            metrics = StreamMetrics(autoscan_state=scan.config.state if scan is not None else None)
+            metrics.serve(metrics_port, metrics_host)
         summary = run_stream(bootstrap_servers=bootstrap_servers, group_id=group_id, topics=topics,
                              topic_pattern=topic_pattern, scorer=scorer, idle_timeout=idle_timeout,
                              max_alerts=max_alerts, output_topic=output_topic, output_file=output,
                              output_format=output_format, kafka_config=props, from_beginning=from_beginning,
                              batch_timeout=batch_timeout, stats_interval=stats_interval, stats_json=stats_json,
                              stats_stream=sys.stderr, connect_timeout=connect_timeout,
-                             on_batch=scan.process if scan is not None else None)
-    except ImportError as exc:
-        raise click.ClickException(str(exc)) from None
-    except StreamError as exc:
+                             on_batch=scan.process if scan is not None else None,
+                             max_commit_failures=max_commit_failures, metrics=metrics)
+    except (StreamError, OSError) as exc:  # (OSError: the metrics port is taken)
         raise click.ClickException(str(exc)) from None
     finally:
+        if metrics is not None:
+            metrics.close()
         logger.removeHandler(handler)
         if scan is not None:
             _close_autoscan(scan, autoscan_report)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,7 +25,8 @@ from typing import Any, TextIO
 
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
-from .rows import empty_message_row, encoder, result_row, utc_now
+from .rows import (MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row,
+                   utc_now)
 from .sinks import KafkaTopicSink, Sink, SinkError, open_file_sink
 from .stats import StatsReporter, StreamStats
 
@@ -33,6 +35,14 @@ log = logging.getLogger("btsbot_fast.stream")
 kafka_log = logging.getLogger("btsbot_fast.stream.librdkafka")
 
 BatchHook = Callable[[list[dict[str, Any]]], None]
+#: commits that may fail in a row (a rebalance, a coordinator moving) before the stream gives up: past
+#: that, every restart would replay more of the night
+DEFAULT_MAX_COMMIT_FAILURES = 10
+
+
+def default_client_id() -> str:
+    """``btsbot-fast-<host>``: how the brokers' logs and quotas name this process."""
+    return f"btsbot-fast-{socket.gethostname()}"
 
 
 class _ScopeNoiseFilter(logging.Filter):
@@ -96,7 +106,8 @@ class StreamScorer:
                  kafka_config: Mapping[str, str] | None = None, from_beginning: bool = False,
                  batch_timeout: float = 0.1, on_batch: BatchHook | None = None, stats_interval: float = 10.0,
                  stats_json: str | os.PathLike[str] | None = None, stats_stream: TextIO | None = sys.stderr,
-                 connect_timeout: float = 15.0):
+                 connect_timeout: float = 15.0, max_commit_failures: int = DEFAULT_MAX_COMMIT_FAILURES,
+                 metrics: Any = None):
         if bool(topics) == bool(topic_pattern):
             raise ValueError("give topics or a topic_pattern (one of the two)")
         if output_topic is None and output_file is None and on_batch is None:
@@ -114,7 +125,16 @@ class StreamScorer:
         self.batch_timeout = batch_timeout
         self.on_batch = on_batch
         self.connect_timeout = connect_timeout
+        if max_commit_failures < 1:
+            raise ValueError("max_commit_failures must be >= 1")
+        self.max_commit_failures = max_commit_failures
+        #: a btsbot_fast.stream.metrics.StreamMetrics to feed (its server is the caller's)
+        self.metrics = metrics
+        self._failed_commits = 0  # in a row
         self.redact = Redactor(self.kafka_config)
+        #: the largest row the output topic takes (the producer's message.max.bytes, less room for the rest)
+        limit = int(self.kafka_config.get("message.max.bytes", 1_000_000))
+        self.max_row_bytes = max(limit // 2, limit - MESSAGE_OVERHEAD_BYTES)
         self._stats_args = (stats_interval, stats_stream, stats_json)
         self._stop = threading.Event()
         self._stop_reason = ""
@@ -135,7 +155,8 @@ class StreamScorer:
 
     # --- setup -----------------------------------------------------------------------------------
     def _client_config(self, **own: Any) -> dict[str, Any]:
-        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, **self.kafka_config, **own}
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "client.id": default_client_id(),
+                                **self.kafka_config, **own}
         conf["logger"] = kafka_log
         return conf
 
@@ -146,14 +167,18 @@ class StreamScorer:
                                       "enable.auto.commit": False, "enable.auto.offset.store": False})
 
     def _producer_config(self) -> dict[str, Any]:
-        return self._client_config(**{"acks": "all"})
+        # idempotence: a produce retried after a lost acknowledgement is not written twice
+        return self._client_config(**{"acks": "all", "enable.idempotence": True})
 
     def _open(self) -> None:
         ck = _require_kafka()
-        for f in [f for f in kafka_log.filters if isinstance(f, (RedactingFilter, _ScopeNoiseFilter))]:
-            kafka_log.removeFilter(f)
+        # every line of the stream's loggers passes the redactor (a filter acts on its own logger's records)
+        for logger in (log, kafka_log):
+            for f in [f for f in logger.filters if isinstance(f, (RedactingFilter, _ScopeNoiseFilter))]:
+                logger.removeFilter(f)
         kafka_log.addFilter(_ScopeNoiseFilter())
-        kafka_log.addFilter(RedactingFilter(self.redact))
+        for logger in (log, kafka_log):
+            logger.addFilter(RedactingFilter(self.redact))
         try:
             consumer = ck.Consumer(self._consumer_config())
         except ck.KafkaException as exc:
@@ -214,7 +239,8 @@ class StreamScorer:
         messages, or ``idle_timeout`` seconds without a message (counted from the last message or
         partition assignment; not before the first assignment). Returns what was done; raises :class:`StreamError` when the run cannot go on."""
         reporter = StatsReporter(*self._stats_args)
-        self.stats = StreamStats()
+        self.stats = StreamStats(metrics=self.metrics)
+        self._failed_commits = 0
         self._closing = False
         stopped_by = ""
         final_lag: dict[str, int] = {}
@@ -222,6 +248,8 @@ class StreamScorer:
             self._open()
             last_message = None
             while not self._stop.is_set():
+                if self.metrics is not None:
+                    self.metrics.beat()
                 want = self.scorer.batch_size
                 if max_alerts is not None:
                     want = min(want, max_alerts - self.stats.messages)
@@ -234,7 +262,7 @@ class StreamScorer:
                 now = time.monotonic()
                 if alerts:
                     last_message = now
-                    self._process(alerts)
+                    self._process(alerts, started=now)
                     scored = time.monotonic()
                     self._settle(force=False)
                     log.debug("batch of %d: waited %.0f ms, scored in %.0f ms, durable+committed in %.0f ms",
@@ -246,11 +274,14 @@ class StreamScorer:
                     if idle_timeout is not None and marks and now - max(marks) >= idle_timeout:
                         stopped_by = f"idle for {idle_timeout:g} s"
                         break
+                # the lag moves when commits do; asked here, never inside a rebalance callback
+                if self.metrics is not None and self._committed and self.metrics.lag_due():
+                    self.metrics.set_lag(self._lag())
                 if reporter.due():
-                    reporter.report(self.stats.snapshot(self._lag()))
+                    reporter.report(self.stats.snapshot(_lag_text(self._lag())))
             stopped_by = stopped_by or self._stop_reason
             self._settle(force=True)
-            final_lag = self._lag()
+            final_lag = _lag_text(self._lag())
         except SinkError as exc:
             raise StreamError(str(exc)) from None
         finally:
@@ -275,7 +306,7 @@ class StreamScorer:
         log.warning("%s", self.redact(f"Kafka: {err.str()}"))
         return False
 
-    def _process(self, messages: list[Any]) -> None:
+    def _process(self, messages: list[Any], started: float) -> None:
         """Score one batch of messages and hand its rows to the sinks (not yet durable)."""
         model, version = self.scorer.model_name, self.scorer.model_version
         where = [(m.topic(), m.partition(), m.offset()) for m in messages]
@@ -296,10 +327,13 @@ class StreamScorer:
                           else "Avro container holds no alert records")
                 rows.append(empty_message_row(model, version, topic, partition, offset, scored_at, reason))
             offsets[(topic, partition)] = max(offset, offsets.get((topic, partition), -1))
+        for i, row in enumerate(rows):  # a row no sink can write must not stop the partition for good
+            if problem := row_problem(row, self.max_row_bytes):
+                rows[i] = unwritable_row(row, problem)
         for sink in self._sinks:
             sink.write(rows)
         self._pending.append((rows, offsets))
-        self.stats.count_batch(len(messages), rows)
+        self.stats.count_batch(len(messages), rows, time.monotonic() - started)
 
     def _settle(self, force: bool) -> None:
         """When every sink says its rows are durable: run the hook on each pending batch, then commit."""
@@ -328,26 +362,43 @@ class StreamScorer:
         ck = _require_kafka()
         tps = [ck.TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()]
         try:
-            self._consumer.commit(offsets=tps, asynchronous=False)
-        except ck.KafkaException as exc:  # e.g. the partitions moved during a rebalance: duplicates, not losses
-            log.warning("%s", self.redact(f"offset commit failed ({exc.args[0].str()}); "
-                                          "those messages will be scored again"))
+            done = self._consumer.commit(offsets=tps, asynchronous=False) or []
+            failed = [f"{tp.topic}[{tp.partition}]: {tp.error.str()}" for tp in done if tp.error is not None]
+        except ck.KafkaException as exc:
+            failed = [exc.args[0].str()]
+        if failed:  # e.g. the partitions moved during a rebalance: duplicates, not losses
+            self._failed_commits += 1
+            self.stats.count_commit(ok=False)
+            text = self.redact("; ".join(failed))
+            if self._failed_commits >= self.max_commit_failures:
+                raise StreamError(f"{self._failed_commits} offset commits in a row failed (last: {text}); "
+                                  "stopping: a restart would score everything since the last commit again")
+            log.warning("offset commit failed (%s); those messages will be scored again unless a later commit "
+                        "succeeds (%d failed in a row; the stream stops at %d)", text, self._failed_commits,
+                        self.max_commit_failures)
             return
-        self.stats.commits += 1
+        self._failed_commits = 0
+        self.stats.count_commit(ok=True)
         for (t, p), o in offsets.items():
             self._committed[(t, p)] = o + 1
 
-    def _lag(self) -> dict[str, int]:
-        """Messages not yet consumed per assigned partition (high watermark - position)."""
-        lag: dict[str, int] = {}
+    def _lag(self) -> dict[tuple[str, int], int]:
+        """Messages not yet committed per assigned partition: high watermark - committed offset, both
+        asked of the brokers (what a restart would have to score again, not where the fetcher is)."""
+        ck = _require_kafka()
+        lag: dict[tuple[str, int], int] = {}
         try:
             assignment = self._consumer.assignment()
-            for tp in self._consumer.position(assignment):
-                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-                if high >= 0 and tp.offset >= 0:
-                    lag[f"{tp.topic}[{tp.partition}]"] = max(0, high - tp.offset)
-        except Exception as exc:  # lag is a report, never a reason to stop
-            log.debug("lag unavailable: %s", exc)
+            if not assignment:
+                return lag
+            for tp in self._consumer.committed(assignment, timeout=5.0):
+                if tp.offset < 0:  # nothing committed yet: the lag is not known
+                    continue
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=5.0, cached=False)
+                if high >= 0:
+                    lag[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+        except ck.KafkaException as exc:  # lag is a report, never a reason to stop
+            log.debug("%s", self.redact(f"lag unavailable: {exc.args[0].str()}"))
         return lag
 
     def _close(self) -> None:
@@ -362,9 +413,13 @@ class StreamScorer:
         if self._consumer is not None:
             try:
                 self._consumer.close()
-            except Exception as exc:
+            except (_require_kafka().KafkaException, RuntimeError) as exc:  # a broker error, or closed already
                 log.debug("consumer close: %s", exc)
             self._consumer = None
+
+
+def _lag_text(lag: dict[tuple[str, int], int]) -> dict[str, int]:
+    return {f"{t}[{p}]": n for (t, p), n in sorted(lag.items())}
 
 
 @contextmanager

@@ -56,6 +56,59 @@ def empty_message_row(model: str, model_version: str, topic: str, partition: int
     }
 
 
+#: room kept in a Kafka message (message.max.bytes, librdkafka's default 1,000,000) for the key, the
+#: headers and the Avro container's header beside the row's JSON size
+MESSAGE_OVERHEAD_BYTES = 100_000
+
+
+def unwritable_row(row: dict[str, Any], why: str) -> dict[str, Any]:
+    """The row that replaces one no sink can write (a value of a type or size the output schema does not
+    allow): the message keeps its place and gets an answer; the values go, the reason stays."""
+    return {**empty_message_row(row["model"], row["model_version"], row["topic"], row["partition"], row["offset"],
+                                row["scored_at"], f"cannot write this alert's row: {why}"),
+            "status": Status.UNSUPPORTED_SCHEMA.label, "record_index": row["record_index"]}
+
+
+def row_problem(row: dict[str, Any], max_bytes: int) -> str:
+    """Why ``row`` cannot be written by every sink ('' when it can): its JSON encoding fails (NaN or inf,
+    a type JSON lacks) or is too large for a Kafka message, or it does not fit the Avro output schema."""
+    try:
+        size = len(encode_json(row))
+    except (TypeError, ValueError, OverflowError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    if size > max_bytes:
+        return f"{size:,} bytes, more than the {max_bytes:,} an output message may carry"
+    for name, fits in _field_checks():
+        value = row[name]
+        if not fits(value):
+            return f"{name} {value!r:.40} does not fit the output schema"
+    return ""
+
+
+_AVRO_FITS = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and -(1 << 31) <= v < 1 << 31,
+    "long": lambda v: isinstance(v, int) and not isinstance(v, bool) and -(1 << 63) <= v < 1 << 63,
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "double": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+}
+
+
+@lru_cache(maxsize=1)
+def _field_checks() -> tuple:
+    """(field, check) for every field of the Avro output schema: what fastavro's validation checks, at a
+    tenth of its cost per row (a row is checked before any sink sees it)."""
+    schema = json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+    checks = []
+    for f in schema["fields"]:
+        types = f["type"] if isinstance(f["type"], list) else [f["type"]]
+        (fits,) = [_AVRO_FITS[t] for t in types if t != "null"]  # the schema's unions are [null, T]
+        checks.append((f["name"], (lambda v, fits=fits: v is None or fits(v)) if "null" in types else fits))
+    return tuple(checks)
+
+
 def output_view(row: dict[str, Any]) -> dict[str, Any]:
     """The row restricted to :data:`OUTPUT_FIELDS`, in order."""
     return {name: row[name] for name in OUTPUT_FIELDS}

@@ -4,7 +4,8 @@
 returns True, or returns False when the sink defers (a Parquet part is still filling; ``force`` makes it
 write). The loop commits a batch's offsets only once every sink has returned True after that batch.
 
-File sinks append across runs. A run killed with SIGKILL may leave a torn last line in a JSON Lines or
+File sinks append across runs, one writer at a time (the lock of btsbot_fast.output: a second stream on
+the same ``-o`` stops with an error). A run killed with SIGKILL may leave a torn last line in a JSON Lines or
 CSV file: reopening truncates the file to its last complete line (those rows' offsets were never
 committed, so they are scored again).
 """
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..output import csv_cell, format_for, require_pyarrow
+from ..output import OutputLock, OutputLockedError, csv_cell, format_for, require_pyarrow
 from .rows import OUTPUT_FIELDS, encode_json
 
 log = logging.getLogger("btsbot_fast.stream")
@@ -32,6 +33,13 @@ PARQUET_ROLL_SECONDS = 60.0
 
 class SinkError(RuntimeError):
     """A sink could not make rows durable (delivery failed, disk full...): offsets must not be committed."""
+
+
+def _lock(path: Path) -> OutputLock:
+    try:
+        return OutputLock(path)
+    except OutputLockedError as exc:
+        raise SinkError(str(exc)) from None
 
 
 class Sink(Protocol):
@@ -100,8 +108,15 @@ class _LineFileSink:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.path)  # before the torn-line repair: no other writer's line is ever cut
         created = not self.path.exists()
+        try:
+            self._open(created)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, created: bool) -> None:
         self._fh = open(self.path, "a+b")
         self.repaired_bytes = self._repair_torn_tail()
         if self._fh.seek(0, io.SEEK_END) == 0:
@@ -152,9 +167,12 @@ class _LineFileSink:
         return True
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self.sync()
-            self._fh.close()
+        try:
+            if not self._fh.closed:
+                self.sync()
+                self._fh.close()
+        finally:
+            self._lock.release()
 
 
 class JsonlFileSink(_LineFileSink):
@@ -202,6 +220,7 @@ class ParquetDatasetSink:
             raise SinkError(f"{self.path} is a file; the stream writes a Parquet dataset directory there "
                             "(choose a new name)")
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.path)
         self.roll_rows = roll_rows
         self.roll_seconds = roll_seconds
         self._columns: dict[str, list[Any]] = {c: [] for c in OUTPUT_FIELDS}
@@ -246,7 +265,10 @@ class ParquetDatasetSink:
         self._columns = {c: [] for c in OUTPUT_FIELDS}
 
     def close(self) -> None:
-        self.sync(force=True)
+        try:
+            self.sync(force=True)
+        finally:
+            self._lock.release()
 
 
 def open_file_sink(path: str | os.PathLike[str]) -> Sink:

@@ -24,20 +24,37 @@ class StreamStats:
     rows: int = 0
     batches: int = 0
     commits: int = 0
+    commit_failures: int = 0
     status: Counter = field(default_factory=Counter)
+    #: the Prometheus metrics fed with the same counts (btsbot_fast.stream.metrics), when served
+    metrics: Any = None
     #: monotonic time of the first message and of the last batch made durable (throughput window)
     first_message: float | None = None
     last_durable: float | None = None
     _last_report: float = field(default_factory=time.monotonic)
     _last_messages: int = 0
 
-    def count_batch(self, messages: int, rows: list[dict[str, Any]]) -> None:
+    def count_batch(self, messages: int, rows: list[dict[str, Any]], seconds: float) -> None:
         if self.first_message is None and messages:
             self.first_message = time.monotonic()
         self.messages += messages
         self.rows += len(rows)
         self.batches += 1
-        self.status.update(r["status"] for r in rows)
+        statuses = Counter(r["status"] for r in rows)
+        self.status.update(statuses)
+        if self.metrics is not None:
+            for status, n in statuses.items():
+                self.metrics.alerts.labels(status).inc(n)
+            self.metrics.batches.inc()
+            self.metrics.batch_seconds.observe(seconds)
+
+    def count_commit(self, ok: bool) -> None:
+        if ok:
+            self.commits += 1
+        else:
+            self.commit_failures += 1
+        if self.metrics is not None:
+            (self.metrics.commits if ok else self.metrics.commit_failures).inc()
 
     @property
     def busy_seconds(self) -> float:
@@ -59,6 +76,7 @@ class StreamStats:
             "rows": self.rows,
             "batches": self.batches,
             "commits": self.commits,
+            "commit_failures": self.commit_failures,
             "interval_s": round(interval, 3),
             "alerts_per_s": round(rate, 2),
             "mean_alerts_per_s": round(self.messages / busy, 2) if busy > 0 else None,
