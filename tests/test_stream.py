@@ -258,9 +258,12 @@ def test_bad_messages_each_get_one_error_row_and_their_offsets_committed(kafka, 
         want = next(scorer.score_files([path]))
         row = by_name[name]
         assert (row["candid"], row["objectId"], row["fid"]) == (want.candid, want.objectId, want.fid)
+        assert (row["bts_candidate"], row["bts_reject"]) == (want.bts_candidate, want.bts_reject)  # Kafka route
         assert row["score"] == pytest.approx(want.score, abs=SCORE_TOL) and row["magpsf"] == want.magpsf
         assert isinstance(row["candid"], int) and row["scored_at"].endswith("Z")
     assert all(r["score"] is None for n, r in by_name.items() if not n.startswith("good"))
+    assert all((r["bts_candidate"], r["bts_reject"]) == (None, "missing:candidate")
+               for n, r in by_name.items() if not n.startswith("good"))
 
     # every offset committed, the file and the topic hold the same rows
     assert kafka.committed(group, topic) == {p: max(o for q, o in placed if q == p) + 1 for p in range(4)}
