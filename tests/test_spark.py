@@ -27,7 +27,8 @@ from test_parquet import SCORE_ATOL, ParquetReference  # noqa: E402
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs a Java runtime (Debian: openjdk-17-jre-headless)", allow_module_level=True)
 
-RESULT_COLUMNS = ["objectId", "btsbot_score", "btsbot_status", "btsbot_error"]
+RESULT_COLUMNS = ["objectId", "btsbot_score", "btsbot_status", "btsbot_error", "btsbot_bts_candidate",
+                  "btsbot_bts_reject"]
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,7 @@ def assert_same_as_cli(ours, theirs):
     for s, c in zip(ours, theirs):
         assert s["objectId"] == c["objectId"]
         assert (s["btsbot_status"], s["btsbot_error"]) == (c["status"], c["error"]), (s, c)
+        assert (s["btsbot_bts_candidate"], s["btsbot_bts_reject"]) == (c["bts_candidate"], c["bts_reject"]), (s, c)
         if c["status"] == "ok":
             assert abs(s["btsbot_score"] - c["score"]) <= SCORE_ATOL, (s, c)
         else:

@@ -258,9 +258,12 @@ def test_bad_messages_each_get_one_error_row_and_their_offsets_committed(kafka, 
         want = next(scorer.score_files([path]))
         row = by_name[name]
         assert (row["candid"], row["objectId"], row["fid"]) == (want.candid, want.objectId, want.fid)
+        assert (row["bts_candidate"], row["bts_reject"]) == (want.bts_candidate, want.bts_reject)  # Kafka route
         assert row["score"] == pytest.approx(want.score, abs=SCORE_TOL) and row["magpsf"] == want.magpsf
         assert isinstance(row["candid"], int) and row["scored_at"].endswith("Z")
     assert all(r["score"] is None for n, r in by_name.items() if not n.startswith("good"))
+    assert all((r["bts_candidate"], r["bts_reject"]) == (None, "missing:candidate")
+               for n, r in by_name.items() if not n.startswith("good"))
 
     # every offset committed, the file and the topic hold the same rows
     assert kafka.committed(group, topic) == {p: max(o for q, o in placed if q == p) + 1 for p in range(4)}
@@ -396,7 +399,8 @@ def test_secrets_are_refused_on_the_command_line():
 # --- sinks and settings, on real files (no broker) --------------------------------------------------------
 def _row(i: int, **over) -> dict:
     row = {"objectId": f"ZTF24aa{i:05d}", "candid": 2_475_433_850_015_015_000 + i, "jd": 2460000.5 + i,
-           "score": 0.25 + i / 1000, "status": "ok", "error": "", "model": "btsbot-v1.0.1", "model_version": "1.0.1",
+           "score": 0.25 + i / 1000, "status": "ok", "error": "", "bts_candidate": (True, False, None)[i % 3],
+           "bts_reject": ("", "bright", "missing:drb")[i % 3], "model": "btsbot-v1.0.1", "model_version": "1.0.1",
            "topic": "ztf_20240501_programid1", "partition": i % 4, "offset": i, "record_index": 0,
            "scored_at": "2024-05-01T03:04:05.678Z", "magpsf": 18.5, "fid": 1}
     row.update(over)
@@ -423,6 +427,8 @@ def test_file_sink_appends_and_cuts_a_torn_last_line(tmp_path, suffix):
         rows = _jsonl(path)
         assert [r["candid"] for r in rows] == [_row(i)["candid"] for i in range(3)]
         assert rows[1]["score"] is None and rows[1]["error"] == "gzip:\nbroken" and "magpsf" not in rows[0]
+        assert [(r["bts_candidate"], r["bts_reject"]) for r in rows] == [(True, ""), (False, "bright"),
+                                                                        (None, "missing:drb")]
     else:
         import csv
 
@@ -432,6 +438,7 @@ def test_file_sink_appends_and_cuts_a_torn_last_line(tmp_path, suffix):
             rows = list(csv.DictReader(fh))
         assert tuple(rows[0]) == OUTPUT_FIELDS and len(rows) == 3
         assert rows[1]["score"] == "" and rows[1]["error"] == "gzip: broken" and rows[0]["score"] == "0.25"
+        assert [r["bts_candidate"] for r in rows] == ["true", "false", ""]
 
 
 def test_csv_sink_refuses_a_file_with_other_columns(tmp_path):
@@ -459,6 +466,7 @@ def test_parquet_sink_writes_parts_only_when_they_roll(tmp_path):
     table = pq.read_table(tmp_path / "scores.parquet")
     assert tuple(table.column_names) == OUTPUT_FIELDS and table.num_rows == 4
     assert str(table.schema.field("candid").type) == "int64" and str(table.schema.field("score").type) == "float"
+    assert str(table.schema.field("bts_candidate").type) == "bool"
     assert sorted(table.column("offset").to_pylist()) == [0, 1, 2, 3]
 
 

@@ -11,7 +11,8 @@ A verdict is a uint16 code: 0 = a candidate; bit k = criterion ``CRITERIA[k]`` f
 absent (the published code raises there; ours says the verdict is unknown). ``describe`` turns codes into
 the result fields ``bts_candidate`` (True / False / None) and ``bts_reject`` (``"bright,stationary"``,
 ``""`` when it passes, ``"missing:drb"`` when unknown). A row without a readable candidate (no candidate
-record, a record that could not be decoded) carries ``missing:candidate``.
+record, a record that could not be decoded, a packet that is not a ZTF alert: ``unsupported_schema``, e.g.
+ZUDS, whose record is not read) carries ``missing:candidate``.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def describe(code: int) -> tuple[bool | None, str]:
     return False, ",".join(name for k, name in enumerate(CRITERIA) if code & (1 << k))
 
 
-_DESCRIBED = {}
+_DESCRIBED: dict[int, tuple[bool | None, str]] = {}
 
 
 def describe_all(codes: np.ndarray) -> list[tuple[bool | None, str]]:

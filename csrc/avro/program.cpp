@@ -430,7 +430,7 @@ private:
     void number(const Node& n, double v) {
         const std::uint8_t t = n.target;
         if (t >= kTgtColumn0) {
-            // isdiffpos: only the strings 't' and '1' are positive (string_target), never a number
+            // isdiffpos: only the strings 't' and '1' are positive (kOpString in value()), never a number
             f_.candidate[t - kTgtColumn0] = t == kTgtColumn0 + kColIsdiffpos ? 0.0 : v;
             f_.present |= column_bit(t - kTgtColumn0);
         } else if (t == kTgtPrvJd) {
