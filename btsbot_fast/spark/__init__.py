@@ -5,8 +5,9 @@
 
 ``df`` holds the ZTF/Fink alert columns (``objectId``, ``candid``, ``candidate`` struct, ``prv_candidates``
 array, ``cutoutScience/Template/Difference`` with ``stampData``), as brokers keep their archives. The
-result is ``df`` with three columns appended, one value per row, rows in the same order:
-``btsbot_score`` (double, null unless the status is ``ok``), ``btsbot_status`` (the CLI's status labels)
+result is ``df`` with four columns appended, one value per row, rows in the same order:
+``btsbot_score`` (double, null unless the status is ``ok``), ``btsbot_precision`` (``fp32`` or ``int8``:
+the model the score came from, see ``precision``; null without a score), ``btsbot_status`` (the CLI's status labels)
 and ``btsbot_error`` (why a row was not scored; '' when ok). Scores and statuses are those
 ``btsbot-fast score`` gives for the same alerts.
 
@@ -33,19 +34,25 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with pyspar
     raise ImportError("btsbot_fast.spark needs pyspark and pyarrow: pip install 'btsbot-fast[spark]'") from exc
 
 from .. import registry
+from ..precision import check_precision
+from ..precision import decision_thresholds as decision_thresholds_of
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
-from .worker import ALERT_PREFIX, ERROR_COLUMN, OUTPUT_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition
+from .worker import (ALERT_PREFIX, ERROR_COLUMN, OUTPUT_COLUMNS, PRECISION_COLUMN, SCORE_COLUMN, STATUS_COLUMN,
+                     ScoringJob, score_partition)
 
-__all__ = ["ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
+__all__ = ["ERROR_COLUMN", "OUTPUT_COLUMNS", "PRECISION_COLUMN", "SCORE_COLUMN", "STATUS_COLUMN", "output_schema",
+           "with_btsbot_score"]
 
 
 def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.ResolvedModel = DEFAULT_MODEL,
                       batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None,
                       model_threads: int | None = None, home: str | os.PathLike[str] | None = None,
-                      keep: Sequence[str] | None = None) -> Any:
-    """``df`` with ``btsbot_score``, ``btsbot_status`` and ``btsbot_error`` appended (columns of those
-    names already there are replaced: re-scoring a scored table). Lazy like any transformation.
+                      keep: Sequence[str] | None = None, precision: str = "exact",
+                      decision_thresholds: Sequence[float] | None = None) -> Any:
+    """``df`` with ``btsbot_score``, ``btsbot_precision``, ``btsbot_status`` and ``btsbot_error`` appended
+    (columns of those names already there are replaced: re-scoring a scored table). Lazy like any
+    transformation.
 
     ``model``: a registry name, ``.onnx`` file, model directory (or a ``ResolvedModel``), resolved on the
     driver (``home``: the model cache, default ``$BTSBOT_FAST_HOME``) and broadcast to the executors.
@@ -54,14 +61,26 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
     worker to the cores Spark gave its task. ``keep``: the columns of ``df`` returned beside the scores
     (default: all). Every row goes to a Python worker and, by default, comes back whole: leaving out the
     cutouts and the history (e.g. ``keep=["objectId", "candid"]``) saves sending them back.
+    ``precision`` / ``decision_thresholds``: as for :class:`~btsbot_fast.Scorer` (``fast``: int8 scores,
+    exact ones near the thresholds; the int8 model is broadcast beside the fp32 one).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     for name, value in (("threads", threads), ("model_threads", model_threads)):
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0 (0 = all cores) or None (spark.task.cpus)")
+    check_precision(precision)
+    thresholds = None
+    if precision == "fast":
+        thresholds = decision_thresholds_of(decision_thresholds)
     resolved = registry.resolve(model, home=home)
     data = resolved.onnx_path.read_bytes()
+    int8_bytes = None
+    if precision == "fast":  # checked here, on the driver: a missing int8 model fails before any task
+        if resolved.int8 is None:
+            raise registry.ModelCardError(f"model {resolved.name} has no int8 screening model for precision "
+                                          f"'fast'; derive one: btsbot-fast models quantize {resolved.name}")
+        int8_bytes = df.sparkSession.sparkContext.broadcast(resolved.int8.checked_path().read_bytes())
     inputs = df.drop(*[c for c in OUTPUT_COLUMNS if c in df.columns])
     problem = schema_problem(inputs.schema)
     prefix = ""
@@ -75,16 +94,18 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
         inputs = inputs.select(*keep, *([] if problem else pruned_alert_columns(inputs)))
     job = ScoringJob(model=resolved, model_sha256=hashlib.sha256(data).hexdigest(),
                      model_bytes=df.sparkSession.sparkContext.broadcast(data), batch_size=batch_size,
-                     threads=threads, model_threads=model_threads, keep=keep, alert_prefix=prefix, problem=problem)
+                     threads=threads, model_threads=model_threads, keep=keep, alert_prefix=prefix, problem=problem,
+                     precision=precision, decision_thresholds=thresholds, int8_bytes=int8_bytes)
     return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema, keep))
 
 
 def output_schema(schema: Any, keep: Sequence[str] | None = None) -> Any:
     """The Spark schema of the scored DataFrame: the fields of ``schema`` (those named in ``keep``, in that
-    order, when given), then the three score columns."""
+    order, when given), then the four score columns."""
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     fields = schema.fields if keep is None else [schema[name] for name in keep]
     return StructType([*fields, StructField(SCORE_COLUMN, DoubleType(), True),
+                       StructField(PRECISION_COLUMN, StringType(), True),
                        StructField(STATUS_COLUMN, StringType(), True),
                        StructField(ERROR_COLUMN, StringType(), True)])

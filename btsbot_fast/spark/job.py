@@ -1,13 +1,13 @@
 """The Spark job: score a Parquet alert table, write the scores as Parquet.
 
     spark-submit [spark options] "$(python -c 'import btsbot_fast.spark.job as j; print(j.__file__)')" \\
-        INPUT OUTPUT [--model btsbot-v1.0.1] [--batch-size 64]
+        INPUT OUTPUT [--model btsbot-v1.0.1] [--batch-size 64] [--precision fast]
     python -m btsbot_fast.spark.job INPUT OUTPUT ...        # the same, with pyspark's local launcher
 
 INPUT: anything ``spark.read.parquet`` reads (a file, a directory of part files, a glob) holding one
 alert table. OUTPUT: a Parquet directory (Spark's part files and ``_SUCCESS``), one row per input row:
-``objectId, candid, jd, magpsf, fid, btsbot_score, btsbot_status, btsbot_error, model, model_version,
-source`` (``source``: the input file of the row), the columns of ``btsbot-fast score`` under the names
+``objectId, candid, jd, magpsf, fid, btsbot_score, btsbot_precision, btsbot_status, btsbot_error, model,
+model_version, source`` (``source``: the input file of the row), the columns of ``btsbot-fast score`` under the names
 ``with_btsbot_score`` gives the scores. ``--all-columns`` keeps every input column instead (cutouts
 included). An existing OUTPUT is an error unless ``--mode overwrite`` or ``--mode append``.
 """
@@ -20,13 +20,15 @@ import click
 from btsbot_fast import registry
 # the compact output's columns from the candidate: those the CLI's rows have
 from btsbot_fast.prep.variant import ROW_INFO as CANDIDATE_INFO
+from btsbot_fast.precision import PRECISIONS, parse_thresholds
 from btsbot_fast.scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 
 MODES = ("error", "overwrite", "append")
 
 
 def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads: int | None = None,
-                 model_threads: int | None = None, all_columns: bool = False):
+                 model_threads: int | None = None, all_columns: bool = False, precision: str = "exact",
+                 decision_thresholds=None):
     """The DataFrame the job writes (lazy)."""
     from pyspark.sql import functions as F
 
@@ -40,7 +42,8 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
     if all_columns:
         if "source" not in df.columns:
             df = df.select("*", source.alias("source"))
-        scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads)
+        scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
+                                   precision=precision, decision_thresholds=decision_thresholds)
         return scored.select("*", *model_columns)
     # the row's own columns are computed before scoring and kept; the alert columns go to the Python
     # workers and are not sent back
@@ -48,7 +51,8 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
     hidden = {name: f"__btsbot_{name}" for name in own}
     df = df.select(*[c for c in SCORING_COLUMNS if c in df.columns], *[e.alias(hidden[n]) for n, e in own.items()])
     scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
-                               keep=list(hidden.values()))
+                               keep=list(hidden.values()), precision=precision,
+                               decision_thresholds=decision_thresholds)
     return scored.select(*[F.col(hidden[n]).alias(n) for n in own if n != "source"], *OUTPUT_COLUMNS,
                          *model_columns, F.col(hidden["source"]).alias("source"))
 
@@ -117,16 +121,29 @@ def _candidate_info(df) -> dict:
 @click.option("--all-columns", is_flag=True, help="Keep every input column (cutouts too) beside the scores.")
 @click.option("--mode", type=click.Choice(MODES), default="error", show_default=True,
               help="When OUTPUT exists: fail, replace it, or add part files to it.")
-def main(input_path, output_path, model, batch_size, threads, model_threads, all_columns, mode) -> None:
+@click.option("--precision", type=click.Choice(PRECISIONS), default="exact", show_default=True,
+              help="exact: fp32 scores. fast: int8 scores, re-scored in fp32 near every decision threshold.")
+@click.option("--decision-thresholds", default=None, metavar="T[,T...]",
+              help="With --precision fast: the score thresholds decisions are taken at [default: 0.5,0.85].")
+def main(input_path, output_path, model, batch_size, threads, model_threads, all_columns, mode, precision,
+         decision_thresholds) -> None:
     """Score the ZTF alerts of a Parquet table (INPUT) with BTSbot; write one row per alert to OUTPUT."""
     from pyspark.errors import AnalysisException
     from pyspark.sql import SparkSession
 
+    thresholds = None
+    if decision_thresholds is not None:
+        if precision != "fast":
+            raise click.UsageError("--decision-thresholds applies to --precision fast")
+        try:
+            thresholds = parse_thresholds(decision_thresholds)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     spark = SparkSession.builder.appName("btsbot-fast score").getOrCreate()
     try:
         table = scored_table(spark, input_path, model, batch_size, threads=threads, model_threads=model_threads,
-                             all_columns=all_columns)
-    except registry.ModelNotFoundError as exc:
+                             all_columns=all_columns, precision=precision, decision_thresholds=thresholds)
+    except (registry.ModelNotFoundError, registry.ModelCardError) as exc:
         raise click.ClickException(str(exc)) from None
     try:
         table.write.mode("errorifexists" if mode == "error" else mode).parquet(output_path)

@@ -1,4 +1,4 @@
-"""The executor side of :mod:`btsbot_fast.spark`: Arrow record batches in, the same batches with the three
+"""The executor side of :mod:`btsbot_fast.spark`: Arrow record batches in, the same batches with the four
 score columns appended out.
 
 Runs in Spark's Python workers, one process per running task, reused from task to task
@@ -34,9 +34,11 @@ from ..registry import ResolvedModel
 from ..scorer import Scorer, ScoreResult
 from ..status import Status
 
-#: the columns appended to every row: score (null unless ok), status label, error message ('' when ok)
-SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN = "btsbot_score", "btsbot_status", "btsbot_error"
-OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
+#: the columns appended to every row: score (null unless ok), the model it came from (fp32 / int8, null
+#: without a score), status label, error message ('' when ok)
+SCORE_COLUMN, PRECISION_COLUMN, STATUS_COLUMN, ERROR_COLUMN = ("btsbot_score", "btsbot_precision", "btsbot_status",
+                                                               "btsbot_error")
+OUTPUT_COLUMNS = (SCORE_COLUMN, PRECISION_COLUMN, STATUS_COLUMN, ERROR_COLUMN)
 #: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
 ALERT_PREFIX = "__btsbot_alert_"
 #: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
@@ -46,7 +48,8 @@ SCORING_COLUMNS = ("objectId", "candid", *ALERT_COLUMNS)
 @dataclass(frozen=True)
 class ScoringJob:
     """What the driver sends to every task: the model (its card, and its bytes through ``model_bytes``, a
-    Spark broadcast or anything with a ``.value``), the scoring options and the columns to return.
+    Spark broadcast or anything with a ``.value``; with ``precision="fast"`` its int8 screening model's
+    too, ``int8_bytes``), the scoring options and the columns to return.
     ``threads`` (native preprocessing) and ``model_threads`` (ONNX Runtime intra-op): None = the task's
     CPUs (``spark.task.cpus``), so that concurrent tasks do not oversubscribe the executor's cores."""
 
@@ -62,11 +65,16 @@ class ScoringJob:
     alert_prefix: str = ""
     #: why the DataFrame is not an alert table, decided on the driver ('' : it is one)
     problem: str = ""
+    #: the Scorer's precision, and the decision thresholds of ``fast`` (None: the defaults)
+    precision: str = "exact"
+    decision_thresholds: tuple[float, ...] | None = None
+    #: the int8 model's bytes (``fast`` only)
+    int8_bytes: Any = None
 
     def key(self, cpus: int) -> tuple:
         """What identifies a Scorer in a worker process (everything but the bytes' carrier)."""
         return (self.model_sha256, self.model.name, self.batch_size, self._threads(self.threads, cpus),
-                self._threads(self.model_threads, cpus))
+                self._threads(self.model_threads, cpus), self.precision, self.decision_thresholds)
 
     @staticmethod
     def _threads(value: int | None, cpus: int) -> int:
@@ -83,24 +91,28 @@ def scorer_for(job: ScoringJob, cpus: int = 1) -> Scorer:
     with _LOCK:
         scorer = _SCORERS.get(key)
         if scorer is None:
-            onnx_path = _model_file(job)
-            _, _, batch_size, threads, model_threads = key
-            scorer = Scorer(replace(job.model, onnx_path=onnx_path), batch_size=batch_size, threads=threads,
-                            intra_op_threads=model_threads)
+            model = replace(job.model, onnx_path=_model_file(job.model_sha256, job.model_bytes, job.model.name))
+            if job.precision == "fast":  # the int8 file too, under the name its card gives it
+                int8 = job.model.int8
+                model = replace(model, int8=replace(int8, onnx_path=_model_file(
+                    int8.sha256, job.int8_bytes, f"{job.model.name} (int8)", int8.onnx_path.name)))
+            _, _, batch_size, threads, model_threads, precision, thresholds = key
+            scorer = Scorer(model, batch_size=batch_size, threads=threads, intra_op_threads=model_threads,
+                            precision=precision, decision_thresholds=thresholds)
             _SCORERS[key] = scorer
         return scorer
 
 
-def _model_file(job: ScoringJob) -> Path:
-    """The broadcast model written once to a local file named by its sha256 (atomically: several worker
-    processes of one executor may write it at the same time)."""
-    folder = Path(_scratch_dir()) / f"btsbot-fast-model-{job.model_sha256[:16]}"
-    path = folder / "model.onnx"
+def _model_file(sha256: str, broadcast: Any, what: str, name: str = "model.onnx") -> Path:
+    """A broadcast model written once to a local file in a folder named by its sha256 (atomically: several
+    worker processes of one executor may write it at the same time)."""
+    folder = Path(_scratch_dir()) / f"btsbot-fast-model-{sha256[:16]}"
+    path = folder / name
     if path.is_file() and path.stat().st_size > 0:
         return path
-    data = job.model_bytes.value
-    if hashlib.sha256(data).hexdigest() != job.model_sha256:
-        raise RuntimeError(f"model {job.model.name}: the bytes received differ from the driver's (sha256)")
+    data = broadcast.value
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise RuntimeError(f"model {what}: the bytes received differ from the driver's (sha256)")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
     with os.fdopen(fd, "wb") as fh:
@@ -150,7 +162,8 @@ def score_partition(batches: Iterable[Any], job: ScoringJob) -> Iterator[Any]:
 def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None = None, alert_prefix: str = "",
                        problem: str | None = None, source: str = "<arrow>", first_index: int = 0) -> Any:
     """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
-    columns) followed by ``btsbot_score``, ``btsbot_status`` and ``btsbot_error``, one value per row.
+    columns) followed by ``btsbot_score``, ``btsbot_precision``, ``btsbot_status`` and ``btsbot_error``,
+    one value per row.
     The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves).
     A table that is not an alert table (``problem``, by default :func:`~btsbot_fast.io.parquet.schema_problem`
     of the alert columns) gives ``unsupported_schema`` rows saying what is missing, as the CLI does for such
@@ -172,6 +185,7 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
         keep = [name for name in batch.schema.names if name not in OUTPUT_COLUMNS]
     arrays = [batch.column(name) for name in keep] + [
         pa.array([r.score for r in results], type=pa.float64()),
+        pa.array([r.precision for r in results], type=pa.string()),
         pa.array([r.status for r in results], type=pa.string()),
         pa.array([r.error for r in results], type=pa.string()),
     ]
@@ -208,7 +222,7 @@ def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: S
 
 
 def _failed(source: str, index: int, status: Status, message: str, scorer: Scorer) -> ScoreResult:
-    return ScoreResult(None, None, None, None, None, None, status.label, message, scorer.model_name,
+    return ScoreResult(None, None, None, None, None, None, None, status.label, message, scorer.model_name,
                        scorer.model_version, source, index)
 
 
