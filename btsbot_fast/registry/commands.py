@@ -141,17 +141,19 @@ def verify_cmd(name: str, tarball: str, golden: str | None, reference: str | Non
               help="margin = this times the largest int8-vs-fp32 difference seen")
 @click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default=None,
               help="model directory to write (default: the model's own when imported, else <cache>/NAME)")
+@click.option("--speed/--no-speed", default=True, show_default=True,
+              help="measure model-only int8 and fp32 speed on the held-out alerts for the card (~10 s)")
 @_home_option
 @_friendly
 def quantize_cmd(name: str, calibration, holdout, layers: str, safety_factor: float, output_dir: str | None,
-                 home: str | None) -> None:
+                 speed: bool, home: str | None) -> None:
     """Derive NAME's int8 screening model for --precision fast: static int8 quantization calibrated on real
     alerts, its error measured on held-apart alerts, the margin and the speed recorded in the model card.
     Needs onnx (the [quantize] extra)."""
     from .quantize import quantize_model
 
     m = quantize_model(name, calibration, holdout, output_dir=output_dir, home=home, safety_factor=safety_factor,
-                       layers=[s.strip() for s in layers.split(",") if s.strip()])
+                       layers=[s.strip() for s in layers.split(",") if s.strip()], measure_speed=speed)
     q = m.card["int8"]
     err = q["error_vs_fp32"]["holdout"]
     click.echo(f"int8 model of {m.name} -> {m.int8.onnx_path} (sha256 {q['onnx_sha256'][:16]}..., "

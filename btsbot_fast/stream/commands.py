@@ -90,10 +90,15 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("btsbot_fast.stream.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    scorer = scorer_options.open()
     # autoscan runs as the stream's on_batch hook: after a batch's rows are durable, before its offsets
     # are committed; its state makes a re-delivered batch harmless (btsbot_fast.autoscan.runner)
     scan = _open_autoscan(autoscan_config, autoscan_report) if autoscan_config is not None else None
+    try:  # --precision fast re-scores exactly near the autoscan policy's threshold too
+        scorer = scorer_options.open(extra_thresholds=(scan.policy.threshold,) if scan is not None else ())
+    except BaseException:
+        if scan is not None:
+            scan.close()
+        raise
     try:
         summary = run_stream(bootstrap_servers=bootstrap_servers, group_id=group_id, topics=topics,
                              topic_pattern=topic_pattern, scorer=scorer, idle_timeout=idle_timeout,
