@@ -328,8 +328,15 @@ def test_job_in_process_modes_and_all_columns(spark, pref, tmp_path):
     with pytest.raises(click.ClickException, match="already exists; use --mode overwrite"):
         job.main.main([str(path), str(out)], standalone_mode=False)
     assert sorted(p.name for p in out.iterdir()) == before
-    job.main.main([str(path), str(out), "--mode", "overwrite"], standalone_mode=False)
-    assert "cutoutScience" not in pq.read_table(out).column_names
+    # the compact rows, scored in the fast mode: the precision column after the score
+    job.main.main([str(path), str(out), "--mode", "overwrite", "--precision", "fast", "--decision-thresholds",
+                   "0.5,0.7"], standalone_mode=False)
+    compact = pq.read_table(out)
+    names = compact.column_names
+    assert "cutoutScience" not in names and names[names.index("btsbot_score") + 1] == "btsbot_precision"
+    assert {r["btsbot_precision"] for r in compact.to_pylist() if r["btsbot_status"] == "ok"} <= {"int8", "fp32"}
+    with pytest.raises(click.UsageError, match="--precision fast"):
+        job.main.main([str(path), str(out), "--decision-thresholds", "0.5"], standalone_mode=False)
 
 
 @pytest.mark.slow
