@@ -85,6 +85,15 @@ def fast_rows(fast_scorer, inputs):
     return list(fast_scorer.score_files(inputs))
 
 
+def test_the_registry_refuses_a_malformed_int8_entry(official_model):
+    from btsbot_fast.registry.entries import ModelEntry
+
+    entry = registry.get_entry(official_model.name)
+    bad = {**entry.raw, "shipped": {**entry.shipped, "int8": {"onnx_sha256": "abc"}}}
+    with pytest.raises(registry.ModelCardError, match="shipped.int8.onnx_sha256"):
+        ModelEntry.from_dict(bad)
+
+
 def test_fast_flips_no_decision_and_marks_what_it_rescored(official_model, exact_rows, fast_scorer, fast_rows,
                                                            thresholds):
     fast = fast_rows
