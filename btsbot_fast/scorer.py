@@ -77,6 +77,9 @@ class Scorer:
                  precision: str = "exact", decision_thresholds: Iterable[float] | None = None):
         require_engine(engine)
         check_precision(precision)
+        if precision == "fast" and device != "cpu":
+            raise ValueError(f"precision 'fast' runs the int8 model on the CPU; it cannot be combined with "
+                             f"device {device!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.resolved = registry.resolve(model, home=home)
@@ -103,9 +106,6 @@ class Scorer:
             self.screening = self._screening(decision_thresholds)
 
     def _screening(self, thresholds: Iterable[float] | None) -> Screening:
-        if self.device != "cpu":
-            raise ValueError(f"precision 'fast' runs the int8 model on the CPU; it cannot be combined with "
-                             f"device {self.device!r}")
         int8 = self.resolved.int8
         if int8 is None:
             raise registry.ModelCardError(f"model {self.resolved.name} has no int8 screening model for precision "
