@@ -97,8 +97,12 @@ class Scorer:
         self.threads = self.plan.native
         self.prefetch = self.plan.prefetch
         engine_cache = registry.model_home(home) / "tensorrt" if device == "tensorrt" else None
+        # fast: the int8 and fp32 sessions take turns on the same cores, and a session's threads spinning
+        # after its run would hold the cores the other one needs (model-only ~1.3x slower with spinning on;
+        # benchmarks/bench_throughput.py --only-precision)
         self.backend = self.resolved.backend(intra_op_threads=self.plan.model, device=device, device_id=device_id,
-                                             fp16=fp16, engine_cache=engine_cache, max_batch=batch_size)
+                                             fp16=fp16, engine_cache=engine_cache, max_batch=batch_size,
+                                             spinning=precision != "fast")
         self.precision = precision
         #: the int8 screen with exact re-scoring near the thresholds (``precision="fast"``), else None
         self.screening: Screening | None = None
@@ -110,7 +114,8 @@ class Scorer:
         if int8 is None:
             raise registry.ModelCardError(f"model {self.resolved.name} has no int8 screening model for precision "
                                           f"'fast'; derive one: btsbot-fast models quantize {self.resolved.name}")
-        screen = replace(self.resolved, onnx_path=int8.checked_path()).backend(intra_op_threads=self.plan.model)
+        screen = replace(self.resolved, onnx_path=int8.checked_path()).backend(intra_op_threads=self.plan.model,
+                                                                               spinning=False)
         return Screening(screen, self.backend, int8.margin, thresholds)
 
     @property
