@@ -4,6 +4,13 @@ script, Python-held (GIL) time, thread scaling, inflaters, end-to-end vs model-o
 in one run.
 
     python benchmarks/bench_throughput.py [--alerts 3000] [--night 7000] [--json out.json] [--shared ../shared]
+    python benchmarks/bench_throughput.py --only-precision [--night 7000] [--json out.json]
+
+``--precision fast`` against the exact mode (``--only-precision`` runs this part alone): ``btsbot-fast score``
+on the same --night alerts as one ``.tar`` (the runs interleaved, best of --precision-repeat each), the
+model alone (fp32 session, int8 session, and the fast mode's int8 screen with its fp32 re-scoring, on the
+same preprocessed batches), the fraction of alerts re-scored, the decisions flipped (must be 0) and the
+largest |fast - exact| score difference, with the CPU's model and the flags that decide int8 speed.
 
 Corpus: the scorable real alerts of ../shared/data/ztf/dev (single-record files), repeated. Everything is
 measured side by side on the same alerts in the same run (these machines are shared and noisy: read the
@@ -288,6 +295,62 @@ main(args=sys.argv[1:], prog_name="btsbot-fast")
 """
 
 
+def precision_comparison(buffers: list[bytes], night_tar: Path, model: str, batch_size: int, model_alerts: int,
+                         env: dict, repeat: int) -> dict:
+    """``--precision fast`` vs exact, side by side on the same alerts (see the module docstring)."""
+    from btsbot_fast import Scorer
+    from btsbot_fast.io import records_from_buffer
+    from btsbot_fast.prep import preprocess_records
+    from btsbot_fast.registry.quantize import cpu_description
+
+    exact = Scorer(model, batch_size=batch_size)
+    fast = Scorer(model, batch_size=batch_size, precision="fast")
+    screen = fast.screening
+    batch = preprocess_records([r for b in buffers[:model_alerts] for r in records_from_buffer("b", b)], "native")
+    trip, meta = batch.triplets, batch.metadata[:, exact._features]
+    runners = {"fp32": exact.backend.run, "int8": screen.screen.run, "fast_screen_plus_rescoring": screen.run}
+    best = {k: float("inf") for k in runners}
+    for run in runners.values():
+        run(trip[:batch_size], meta[:batch_size])  # warm-up
+    for _ in range(repeat):  # interleaved: the machine's noise falls on all three alike
+        for k, run in runners.items():
+            t = time.perf_counter()
+            for s in range(0, len(trip), batch_size):
+                run(trip[s:s + batch_size], meta[s:s + batch_size])
+            best[k] = min(best[k], time.perf_counter() - t)
+    model_only = {k: {"alerts_per_s": len(trip) / v} for k, v in best.items()}
+
+    # the night in-process: decisions and scores of both modes, the fraction re-scored
+    night = buffers
+    e_rows = list(exact.score_buffers(night))
+    screen.screened = screen.rescored = 0
+    f_rows = list(fast.score_buffers(night))
+    ok = [(e.score, f.score, f.precision) for e, f in zip(e_rows, f_rows) if e.status == "ok"]
+    thresholds = fast.decision_thresholds
+    flips = {f"{t:g}": sum((e > t) != (f > t) for e, f, _ in ok) for t in thresholds}
+    rescored = sum(p == "fp32" for _, _, p in ok)
+
+    runs: dict[str, list[dict]] = {"exact": [], "fast": []}
+    for _ in range(repeat):
+        for mode in runs:
+            runs[mode].append(cli_run([str(night_tar), "--model", model, "--batch-size", str(batch_size),
+                                       "--precision", mode], env))
+    cli = {mode: max(rs, key=lambda r: r["alerts_per_s"]) for mode, rs in runs.items()}
+    for mode, rs in runs.items():
+        cli[mode]["alerts_per_s_runs"] = [r["alerts_per_s"] for r in rs]
+    return {
+        "cpu": cpu_description(), "night_alerts": len(night), "model_alerts": len(trip),
+        "margin": screen.margin, "decision_thresholds": list(thresholds),
+        "model_only": model_only,
+        "ratio_model_only_int8_over_fp32": model_only["int8"]["alerts_per_s"] / model_only["fp32"]["alerts_per_s"],
+        "ratio_model_only_fast_over_fp32": (model_only["fast_screen_plus_rescoring"]["alerts_per_s"]
+                                            / model_only["fp32"]["alerts_per_s"]),
+        "cli": cli, "ratio_cli_fast_over_exact": cli["fast"]["alerts_per_s"] / cli["exact"]["alerts_per_s"],
+        "fraction_rescored": rescored / len(ok), "scored": len(ok), "flips": flips,
+        "max_abs_score_difference": max(abs(e - f) for e, f, _ in ok),
+    }
+
+
 def cli_run(args: list[str], env: dict) -> dict:
     """Run ``btsbot-fast score`` as a child: wall time, time to first score row, its peak RSS."""
     cmd = [sys.executable, "-c", _CLI_WITH_PEAK_RSS, "score", *args]
@@ -324,12 +387,27 @@ def main() -> None:
     ap.add_argument("--no-model", action="store_true", help="preprocessing figures only")
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("BTSBOT_FAST_SHARED", REPO.parent / "shared")))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--only-precision", action="store_true", help="only --precision fast vs exact")
+    ap.add_argument("--precision-repeat", type=int, default=3, help="interleaved runs of each mode (best is kept)")
     args = ap.parse_args()
 
     from btsbot_fast import _core
     from btsbot_fast.threads import available_cores
 
     buffers = load_corpus(args.shared, max(args.alerts, args.night))
+    if args.only_precision:
+        with tempfile.TemporaryDirectory() as tmp:
+            night = buffers[:args.night or args.alerts]
+            tar = write_night_tar(night, Path(tmp) / "night.tar")
+            result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": available_cores()},
+                      "batch_size": args.batch_size,
+                      "precision": precision_comparison(night, tar, args.model, args.batch_size, args.alerts,
+                                                        dict(os.environ), args.precision_repeat)}
+        print(render_precision(result["precision"]))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2))
+        return
     result: dict = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": available_cores(),
                     "python": platform.python_version(), "inflater": _core.inflater},
@@ -371,7 +449,13 @@ def main() -> None:
             mo = result["model_only"]["alerts_per_s"]
             result["ratio_end_to_end_over_model_only"] = result["end_to_end_inprocess"]["alerts_per_s"] / mo
             result["ratio_cli_over_model_only"] = result["end_to_end_cli"]["alerts_per_s"] / mo
+            night = buffers[:args.night or args.alerts]
+            night_tar = write_night_tar(night, tmp_path / "precision-night.tar")
+            result["precision"] = precision_comparison(night, night_tar, args.model, args.batch_size, args.alerts, env,
+                                                       args.precision_repeat)
     print(render_table(result))
+    if "precision" in result:
+        print("\n" + render_precision(result["precision"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
@@ -440,6 +524,30 @@ def render_table(r: dict) -> str:
             + ", ".join(f"{k}: {v:.0f} MB" for k, v in r["peak_rss_mb_by_alerts"].items()),
         ]
     return "\n".join(lines)
+
+
+def render_precision(p: dict) -> str:
+    mo, cli = p["model_only"], p["cli"]
+    cpu = p["cpu"]
+    return "\n".join([
+        f"--precision fast vs exact on {cpu['model']} ({cpu['cores']} cores; int8 flags: "
+        f"{', '.join(cpu['flags']) or 'none'}); margin {p['margin']:g} around {p['decision_thresholds']}",
+        "",
+        "| on the same alerts | exact (fp32) alerts/s | fast alerts/s | fast / exact |",
+        "|---|---:|---:|---:|",
+        f"| `btsbot-fast score night.tar`, {p['night_alerts']:,} alerts (process start included, best of "
+        f"{len(cli['exact']['alerts_per_s_runs'])}) | {cli['exact']['alerts_per_s']:.0f} | "
+        f"{cli['fast']['alerts_per_s']:.0f} | **{p['ratio_cli_fast_over_exact']:.2f}×** |",
+        f"| model only, {p['model_alerts']:,} alerts: fp32 vs int8 + fp32 re-scoring | "
+        f"{mo['fp32']['alerts_per_s']:.0f} | {mo['fast_screen_plus_rescoring']['alerts_per_s']:.0f} | "
+        f"{p['ratio_model_only_fast_over_fp32']:.2f}× |",
+        f"| model only: fp32 vs int8 alone | {mo['fp32']['alerts_per_s']:.0f} | {mo['int8']['alerts_per_s']:.0f} | "
+        f"{p['ratio_model_only_int8_over_fp32']:.2f}× |",
+        "",
+        f"re-scored in fp32: {100 * p['fraction_rescored']:.1f}% of {p['scored']:,} scored alerts; decisions flipped: "
+        + ", ".join(f"{k}: {v}" for k, v in p["flips"].items())
+        + f"; max |fast - exact| {p['max_abs_score_difference']:.3g}",
+    ])
 
 
 if __name__ == "__main__":

@@ -128,8 +128,12 @@ def score(paths, output, fmt, scorer_options: ScorerOptions, progress) -> None:
     elapsed = time.perf_counter() - t0
     bar.update(done, failed, final=True)
     where = f" -> {output}" if output else ""
+    screen = scorer.screening
+    fast = (f", precision fast: {screen.rescored} of {screen.screened} re-scored in fp32 near "
+            f"{', '.join(f'{t:g}' for t in scorer.decision_thresholds)}") if screen is not None else ""
     click.echo(f"scored {done - failed}, failed {failed}, {done} alerts in {elapsed:.2f} s "
-               f"({done / max(elapsed, 1e-9):,.0f} alerts/s) with {scorer.model_name} on {scorer_options.device}{where}", err=True)
+               f"({done / max(elapsed, 1e-9):,.0f} alerts/s) with {scorer.model_name} on {scorer_options.device}"
+               f"{fast}{where}", err=True)
     empty = tally.empty()
     if empty:
         raise click.ClickException(f"no alert files found in {', '.join(empty)} (the other paths were scored)")

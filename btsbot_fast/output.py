@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status", "error", "bts_candidate", "bts_reject",
-           "model", "model_version", "source", "record_index")
+COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "precision", "status", "error", "bts_candidate",
+           "bts_reject", "model", "model_version", "source", "record_index")
 #: float32 values, written with 9 significant digits (enough to round-trip any float32)
 _FLOAT32_COLUMNS = ("magpsf", "score")
 FORMATS = ("csv", "jsonl", "parquet")

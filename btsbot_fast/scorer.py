@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from . import registry, threads as thread_rule
+from .precision import FP32, INT8, Screening, check_precision
 from .threads import prefetched
 from .io import AlertRecord
 from .prep import Batch, batches, buffer_batches, path_batches, require_engine
@@ -25,8 +26,10 @@ DEFAULT_BATCH_SIZE = 64
 
 @dataclass
 class ScoreResult:
-    """The outcome for one alert record. ``score`` is None unless ``status == "ok"``; ``jd``, ``magpsf``
-    and ``fid`` are the candidate's (None when the record has no readable candidate).
+    """The outcome for one alert record. ``score`` is None unless ``status == "ok"``; ``precision`` says
+    which model gave it, ``fp32`` (the exact model) or ``int8`` (``precision="fast"``, away from every
+    decision threshold; btsbot_fast/precision.py), None when there is no score; ``jd``, ``magpsf`` and
+    ``fid`` are the candidate's (None when the record has no readable candidate).
 
     ``bts_candidate``: the Bright Transient Survey filter's verdict (btsbot_fast/prep/bts.py), whatever
     the status: True / False, None when a field it reads is missing; ``bts_reject``: the failed criteria
@@ -39,6 +42,7 @@ class ScoreResult:
     magpsf: float | None
     fid: int | None
     score: float | None
+    precision: str | None
     status: str
     error: str
     bts_candidate: bool | None
@@ -66,13 +70,24 @@ class Scorer:
     TensorRT use half precision, its engines are cached under ``<model home>/tensorrt``). A device that
     cannot be used raises :class:`~btsbot_fast.backends.DeviceUnavailableError`; it never falls back to
     the CPU silently.
+
+    ``precision``: ``exact`` (default: every score from the fp32 model) or ``fast``: scores from the model's
+    int8 screening model, except those within its margin of any of ``decision_thresholds`` (default 0.5
+    and 0.85), which are re-scored with the fp32 model (btsbot_fast/precision.py). ``fast`` runs on the CPU
+    and needs a model with an int8 section (the shipped official model has one; others: ``btsbot-fast
+    models quantize``).
     """
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, engine: str = "native",
                  batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0, intra_op_threads: int = 0,
                  prefetch: int | None = None, home: str | os.PathLike[str] | None = None, device: str = "cpu",
-                 device_id: int = 0, fp16: bool = False, max_inflight_bytes: int | None = None):
+                 device_id: int = 0, fp16: bool = False, max_inflight_bytes: int | None = None,
+                 precision: str = "exact", decision_thresholds: Iterable[float] | None = None):
         require_engine(engine)
+        check_precision(precision)
+        if precision == "fast" and device != "cpu":
+            raise ValueError(f"precision 'fast' runs the int8 model on the CPU; it cannot be combined with "
+                             f"device {device!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.resolved = registry.resolve(model, home=home)
@@ -90,8 +105,37 @@ class Scorer:
         self.threads = self.plan.native
         self.prefetch = self.plan.prefetch
         engine_cache = registry.model_home(home) / "tensorrt" if device == "tensorrt" else None
+        # fast: the int8 and fp32 sessions take turns on the same cores, and a session's threads spinning
+        # after its run would hold the cores the other one needs (model-only ~1.3x slower with spinning on;
+        # benchmarks/bench_throughput.py --only-precision)
         self.backend = self.resolved.backend(intra_op_threads=self.plan.model, device=device, device_id=device_id,
-                                             fp16=fp16, engine_cache=engine_cache, max_batch=batch_size)
+                                             fp16=fp16, engine_cache=engine_cache, max_batch=batch_size,
+                                             spinning=precision != "fast")
+        self.precision = precision
+        #: the int8 screen with exact re-scoring near the thresholds (``precision="fast"``), else None
+        self.screening: Screening | None = None
+        if precision == "fast":
+            self.screening = self._screening(decision_thresholds)
+
+    def _screening(self, thresholds: Iterable[float] | None) -> Screening:
+        int8 = self.resolved.int8
+        if int8 is None:
+            raise registry.ModelCardError(f"model {self.resolved.name} has no int8 screening model for precision "
+                                          f"'fast'; derive one: btsbot-fast models quantize {self.resolved.name}")
+        screen = replace(self.resolved, onnx_path=int8.checked_path()).backend(intra_op_threads=self.plan.model,
+                                                                               spinning=False)
+        return Screening(screen, self.backend, int8.margin, thresholds)
+
+    @property
+    def decision_thresholds(self) -> tuple[float, ...] | None:
+        """The thresholds near which ``fast`` re-scores exactly (None in the exact mode)."""
+        return None if self.screening is None else tuple(self.screening.thresholds.tolist())
+
+    def _run(self, triplets: np.ndarray, metadata: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores of one model call's inputs, and which are the exact model's (None: all of them)."""
+        if self.screening is None:
+            return self.backend.run(triplets, metadata), None
+        return self.screening.run(triplets, metadata)
 
     @property
     def model_name(self) -> str:
@@ -108,7 +152,8 @@ class Scorer:
     # --- already-preprocessed inputs -------------------------------------------------------------
     def score_arrays(self, triplets: np.ndarray, metadata: np.ndarray) -> np.ndarray:
         """Scores (float32, shape (N,)) for preprocessed inputs: ``triplets`` (N, 63, 63, 3) and
-        ``metadata`` (N, F) holding this model's own features (``feature_names``), in that order."""
+        ``metadata`` (N, F) holding this model's own features (``feature_names``), in that order. With
+        ``precision="fast"``, the fast mode's scores (int8, exact near the decision thresholds)."""
         triplets = np.ascontiguousarray(triplets, dtype=np.float32)
         metadata = np.ascontiguousarray(metadata, dtype=np.float32)
         if triplets.ndim != 4 or triplets.shape[1:] != (STAMP_SIZE, STAMP_SIZE, 3):
@@ -119,19 +164,20 @@ class Scorer:
         out = np.empty(len(triplets), dtype=np.float32)
         for start in range(0, len(triplets), self.batch_size):
             stop = start + self.batch_size
-            out[start:stop] = self.backend.run(triplets[start:stop], metadata[start:stop])
+            out[start:stop] = self._run(triplets[start:stop], metadata[start:stop])[0]
         return out
 
     # --- alert records ---------------------------------------------------------------------------
     def score_batch(self, batch: Batch) -> list[ScoreResult]:
         """Score one preprocessed batch; failed rows get their status and no score."""
         scores: dict[int, float] = {}
+        exact: np.ndarray | None = None
         status = batch.status.copy()
         messages = list(batch.messages)
         ok = np.flatnonzero(status == Status.OK)
         if len(ok):
             try:
-                values = self.backend.run(batch.triplets[ok], batch.metadata[ok][:, self._features])
+                values, exact = self._run(batch.triplets[ok], batch.metadata[ok][:, self._features])
                 scores = dict(zip(ok.tolist(), values.tolist()))
                 for i in ok[~np.isfinite(values)]:  # e.g. an inf feature: never report NaN as a score
                     del scores[int(i)]
@@ -141,12 +187,15 @@ class Scorer:
                 status[ok] = Status.MODEL_ERROR
                 for i in ok:
                     messages[i] = f"model error: {exc}"
+        precision = {i: FP32 for i in scores}
+        if exact is not None:
+            precision.update((int(i), INT8) for i in ok[~exact] if int(i) in scores)
         info = np.where(np.isnan(batch.info), None, batch.info).tolist()  # NaN -> None, floats as Python floats
         verdicts = describe_all(batch.bts)
         return [
             ScoreResult(rec.objectId, rec.candid, jd, magpsf, None if fid is None else int(fid), scores.get(i),
-                        Status(int(status[i])).label, messages[i], candidate, reject, self.model_name,
-                        self.model_version, rec.source, rec.index)
+                        precision.get(i), Status(int(status[i])).label, messages[i], candidate, reject,
+                        self.model_name, self.model_version, rec.source, rec.index)
             for i, (rec, (jd, magpsf, fid), (candidate, reject)) in enumerate(zip(batch.records, info, verdicts))
         ]
 

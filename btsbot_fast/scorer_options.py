@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .backends import DEVICES
+from .precision import PRECISIONS, parse_thresholds
 from .prep import ENGINES
 from .scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 
@@ -29,10 +30,14 @@ class ScorerOptions:
     device: str = "cpu"
     device_id: int = 0
     fp16: bool = False
+    precision: str = "exact"
+    #: ``--decision-thresholds`` as given (None: the defaults, 0.5 and 0.85)
+    decision_thresholds: str | None = None
 
-    def open(self):
+    def open(self, extra_thresholds: tuple[float, ...] = ()):
         """The Scorer these options describe; a missing model, an unusable device or an unloadable model
-        file is a :class:`click.ClickException` (anything else is a bug and shows as one)."""
+        file is a :class:`click.ClickException` (anything else is a bug and shows as one).
+        ``extra_thresholds`` (the active autoscan policy's) join the decision thresholds of ``fast``."""
         from . import registry
         from .backends import DeviceUnavailableError, ModelLoadError
         from .prep import require_engine
@@ -40,6 +45,20 @@ class ScorerOptions:
 
         if self.fp16 and self.device != "tensorrt":
             raise click.UsageError("--fp16 needs --device tensorrt")
+        if self.precision == "fast" and self.device != "cpu":
+            raise click.UsageError("--precision fast runs on the CPU (--device cpu)")
+        thresholds = None
+        if self.decision_thresholds is not None:
+            if self.precision != "fast":
+                raise click.UsageError("--decision-thresholds applies to --precision fast")
+            try:
+                thresholds = parse_thresholds(self.decision_thresholds)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
+        if self.precision == "fast":
+            from .precision import decision_thresholds
+
+            thresholds = decision_thresholds(thresholds, extra_thresholds)  # None: the defaults
         try:
             require_engine(self.engine)
         except ImportError as exc:  # the engine's optional dependency
@@ -47,7 +66,7 @@ class ScorerOptions:
         try:
             return Scorer(self.model, engine=self.engine, batch_size=self.batch_size, threads=self.threads,
                           intra_op_threads=self.model_threads, device=self.device, device_id=self.device_id,
-                          fp16=self.fp16)
+                          fp16=self.fp16, precision=self.precision, decision_thresholds=thresholds)
         except (registry.ModelNotFoundError, DeviceUnavailableError) as exc:
             raise click.ClickException(str(exc)) from None
         except (registry.ModelCardError, ModelLoadError, OSError) as exc:
@@ -74,6 +93,12 @@ _OPTIONS = (
                       "device is an error, never a silent CPU run."),
     click.option("--device-id", type=click.IntRange(min=0), default=0, show_default=True, help="GPU index."),
     click.option("--fp16", is_flag=True, help="Let TensorRT use half precision (--device tensorrt only)."),
+    click.option("--precision", type=click.Choice(PRECISIONS), default="exact", show_default=True,
+                 help="exact: every score from the fp32 model. fast: int8 model, re-scored with the fp32 model "
+                      "near every decision threshold, so no decision changes (README, Fast mode)."),
+    click.option("--decision-thresholds", default=None, metavar="T[,T...]",
+                 help="With --precision fast: the score thresholds decisions are taken at [default: 0.5,0.85; "
+                      "autoscan adds its policy's]."),
 )
 _NAMES = tuple(f.name for f in fields(ScorerOptions))
 

@@ -260,6 +260,37 @@ def test_model_session_built_once_per_worker_process(spark, pref, official_model
     assert len(scorers) < 6  # fewer worker processes than tasks: workers (and their sessions) were reused
 
 
+def test_fast_precision_changes_no_decision(spark, pref, official_model):
+    """``precision="fast"`` on Spark: per row the exact run's status; rows marked fp32 carry the exact
+    run's score bit for bit, int8 rows are within 0.1 of it and farther than the margin from every decision
+    threshold; no score changes side of any threshold."""
+    from btsbot_fast.spark import with_btsbot_score
+
+    thresholds = (0.3, 0.5, 0.7, 0.85)
+    paths = [str(p) for p in pref.files if "alerts_alerts" in p.name or "datatest_part" in p.name]
+    df = spark.read.parquet(*paths)
+    columns = ["candid", "btsbot_score", "btsbot_precision", "btsbot_status"]
+    exact = [r.asDict() for r in with_btsbot_score(df, keep=["candid"]).select(*columns).collect()]
+    fast = [r.asDict() for r in with_btsbot_score(df, keep=["candid"], precision="fast",
+                                                  decision_thresholds=thresholds).select(*columns).collect()]
+    assert [(r["candid"], r["btsbot_status"]) for r in exact] == [(r["candid"], r["btsbot_status"]) for r in fast]
+    margin = official_model.int8.margin
+    for e, f in zip(exact, fast):
+        if e["btsbot_status"] != "ok":
+            assert e["btsbot_precision"] is f["btsbot_precision"] is f["btsbot_score"] is None
+            continue
+        assert e["btsbot_precision"] == "fp32"
+        assert all((e["btsbot_score"] > t) == (f["btsbot_score"] > t) for t in thresholds), (e, f)
+        if f["btsbot_precision"] == "fp32":
+            assert f["btsbot_score"] == e["btsbot_score"]
+        else:
+            assert f["btsbot_precision"] == "int8" and abs(f["btsbot_score"] - e["btsbot_score"]) <= 0.1
+            assert min(abs(f["btsbot_score"] - t) for t in thresholds) > margin
+    assert "int8" in {r["btsbot_precision"] for r in fast}
+    with pytest.raises(ValueError, match="precision"):
+        with_btsbot_score(df, precision="half")
+
+
 def test_driver_errors_up_front(spark, pref):
     from btsbot_fast import registry
     from btsbot_fast.spark import with_btsbot_score
@@ -299,8 +330,15 @@ def test_job_in_process_modes_and_all_columns(spark, pref, tmp_path):
     with pytest.raises(click.ClickException, match="already exists; use --mode overwrite"):
         job.main.main([str(path), str(out)], standalone_mode=False)
     assert sorted(p.name for p in out.iterdir()) == before
-    job.main.main([str(path), str(out), "--mode", "overwrite"], standalone_mode=False)
-    assert "cutoutScience" not in pq.read_table(out).column_names
+    # the compact rows, scored in the fast mode: the precision column after the score
+    job.main.main([str(path), str(out), "--mode", "overwrite", "--precision", "fast", "--decision-thresholds",
+                   "0.5,0.7"], standalone_mode=False)
+    compact = pq.read_table(out)
+    names = compact.column_names
+    assert "cutoutScience" not in names and names[names.index("btsbot_score") + 1] == "btsbot_precision"
+    assert {r["btsbot_precision"] for r in compact.to_pylist() if r["btsbot_status"] == "ok"} <= {"int8", "fp32"}
+    with pytest.raises(click.UsageError, match="--precision fast"):
+        job.main.main([str(path), str(out), "--decision-thresholds", "0.5"], standalone_mode=False)
 
 
 def test_job_takes_the_ids_from_the_workers_results(spark, pref, model_home, tmp_path):

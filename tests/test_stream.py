@@ -197,6 +197,48 @@ def test_kill9_between_durable_and_commit_duplicates_exactly_that_batch(kafka, s
     assert duplicated == in_flight and all(seen[k] == 2 for k in duplicated)
 
 
+# --- precision fast ------------------------------------------------------------------------------------------
+def test_fast_precision_changes_no_decision(kafka, sample, file_scores, official_model, tmp_path):
+    """A stream scored with ``precision="fast"``: every record's row has `btsbot-fast score`'s (exact)
+    status; rows marked fp32 carry its score bit for bit, int8 rows are within 0.1 of it and farther than
+    the margin from every decision threshold; no score is on another side of a threshold."""
+    from btsbot_fast import Scorer
+    from btsbot_fast.stream import OUTPUT_FIELDS, run_stream
+
+    thresholds = (0.3, 0.5, 0.7, 0.85)
+    files = list(dict.fromkeys(sample[:60] + sample[-1:]))  # (the last one: a message of three alerts)
+    topic, group = kafka.name("ztf_fast"), kafka.name("btsbot")
+    placed = dict(zip(kafka.produce(topic, [f.read_bytes() for f in files]), files))
+    scorer = Scorer("btsbot-v1.0.1", batch_size=16, home=official_model.onnx_path.parent.parent, precision="fast",
+                    decision_thresholds=thresholds)
+    out = tmp_path / "scores.jsonl"
+    summary = run_stream(bootstrap_servers=kafka.bootstrap, group_id=group, topics=[topic], scorer=scorer,
+                         max_alerts=len(files), output_file=out, from_beginning=True, stats_stream=None,
+                         kafka_config={"session.timeout.ms": "6000"})
+    assert summary.messages == len(files)
+    rows = _jsonl(out)
+    assert all(tuple(r) == OUTPUT_FIELDS for r in rows)
+    expected = {(pl, i): want for pl, path in placed.items() for (source, i), want in file_scores.items()
+                if source == str(path)}
+    got = {((r["partition"], r["offset"]), r["record_index"]): r for r in rows}
+    assert set(got) == set(expected)
+    margin = official_model.int8.margin
+    for key, want in expected.items():
+        row = got[key]
+        assert (row["candid"], row["status"]) == (want["candid"], want["status"])
+        if want["status"] != "ok":
+            assert row["precision"] is row["score"] is None
+            continue
+        assert want["precision"] == "fp32"
+        assert all((row["score"] > t) == (want["score"] > t) for t in thresholds), (row, want)
+        if row["precision"] == "fp32":
+            assert row["score"] == want["score"]
+        else:
+            assert row["precision"] == "int8" and abs(row["score"] - want["score"]) <= 0.1
+            assert min(abs(row["score"] - t) for t in thresholds) > margin
+    assert "int8" in {r["precision"] for r in rows}
+
+
 # --- bad messages, the Python entry point, the hook, Avro output --------------------------------------------
 @pytest.fixture(scope="module")
 def scorer(official_model):
@@ -399,8 +441,9 @@ def test_secrets_are_refused_on_the_command_line():
 # --- sinks and settings, on real files (no broker) --------------------------------------------------------
 def _row(i: int, **over) -> dict:
     row = {"objectId": f"ZTF24aa{i:05d}", "candid": 2_475_433_850_015_015_000 + i, "jd": 2460000.5 + i,
-           "score": 0.25 + i / 1000, "status": "ok", "error": "", "bts_candidate": (True, False, None)[i % 3],
-           "bts_reject": ("", "bright", "missing:drb")[i % 3], "model": "btsbot-v1.0.1", "model_version": "1.0.1",
+           "score": 0.25 + i / 1000, "precision": "fp32", "status": "ok", "error": "",
+           "bts_candidate": (True, False, None)[i % 3], "bts_reject": ("", "bright", "missing:drb")[i % 3],
+           "model": "btsbot-v1.0.1", "model_version": "1.0.1",
            "topic": "ztf_20240501_programid1", "partition": i % 4, "offset": i, "record_index": 0,
            "scored_at": "2024-05-01T03:04:05.678Z", "magpsf": 18.5, "fid": 1}
     row.update(over)

@@ -123,8 +123,8 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
 
     def make_scorer():  # only alert inputs need one (score tables are used as they are)
         nonlocal scorer
-        if scorer is None:
-            scorer = scorer_options.open()
+        if scorer is None:  # --precision fast re-scores exactly near the policy's threshold too
+            scorer = scorer_options.open(extra_thresholds=(scan.policy.threshold,))
         return scorer
 
     try:

@@ -121,7 +121,7 @@ class OnnxBackend:
                  device: str = "cpu", *, device_id: int = 0, fp16: bool = False,
                  engine_cache: str | os.PathLike[str] | None = None, max_batch: int | None = None,
                  n_features: int | None = None, triplet_input: str = "triplet", metadata_input: str = "metadata",
-                 output_name: str | None = None):
+                 output_name: str | None = None, spinning: bool = True):
         self.onnx_path = os.fspath(onnx_path)
         self.device = device
         profile = None
@@ -152,6 +152,8 @@ class OnnxBackend:
         so.inter_op_num_threads = int(inter_op_threads)
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3  # errors only; a provider that fails is reported by the check below
+        if not spinning:  # sessions taking turns on the same cores: idle threads must not spin on them
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         usable = [(name, opts) for name, opts in requested if name in available]
         try:
             self.session = ort.InferenceSession(self.onnx_path, sess_options=so,

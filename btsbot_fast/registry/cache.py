@@ -13,6 +13,12 @@ Model card (JSON) fields read here: ``name``, ``version``, ``variant`` (or ``pre
 ``feature_names`` (a subset of the variant's features, in the model's input order), ``inputs``
 (``{"triplet": {"name": ...}, "metadata": {"name": ...}}``, default names ``triplet``/``metadata``),
 ``output`` (``{"name": ...}``), optionally ``onnx_sha256`` (checked against the file when present).
+
+Screening model (``--precision fast``): a card's ``int8`` section names the int8 file derived from the
+model by ``btsbot-fast models quantize`` (``file``, beside ``model.onnx``), its ``onnx_sha256`` and the
+``margin`` around each decision threshold inside which the exact model re-scores (btsbot_fast/precision.py).
+A shipped model's entry also records the int8 file's sha256 (``shipped.int8.onnx_sha256``); either is
+checked when the file is opened (:meth:`Int8Model.checked_path`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from .errors import ModelCardError, ModelNotFoundError
 
 ONNX_FILE = "model.onnx"
 CARD_FILE = "model_card.json"
+INT8_FILE = "model.int8.onnx"
 HOME_ENV = "BTSBOT_FAST_HOME"
 
 
@@ -57,6 +64,49 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 @dataclass(frozen=True)
+class Int8Model:
+    """The int8 screening model derived from a model (the card's ``int8`` section)."""
+
+    onnx_path: Path
+    sha256: str
+    #: re-score exactly when the int8 score is within this distance of a decision threshold
+    margin: float
+    card: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def checked_path(self) -> Path:
+        """The file, after checking its sha256 (a changed or missing file is a :class:`ModelCardError`)."""
+        if not self.onnx_path.is_file():
+            raise ModelCardError(f"the int8 model {self.onnx_path} is missing; derive it again: "
+                                 "btsbot-fast models quantize")
+        actual = sha256_file(self.onnx_path)
+        if actual != self.sha256:
+            raise ModelCardError(f"{self.onnx_path} has sha256 {actual}, but its model card says {self.sha256}: "
+                                 "the int8 file was changed; derive it again (btsbot-fast models quantize)")
+        return self.onnx_path
+
+
+def int8_from_card(card: Mapping[str, Any], model_dir: Path, where: str,
+                   expected_sha256: str | None = None) -> Int8Model | None:
+    """The card's ``int8`` section as an :class:`Int8Model` (None when the card has none).
+    ``expected_sha256`` (a shipped entry's) must agree with the card's."""
+    section = card.get("int8")
+    if not section:
+        return None
+    try:
+        path = model_dir / str(section.get("file") or INT8_FILE)
+        sha = str(section["onnx_sha256"])
+        margin = float(section["margin"])
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelCardError(f"{where}: the int8 section needs file, onnx_sha256 and margin ({exc})") from None
+    if not 0.0 < margin < 1.0:
+        raise ModelCardError(f"{where}: int8 margin {margin} is not within (0, 1)")
+    if expected_sha256 is not None and expected_sha256 != sha:
+        raise ModelCardError(f"{where}: the card's int8 file (sha256 {sha}) is not the one the registry entry "
+                             f"ships ({expected_sha256}); reinstall btsbot-fast")
+    return Int8Model(onnx_path=path.resolve(), sha256=sha, margin=margin, card=dict(section))
+
+
+@dataclass(frozen=True)
 class ResolvedModel:
     """A usable model: the ONNX file and everything needed to feed it."""
 
@@ -71,6 +121,8 @@ class ResolvedModel:
     card: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: where it came from: "cache" (imported), "shipped" (installed with the package) or "file" (a path)
     origin: str = field(default="file", compare=False)
+    #: the int8 screening model derived from this one (``--precision fast``), None when there is none
+    int8: Int8Model | None = field(default=None, compare=False)
 
     @property
     def input_names(self) -> dict[str, str]:
@@ -154,7 +206,7 @@ def _io_name(card: Mapping[str, Any], role: str, default: str) -> str:
 
 
 def _from_card(card: Mapping[str, Any], onnx_path: Path, where: str, default_name: str,
-               check_sha: bool = True, origin: str = "file") -> ResolvedModel:
+               check_sha: bool = True, origin: str = "file", int8_sha256: str | None = None) -> ResolvedModel:
     variant = card.get("variant") or (card.get("preprocessing") or {}).get("variant")
     if "feature_names" not in card:
         raise ModelCardError(f"{where}: the model card has no feature_names")
@@ -171,6 +223,7 @@ def _from_card(card: Mapping[str, Any], onnx_path: Path, where: str, default_nam
         onnx_path=onnx_path.resolve(), variant=variant, feature_names=features,
         triplet_input=_io_name(card, "triplet", "triplet"), metadata_input=_io_name(card, "metadata", "metadata"),
         output_name=str(out_name or "fc_out"), card=dict(card), origin=origin,
+        int8=int8_from_card(card, onnx_path.parent, where, int8_sha256),
     )
 
 
@@ -251,7 +304,13 @@ def resolve_shipped(name: str | ModelEntry) -> ResolvedModel:
     if card.get("onnx_sha256") not in (None, actual):
         raise ModelCardError(f"{card_path} describes a different file (onnx_sha256 {card['onnx_sha256']}) than "
                              f"registry entry {entry.name} ships ({actual}); reinstall btsbot-fast")
-    return _from_card(card, onnx_path, f"shipped model {entry.name}", entry.name, check_sha=False, origin="shipped")
+    return _from_card(card, onnx_path, f"shipped model {entry.name}", entry.name, check_sha=False, origin="shipped",
+                      int8_sha256=(entry.shipped.get("int8") or {}).get("onnx_sha256"))
+
+
+def _borrowed(card: dict[str, Any]) -> dict[str, Any]:
+    """A spec borrowed for another file: its int8 screening model belongs to the model it describes."""
+    return {k: v for k, v in card.items() if k != "int8"}
 
 
 def _resolve_dir(d: Path, spec: Any, origin: str = "file") -> ResolvedModel:
@@ -262,7 +321,7 @@ def _resolve_dir(d: Path, spec: Any, origin: str = "file") -> ResolvedModel:
             raise ModelNotFoundError(f"{d} holds no {ONNX_FILE}" + (" (and several .onnx files)" if onnx_files else ""))
         onnx_path = onnx_files[0]
     if spec is not None:
-        return _from_card(load_spec(spec), onnx_path, f"spec for {onnx_path}", d.name, check_sha=False)
+        return _from_card(_borrowed(load_spec(spec)), onnx_path, f"spec for {onnx_path}", d.name, check_sha=False)
     card_path = d / CARD_FILE
     if card_path.is_file():
         return _from_card(read_card(card_path), onnx_path, f"model card {card_path}", d.name, origin=origin)
@@ -278,6 +337,7 @@ def _resolve_onnx(p: Path, spec: Any) -> ResolvedModel:
         card = load_spec(spec)
         card = {**card, "name": p.stem, "version": "unknown", "spec_from": card.get("name")}
         card.pop("onnx_sha256", None)
+        card = _borrowed(card)
         return _from_card(card, p, f"spec for {p}", p.stem, check_sha=False)
     card_path = p.parent / CARD_FILE
     if card_path.is_file():

@@ -1,4 +1,4 @@
-"""``btsbot-fast models ...``: import, list, path, pull, verify."""
+"""``btsbot-fast models ...``: import, list, path, pull, verify, quantize."""
 
 from __future__ import annotations
 
@@ -150,3 +150,43 @@ def verify_cmd(name: str, tarball: str, golden: str | None, reference: str | Non
         click.echo(line)
     if not report.ok:
         raise click.ClickException(f"the shipped {report.name} does not match a fresh conversion of {tarball}")
+
+
+@models.command("quantize")
+@click.argument("name")
+@click.option("--calibration", "calibration", multiple=True, required=True, type=click.Path(exists=True),
+              help="real alerts (files, directories, .tar nights, Parquet) whose activation ranges set the int8 "
+                   "scales (repeatable)")
+@click.option("--holdout", "holdout", multiple=True, required=True, type=click.Path(exists=True),
+              help="other real alerts, held apart, on which the int8-vs-fp32 error and the margin are measured "
+                   "(repeatable; alerts also in --calibration are left out)")
+@click.option("--layers", default=",".join(("conv2", "conv3", "conv4")), show_default=True,
+              help="the layers computed in int8 (comma-separated); all others stay fp32")
+@click.option("--safety-factor", type=click.FloatRange(min=2.0), default=2.0, show_default=True,
+              help="margin = this times the largest int8-vs-fp32 difference seen")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default=None,
+              help="model directory to write (default: the model's own when imported, else <cache>/NAME)")
+@click.option("--speed/--no-speed", default=True, show_default=True,
+              help="measure model-only int8 and fp32 speed on the held-out alerts for the card (~10 s)")
+@_home_option
+@_friendly
+def quantize_cmd(name: str, calibration, holdout, layers: str, safety_factor: float, output_dir: str | None,
+                 speed: bool, home: str | None) -> None:
+    """Derive NAME's int8 screening model for --precision fast: static int8 quantization calibrated on real
+    alerts, its error measured on held-apart alerts, the margin and the speed recorded in the model card.
+    Needs onnx (the [quantize] extra)."""
+    from .quantize import quantize_model
+
+    m = quantize_model(name, calibration, holdout, output_dir=output_dir, home=home, safety_factor=safety_factor,
+                       layers=[s.strip() for s in layers.split(",") if s.strip()], measure_speed=speed)
+    q = m.card["int8"]
+    err = q["error_vs_fp32"]["holdout"]
+    click.echo(f"int8 model of {m.name} -> {m.int8.onnx_path} (sha256 {q['onnx_sha256'][:16]}..., "
+               f"{q['onnx_size']:,} bytes)")
+    click.echo(f"held-out alerts: {err['n_alerts']}, |int8 - fp32| median {err['q50']:.2g}, max {err['max']:.3g}; "
+               f"calibration alerts: {q['calibration']['n_alerts']}, max {q['error_vs_fp32']['calibration']['max']:.3g}")
+    click.echo(f"margin {q['margin']:g} (= {q['safety_factor']:g} x the largest difference seen)")
+    speed = q.get("speed_model_only")
+    if speed:
+        click.echo(f"model-only: int8 {speed['int8_alerts_per_s']:,.0f} alerts/s, fp32 {speed['fp32_alerts_per_s']:,.0f} "
+                   f"alerts/s ({speed['int8_vs_fp32']:.2f}x) on {speed['cpu']['model']}")

@@ -149,6 +149,10 @@ class ModelEntry:
                 raise ModelCardError(f"{where}: shipped.dir must name a directory beside the entry")
             if not re.fullmatch(r"[0-9a-f]{64}", str(shipped.get("onnx_sha256", ""))):
                 raise ModelCardError(f"{where}: shipped.onnx_sha256 must be 64 lower-case hex digits")
+            int8 = shipped.get("int8")
+            if int8 is not None and not (isinstance(int8, Mapping)
+                                         and re.fullmatch(r"[0-9a-f]{64}", str(int8.get("onnx_sha256", "")))):
+                raise ModelCardError(f"{where}: shipped.int8.onnx_sha256 must be 64 lower-case hex digits")
         return cls(
             name=name, version=version, family=str(d.get("family") or name), url=d.get("url"),
             mirrors=tuple(d.get("mirrors") or ()), sha256=sha, format=str(d.get("format", "tf-savedmodel-tar")),

@@ -5,11 +5,12 @@
 
 ``df`` holds the ZTF/Fink alert columns (``objectId``, ``candid``, ``candidate`` struct, ``prv_candidates``
 array, ``cutoutScience/Template/Difference`` with ``stampData``), as brokers keep their archives. The
-result is ``df`` with five columns appended, one value per row, rows in the same order:
-``btsbot_score`` (double, null unless the status is ``ok``), ``btsbot_status`` (the CLI's status labels),
-``btsbot_error`` (why a row was not scored; '' when ok), ``btsbot_bts_candidate`` (boolean: the BTS
-candidate filter's verdict, null when unknown) and ``btsbot_bts_reject`` (its failed criteria, or
-``missing:<field>``). Scores and statuses are those
+result is ``df`` with six columns appended, one value per row, rows in the same order:
+``btsbot_score`` (double, null unless the status is ``ok``), ``btsbot_precision`` (``fp32`` or ``int8``:
+the model the score came from, see ``precision``; null without a score), ``btsbot_status`` (the CLI's
+status labels), ``btsbot_error`` (why a row was not scored; '' when ok), ``btsbot_bts_candidate``
+(boolean: the BTS candidate filter's verdict, null when unknown) and ``btsbot_bts_reject`` (its failed
+criteria, or ``missing:<field>``). Scores and statuses are those
 ``btsbot-fast score`` gives for the same alerts.
 
 How: ``DataFrame.mapInArrow`` hands every task's rows to a Python worker as Arrow record batches
@@ -35,21 +36,25 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with pyspar
     raise ImportError("btsbot_fast.spark needs pyspark and pyarrow: pip install 'btsbot-fast[spark]'") from exc
 
 from .. import registry
+from ..precision import check_precision
+from ..precision import decision_thresholds as decision_thresholds_of
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
 from .worker import (ALERT_PREFIX, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN, ERROR_COLUMN, OUTPUT_COLUMNS,
-                     RESULT_ID_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition)
+                     PRECISION_COLUMN, RESULT_ID_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition)
 
-__all__ = ["BTS_CANDIDATE_COLUMN", "BTS_REJECT_COLUMN", "ERROR_COLUMN", "OUTPUT_COLUMNS", "SCORE_COLUMN", "STATUS_COLUMN",
-           "output_schema", "with_btsbot_score"]
+__all__ = ["BTS_CANDIDATE_COLUMN", "BTS_REJECT_COLUMN", "ERROR_COLUMN", "OUTPUT_COLUMNS", "PRECISION_COLUMN",
+           "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
 
 
 def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.ResolvedModel = DEFAULT_MODEL,
                       batch_size: int = DEFAULT_BATCH_SIZE, *, threads: int | None = None,
                       model_threads: int | None = None, home: str | os.PathLike[str] | None = None,
-                      keep: Sequence[str] | None = None, result_ids: bool = False) -> Any:
-    """``df`` with ``btsbot_score``, ``btsbot_status``, ``btsbot_error`` and the ``btsbot_bts_*`` columns
-    appended (columns of those names already there are replaced: re-scoring a scored table). Lazy like any
+                      keep: Sequence[str] | None = None, result_ids: bool = False, precision: str = "exact",
+                      decision_thresholds: Sequence[float] | None = None) -> Any:
+    """``df`` with ``btsbot_score``, ``btsbot_precision``, ``btsbot_status``, ``btsbot_error`` and the
+    ``btsbot_bts_*`` columns appended (columns of those names already there are replaced: re-scoring a
+    scored table). Lazy like any
     transformation.
 
     ``model``: a registry name, ``.onnx`` file, model directory (or a ``ResolvedModel``), resolved on the
@@ -62,14 +67,26 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
     ``result_ids``: also return ``objectId, candid, jd, magpsf, fid`` as scoring read them (the CLI's
     columns: candid from the top-level integer column, else the candidate's), before the score columns;
     needs ``keep`` without those names.
+    ``precision`` / ``decision_thresholds``: as for :class:`~btsbot_fast.Scorer` (``fast``: int8 scores,
+    exact ones near the thresholds; the int8 model is broadcast beside the fp32 one).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     for name, value in (("threads", threads), ("model_threads", model_threads)):
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0 (0 = all cores) or None (spark.task.cpus)")
+    check_precision(precision)
+    thresholds = None
+    if precision == "fast":
+        thresholds = decision_thresholds_of(decision_thresholds)
     resolved = registry.resolve(model, home=home)
     data = resolved.onnx_path.read_bytes()
+    int8_bytes = None
+    if precision == "fast":  # checked here, on the driver: a missing int8 model fails before any task
+        if resolved.int8 is None:
+            raise registry.ModelCardError(f"model {resolved.name} has no int8 screening model for precision "
+                                          f"'fast'; derive one: btsbot-fast models quantize {resolved.name}")
+        int8_bytes = df.sparkSession.sparkContext.broadcast(resolved.int8.checked_path().read_bytes())
     inputs = df.drop(*[c for c in OUTPUT_COLUMNS if c in df.columns])
     problem = schema_problem(inputs.schema)
     prefix = ""
@@ -91,7 +108,8 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
     job = ScoringJob(model=resolved, model_sha256=hashlib.sha256(data).hexdigest(),
                      model_bytes=df.sparkSession.sparkContext.broadcast(data), batch_size=batch_size,
                      threads=threads, model_threads=model_threads, keep=keep, alert_prefix=prefix, problem=problem,
-                     result_ids=result_ids)
+                     result_ids=result_ids, precision=precision, decision_thresholds=thresholds,
+                     int8_bytes=int8_bytes)
     return inputs.mapInArrow(partial(score_partition, job=job), output_schema(inputs.schema, keep, result_ids))
 
 
@@ -106,6 +124,7 @@ def output_schema(schema: Any, keep: Sequence[str] | None = None, result_ids: bo
                  "fid": LongType()}
         fields = [*fields, *(StructField(c, types[c], True) for c in RESULT_ID_COLUMNS)]
     return StructType([*fields, StructField(SCORE_COLUMN, DoubleType(), True),
+                       StructField(PRECISION_COLUMN, StringType(), True),
                        StructField(STATUS_COLUMN, StringType(), True),
                        StructField(ERROR_COLUMN, StringType(), True),
                        StructField(BTS_CANDIDATE_COLUMN, BooleanType(), True),

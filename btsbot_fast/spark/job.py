@@ -1,13 +1,14 @@
 """The Spark job: score a Parquet alert table, write the scores as Parquet.
 
     spark-submit [spark options] "$(python -c 'import btsbot_fast.spark.job as j; print(j.__file__)')" \\
-        INPUT OUTPUT [--model btsbot-v1.0.1] [--batch-size 64]
+        INPUT OUTPUT [--model btsbot-v1.0.1] [--batch-size 64] [--precision fast]
     python -m btsbot_fast.spark.job INPUT OUTPUT ...        # the same, with pyspark's local launcher
 
 INPUT: anything ``spark.read.parquet`` reads (a file, a directory of part files, a glob) holding one
 alert table. OUTPUT: a Parquet directory (Spark's part files and ``_SUCCESS``), one row per input row:
-``objectId, candid, jd, magpsf, fid, btsbot_score, btsbot_status, btsbot_error, btsbot_bts_candidate,
-btsbot_bts_reject, model, model_version, source`` (``source``: the input file of the row), the columns of ``btsbot-fast score`` under the names
+``objectId, candid, jd, magpsf, fid, btsbot_score, btsbot_precision, btsbot_status, btsbot_error,
+btsbot_bts_candidate, btsbot_bts_reject, model, model_version, source`` (``source``: the input file of the
+row), the columns of ``btsbot-fast score`` under the names
 ``with_btsbot_score`` gives the scores. ``--all-columns`` keeps every input column instead (cutouts
 included). An existing OUTPUT is an error unless ``--mode overwrite`` or ``--mode append``.
 """
@@ -18,13 +19,15 @@ import click
 
 # absolute imports: spark-submit runs this file as a script, outside its package
 from btsbot_fast import registry
+from btsbot_fast.precision import PRECISIONS, parse_thresholds
 from btsbot_fast.scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 
 MODES = ("error", "overwrite", "append")
 
 
 def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads: int | None = None,
-                 model_threads: int | None = None, all_columns: bool = False):
+                 model_threads: int | None = None, all_columns: bool = False, precision: str = "exact",
+                 decision_thresholds=None):
     """The DataFrame the job writes (lazy)."""
     from pyspark.sql import functions as F
 
@@ -38,14 +41,16 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
     if all_columns:
         if "source" not in df.columns:
             df = df.select("*", source.alias("source"))
-        scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads)
+        scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
+                                   precision=precision, decision_thresholds=decision_thresholds)
         return scored.select("*", *model_columns)
     # objectId, candid, jd, magpsf, fid come back from the workers as scoring read them (the CLI's values,
     # one definition); the alert columns go to the workers and are not sent back
     hidden_source = "__btsbot_source"
     df = df.select(*[c for c in SCORING_COLUMNS if c in df.columns], source.alias(hidden_source))
     scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
-                               keep=[hidden_source], result_ids=True)
+                               keep=[hidden_source], result_ids=True, precision=precision,
+                               decision_thresholds=decision_thresholds)
     return scored.select(*RESULT_ID_COLUMNS, *OUTPUT_COLUMNS, *model_columns, F.col(hidden_source).alias("source"))
 
 
@@ -63,16 +68,29 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
 @click.option("--all-columns", is_flag=True, help="Keep every input column (cutouts too) beside the scores.")
 @click.option("--mode", type=click.Choice(MODES), default="error", show_default=True,
               help="When OUTPUT exists: fail, replace it, or add part files to it.")
-def main(input_path, output_path, model, batch_size, threads, model_threads, all_columns, mode) -> None:
+@click.option("--precision", type=click.Choice(PRECISIONS), default="exact", show_default=True,
+              help="exact: fp32 scores. fast: int8 scores, re-scored in fp32 near every decision threshold.")
+@click.option("--decision-thresholds", default=None, metavar="T[,T...]",
+              help="With --precision fast: the score thresholds decisions are taken at [default: 0.5,0.85].")
+def main(input_path, output_path, model, batch_size, threads, model_threads, all_columns, mode, precision,
+         decision_thresholds) -> None:
     """Score the ZTF alerts of a Parquet table (INPUT) with BTSbot; write one row per alert to OUTPUT."""
     from pyspark.errors import AnalysisException
     from pyspark.sql import SparkSession
 
+    thresholds = None
+    if decision_thresholds is not None:
+        if precision != "fast":
+            raise click.UsageError("--decision-thresholds applies to --precision fast")
+        try:
+            thresholds = parse_thresholds(decision_thresholds)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     spark = SparkSession.builder.appName("btsbot-fast score").getOrCreate()
     try:
         table = scored_table(spark, input_path, model, batch_size, threads=threads, model_threads=model_threads,
-                             all_columns=all_columns)
-    except registry.ModelNotFoundError as exc:
+                             all_columns=all_columns, precision=precision, decision_thresholds=thresholds)
+    except (registry.ModelNotFoundError, registry.ModelCardError) as exc:
         raise click.ClickException(str(exc)) from None
     try:
         table.write.mode("errorifexists" if mode == "error" else mode).parquet(output_path)

@@ -35,11 +35,13 @@ from ..registry import ResolvedModel
 from ..scorer import Scorer, ScoreResult
 from ..status import Status
 
-#: the columns appended to every row: score (null unless ok), status label, error message ('' when ok),
-#: the BTS filter's verdict (boolean, null when unknown) and failed criteria (ScoreResult's bts_* fields)
-SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN = "btsbot_score", "btsbot_status", "btsbot_error"
+#: the columns appended to every row: score (null unless ok), the model it came from (fp32 / int8, null
+#: without a score), status label, error message ('' when ok), the BTS filter's verdict (boolean, null
+#: when unknown) and failed criteria (ScoreResult's bts_* fields)
+SCORE_COLUMN, PRECISION_COLUMN, STATUS_COLUMN, ERROR_COLUMN = ("btsbot_score", "btsbot_precision", "btsbot_status",
+                                                               "btsbot_error")
 BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN = "btsbot_bts_candidate", "btsbot_bts_reject"
-OUTPUT_COLUMNS = (SCORE_COLUMN, STATUS_COLUMN, ERROR_COLUMN, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN)
+OUTPUT_COLUMNS = (SCORE_COLUMN, PRECISION_COLUMN, STATUS_COLUMN, ERROR_COLUMN, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN)
 #: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
 ALERT_PREFIX = "__btsbot_alert_"
 #: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
@@ -52,7 +54,8 @@ RESULT_ID_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid")
 @dataclass(frozen=True)
 class ScoringJob:
     """What the driver sends to every task: the model (its card, and its bytes through ``model_bytes``, a
-    Spark broadcast or anything with a ``.value``), the scoring options and the columns to return.
+    Spark broadcast or anything with a ``.value``; with ``precision="fast"`` its int8 screening model's
+    too, ``int8_bytes``), the scoring options and the columns to return.
     ``threads`` (native preprocessing) and ``model_threads`` (ONNX Runtime intra-op): None = the task's
     CPUs (``spark.task.cpus``), so that concurrent tasks do not oversubscribe the executor's cores."""
 
@@ -70,11 +73,16 @@ class ScoringJob:
     problem: str = ""
     #: also return RESULT_ID_COLUMNS, from the scorer's results
     result_ids: bool = False
+    #: the Scorer's precision, and the decision thresholds of ``fast`` (None: the defaults)
+    precision: str = "exact"
+    decision_thresholds: tuple[float, ...] | None = None
+    #: the int8 model's bytes (``fast`` only)
+    int8_bytes: Any = None
 
     def key(self, cpus: int) -> tuple:
         """What identifies a Scorer in a worker process (everything but the bytes' carrier)."""
         return (self.model_sha256, self.model.name, self.batch_size, self._threads(self.threads, cpus),
-                self._threads(self.model_threads, cpus))
+                self._threads(self.model_threads, cpus), self.precision, self.decision_thresholds)
 
     @staticmethod
     def _threads(value: int | None, cpus: int) -> int:
@@ -91,24 +99,28 @@ def scorer_for(job: ScoringJob, cpus: int = 1) -> Scorer:
     with _LOCK:
         scorer = _SCORERS.get(key)
         if scorer is None:
-            onnx_path = _model_file(job)
-            _, _, batch_size, threads, model_threads = key
-            scorer = Scorer(replace(job.model, onnx_path=onnx_path), batch_size=batch_size, threads=threads,
-                            intra_op_threads=model_threads)
+            model = replace(job.model, onnx_path=_model_file(job.model_sha256, job.model_bytes, job.model.name))
+            if job.precision == "fast":  # the int8 file too, under the name its card gives it
+                int8 = job.model.int8
+                model = replace(model, int8=replace(int8, onnx_path=_model_file(
+                    int8.sha256, job.int8_bytes, f"{job.model.name} (int8)", int8.onnx_path.name)))
+            _, _, batch_size, threads, model_threads, precision, thresholds = key
+            scorer = Scorer(model, batch_size=batch_size, threads=threads, intra_op_threads=model_threads,
+                            precision=precision, decision_thresholds=thresholds)
             _SCORERS[key] = scorer
         return scorer
 
 
-def _model_file(job: ScoringJob) -> Path:
-    """The broadcast model written once to a local file named by its sha256 (atomically: several worker
-    processes of one executor may write it at the same time)."""
-    folder = Path(_scratch_dir()) / f"btsbot-fast-model-{job.model_sha256[:16]}"
-    path = folder / "model.onnx"
+def _model_file(sha256: str, broadcast: Any, what: str, name: str = "model.onnx") -> Path:
+    """A broadcast model written once to a local file in a folder named by its sha256 (atomically: several
+    worker processes of one executor may write it at the same time)."""
+    folder = Path(_scratch_dir()) / f"btsbot-fast-model-{sha256[:16]}"
+    path = folder / name
     if path.is_file() and path.stat().st_size > 0:
         return path
-    data = job.model_bytes.value
-    if hashlib.sha256(data).hexdigest() != job.model_sha256:
-        raise RuntimeError(f"model {job.model.name}: the bytes received differ from the driver's (sha256)")
+    data = broadcast.value
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise RuntimeError(f"model {what}: the bytes received differ from the driver's (sha256)")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
     with os.fdopen(fd, "wb") as fh:
@@ -159,8 +171,8 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
                        problem: str | None = None, source: str = "<arrow>", first_index: int = 0,
                        result_ids: bool = False) -> Any:
     """The columns ``keep`` of ``batch`` (a pyarrow RecordBatch of alert rows; default: all but the score
-    columns) followed by ``btsbot_score``, ``btsbot_status``, ``btsbot_error``, ``btsbot_bts_candidate``
-    and ``btsbot_bts_reject``, one value per row.
+    columns) followed by the score columns (OUTPUT_COLUMNS: ``btsbot_score``, ``btsbot_precision``,
+    ``btsbot_status``, ``btsbot_error``, ``btsbot_bts_candidate``, ``btsbot_bts_reject``), one value per row.
     The alerts are read from the columns named ``alert_prefix + name`` (default: the columns themselves).
     A table that is not an alert table (``problem``, by default :func:`~btsbot_fast.io.parquet.schema_problem`
     of the alert columns) gives ``unsupported_schema`` rows saying what is missing, as the CLI does for such
@@ -188,6 +200,7 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
         ids = [pa.array([getattr(r, c) for r in results], type=types[c]) for c in RESULT_ID_COLUMNS]
     arrays = [batch.column(name) for name in keep] + ids + [
         pa.array([r.score for r in results], type=pa.float64()),
+        pa.array([r.precision for r in results], type=pa.string()),
         pa.array([r.status for r in results], type=pa.string()),
         pa.array([r.error for r in results], type=pa.string()),
         pa.array([r.bts_candidate for r in results], type=pa.bool_()),
@@ -228,8 +241,7 @@ def _unsupported(alerts: Any, n: int, problem: str, source: str, first_index: in
     """The ``n`` rows of a table that is not an alert table, with their objectId/candid as the CLI gives them."""
     names = [c for c in ("objectId", "candid") if c in alerts.schema.names]
     rows = alerts.select(names).to_pylist() if names else [{}] * n
-    return [ScoreResult(r.objectId, r.candid, None, None, None, None, r.status.label, r.message, scorer.model_name,
-                        scorer.model_version, r.source, r.index)
+    return [_failed(r.source, r.index, r.status, r.message, scorer, r.objectId, r.candid)
             for r in unsupported_records(source, first_index, rows, problem)]
 
 
@@ -238,9 +250,13 @@ def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: S
     return [_failed(source, first_index + i, Status.DECODE_ERROR, detail, scorer) for i in range(n)]
 
 
-def _failed(source: str, index: int, status: Status, message: str, scorer: Scorer) -> ScoreResult:
-    return ScoreResult(None, None, None, None, None, None, status.label, message, None, describe(NO_CANDIDATE)[1],
-                       scorer.model_name, scorer.model_version, source, index)
+def _failed(source: str, index: int, status: Status, message: str, scorer: Scorer, object_id: str | None = None,
+            candid: int | None = None) -> ScoreResult:
+    """The row of a record that was never scored: no candidate was read, so no score and no verdict."""
+    return ScoreResult(objectId=object_id, candid=candid, jd=None, magpsf=None, fid=None, score=None, precision=None,
+                       status=status.label, error=message, bts_candidate=None, bts_reject=describe(NO_CANDIDATE)[1],
+                       model=scorer.model_name, model_version=scorer.model_version, source=source,
+                       record_index=index)
 
 
 def _conform(batch: Any) -> Any:

@@ -101,7 +101,6 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("btsbot_fast.stream.librdkafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    scorer = scorer_options.open()
     # autoscan runs as the stream's on_batch hook: after a batch's rows are durable, before its offsets
     # are committed, it records the batch's decisions and action intents (its state makes a re-delivered
     # batch harmless); a background sender sends the actions, so scoring never waits for SkyPortal
@@ -117,7 +116,15 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
 
             require_prometheus()
     except ImportError as exc:
+        if scan is not None:
+            scan.close()
         raise click.ClickException(str(exc)) from None
+    try:  # --precision fast re-scores exactly near the autoscan policy's threshold too
+        scorer = scorer_options.open(extra_thresholds=(scan.policy.threshold,) if scan is not None else ())
+    except BaseException:
+        if scan is not None:
+            scan.close()
+        raise
     try:
         if metrics_port is not None:
             from .metrics import StreamMetrics

@@ -19,8 +19,8 @@ from ..scorer import ScoreResult
 from ..status import Status
 
 #: fields of every output message and file row, in this order
-OUTPUT_FIELDS = ("objectId", "candid", "jd", "score", "status", "error", "bts_candidate", "bts_reject", "model",
-                 "model_version", "topic", "partition", "offset", "record_index", "scored_at")
+OUTPUT_FIELDS = ("objectId", "candid", "jd", "score", "precision", "status", "error", "bts_candidate", "bts_reject",
+                 "model", "model_version", "topic", "partition", "offset", "record_index", "scored_at")
 #: what the per-batch hook receives: the output fields plus the candidate's magnitude and filter
 HOOK_FIELDS = OUTPUT_FIELDS + ("magpsf", "fid")
 OUTPUT_FORMATS = ("json", "avro")
@@ -36,8 +36,8 @@ def result_row(result: ScoreResult, topic: str, partition: int, offset: int, sco
     """The hook row (all :data:`HOOK_FIELDS`) for one scored record of message ``topic[partition]@offset``."""
     return {
         "objectId": result.objectId, "candid": result.candid, "jd": result.jd, "score": result.score,
-        "status": result.status, "error": result.error, "bts_candidate": result.bts_candidate,
-        "bts_reject": result.bts_reject, "model": result.model,
+        "precision": result.precision, "status": result.status, "error": result.error,
+        "bts_candidate": result.bts_candidate, "bts_reject": result.bts_reject, "model": result.model,
         "model_version": result.model_version, "topic": topic, "partition": partition, "offset": offset,
         "record_index": result.record_index, "scored_at": scored_at, "magpsf": result.magpsf, "fid": result.fid,
     }
@@ -48,9 +48,9 @@ def empty_message_row(model: str, model_version: str, topic: str, partition: int
     """The row for a message that holds no alert record at all (e.g. an Avro container with no records):
     its offset still gets an answer."""
     return {
-        "objectId": None, "candid": None, "jd": None, "score": None, "status": Status.DECODE_ERROR.label,
-        "error": reason, "bts_candidate": None, "bts_reject": describe(NO_CANDIDATE)[1], "model": model,
-        "model_version": model_version, "topic": topic,
+        "objectId": None, "candid": None, "jd": None, "score": None, "precision": None,
+        "status": Status.DECODE_ERROR.label, "error": reason, "bts_candidate": None,
+        "bts_reject": describe(NO_CANDIDATE)[1], "model": model, "model_version": model_version, "topic": topic,
         "partition": partition, "offset": offset, "record_index": 0, "scored_at": scored_at,
         "magpsf": None, "fid": None,
     }
