@@ -275,7 +275,7 @@ def render_page(alerts: Sequence[AlertRow], sources: Sequence[Source], policy: P
                '<label>score from <input id="f-min" type="number" min="0" max="1" step="0.05" value="0"></label>'
                '<label>to <input id="f-max" type="number" min="0" max="1" step="0.05" value="1"></label>'
                '<span id="shown"></span></div>')
-    cols = (("objectId", "object", "str"), ("score", "best score", "num"), ("n", "alerts", "num"),
+    cols = (("object-id", "object", "str"), ("score", "best score", "num"), ("n", "alerts", "num"),
             ("mag", "brightest mag", "num"), ("candidate", "BTS candidate", "str"),
             ("decision", f"decision ({policy.name})", "str"), ("actions", "actions", "str"), ("", "best alert", ""))
     ths = "".join(f'<th data-key="{k}" data-type="{t}">{_e(label)}</th>' if k else f"<th>{_e(label)}</th>"
