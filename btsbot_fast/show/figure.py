@@ -141,8 +141,7 @@ def draw_alert(view: AlertView, path: str | os.PathLike[str], dpi: int = FIGURE_
     """Write the ``show`` figure of one alert as a PNG (at least 800 x 500 px)."""
     from ..evaluate.figures import pyplot
 
-    require_figures("btsbot-fast show")
-    plt = pyplot()
+    plt = pyplot()  # astropy is needed only for raw cutouts (scanner_stretch)
     rows = 3 if view.occlusion is not None else 2
     fig = plt.figure(figsize=(FIGURE_SIZE[0], FIGURE_SIZE[1] - (2.0 if rows == 2 else 0.0)))
     gs = fig.add_gridspec(rows + 1, 5, height_ratios=[0.18] + [1.0] * rows, width_ratios=[1, 1, 1, 1.6, 1.6],

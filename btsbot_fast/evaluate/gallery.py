@@ -1,0 +1,120 @@
+"""The most confident mistakes of an evaluation, drawn with the ``show`` code.
+
+False positives (label 0) with the highest scores above the threshold and false negatives (label 1)
+with the lowest scores at or below it. Each gets the ``show`` figure (btsbot_fast/show): from its alert
+packet when the data are labelled packets (model inputs, scanner view, light curve), else from the
+model inputs the data release holds. ``EVAL_DIR/gallery.png`` puts their model-input triplets side by
+side; ``EVAL_DIR/gallery.html`` is the page section listing them with their figures
+(``EVAL_DIR/gallery/``).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.records import AlertRecord
+from ..policies import above
+from ..scorer import ScoreResult
+from ..show.alert import AlertView, inspect_records, iter_records
+from ..show.pictures import draw_pictures
+from . import figures
+
+GALLERY_SIZE = 8
+
+
+def confident_mistakes(labels: np.ndarray, scores: np.ndarray, threshold: float, strict: bool = True,
+                       k: int = GALLERY_SIZE) -> dict[str, np.ndarray]:
+    """Row indices: ``fp`` (label 0, counted as positive) by descending score, ``fn`` (label 1, not
+    counted) by ascending score, at most ``k`` each."""
+    y = np.asarray(labels).astype(bool)
+    pos = above(scores, threshold, strict)
+    fp = np.flatnonzero(~y & pos)
+    fn = np.flatnonzero(y & ~pos)
+    return {"fp": fp[np.argsort(-scores[fp], kind="stable")][:k], "fn": fn[np.argsort(scores[fn], kind="stable")][:k]}
+
+
+def _array_view(scorer: Any, data: Any, row: int, score: float, where: str) -> AlertView:
+    """A view from the model inputs alone (a data release has no packets): no scanner view, no light curve."""
+    oid, candid = str(data.objectId[row]), int(data.candid[row])
+    rec = AlertRecord(where, row, oid, candid if candid >= 0 else None, None)
+    result = ScoreResult(oid, rec.candid, float(data.jd[row]), float(data.magpsf[row]), None, float(score), "ok", "",
+                         scorer.model_name, scorer.model_version, where, row)
+    return AlertView(rec, result, np.asarray(data.triplet_rows(np.array([row]))[0]), np.asarray(data.metadata[row]),
+                     tuple(scorer.feature_names), [None, None, None], ["not in the data release"] * 3)
+
+
+def _views(scorer: Any, parts: list[Any], rows: np.ndarray, scores: np.ndarray) -> list[AlertView]:
+    """Views of rows of the splits ``parts`` taken together (in order), as ``scores`` are."""
+    starts = np.cumsum([0] + [len(p) for p in parts])
+    where = [(int(np.searchsorted(starts, r, side="right") - 1), int(r)) for r in rows]
+    by_candid: dict[int, AlertRecord] = {}
+    sources = {str(parts[i].extra.get("source")) for i, _ in where if parts[i].extra.get("source")}
+    dirs = sorted(s for s in sources if Path(s).is_dir())
+    if dirs:  # labelled packets: draw from the packets themselves
+        wanted = {int(parts[i].candid[r - starts[i]]) for i, r in where}
+        for rec in iter_records(dirs):
+            if rec.candid in wanted and rec.candid not in by_candid:
+                by_candid[rec.candid] = rec
+    views = []
+    for i, r in where:
+        part, local = parts[i], r - int(starts[i])
+        rec = by_candid.get(int(part.candid[local]))
+        views.append(inspect_records(scorer, [rec])[0] if rec is not None
+                     else _array_view(scorer, part, local, float(scores[r]), str(part.extra.get("source", "dataset"))))
+    return views
+
+
+def _overview(path: Path, groups: dict[str, list[AlertView]], labels: dict[str, str]) -> Path:
+    """One PNG: per mistake, its three model-input channels with score and objectId."""
+    plt = figures.pyplot()
+    ncol = max(1, max(len(v) for v in groups.values()))
+    fig, axes = plt.subplots(2 * len(groups), ncol, figsize=(1.9 * ncol, 2.1 * len(groups) * 2), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for g, (kind, views) in enumerate(groups.items()):
+        axes[2 * g, 0].set_title(labels[kind], loc="left", fontsize=10, weight="bold")
+        for j, v in enumerate(views):
+            t = v.triplet
+            strip = np.hstack([t[:, :, c] / (np.abs(t[:, :, c]).max() or 1.0) for c in range(3)]) if t is not None else None
+            if strip is not None:
+                axes[2 * g, j].imshow(strip, cmap="gray", origin="lower", interpolation="nearest")
+            axes[2 * g, j].set_title(f"{v.result.objectId}\nscore {v.result.score:.3f}", fontsize=7)
+            axes[2 * g + 1, j].text(0.5, 0.9, f"candid {v.result.candid}", ha="center", fontsize=6,
+                                    transform=axes[2 * g + 1, j].transAxes)
+    fig.suptitle("Most confident mistakes: model inputs (science | template | difference)", fontsize=10)
+    return figures.save(plt, fig, path)
+
+
+def write_gallery(out: Path, scorer: Any, parts: list[Any], scores: np.ndarray, threshold: float, strict: bool = True,
+                  k: int = GALLERY_SIZE) -> dict[str, Any]:
+    """``gallery.png``, ``gallery.html`` and ``gallery/`` in ``out`` for the splits ``parts`` (scored
+    together: ``scores``); returns the listing for metrics.json."""
+    labels_all = np.concatenate([p.labels for p in parts])
+    picks = confident_mistakes(labels_all, scores, threshold, strict, k)
+    labels = {"fp": f"False positives (label 0, score {'>' if strict else '>='} {threshold:g}), most confident first",
+              "fn": f"False negatives (label 1, score {'<=' if strict else '<'} {threshold:g}), most confident first"}
+    groups = {kind: _views(scorer, parts, rows, scores) for kind, rows in picks.items()}
+    every = [v for vs in groups.values() for v in vs]
+    names = draw_pictures(every, out / "gallery")
+    listing = {kind: [{"objectId": v.result.objectId, "candid": v.result.candid, "score": v.result.score,
+                       "figure": names[id(v)][0]} for v in vs] for kind, vs in groups.items()}
+    if every:
+        _overview(out / "gallery.png", groups, labels)
+    parts = []
+    for kind, vs in groups.items():
+        items = "".join(f'<figure><figcaption>{html.escape(str(v.result.objectId))} candid {v.result.candid}: '
+                        f'score {v.result.score:.4f}</figcaption><img class="figure" src="{html.escape(names[id(v)][0])}" '
+                        f'alt="show figure" loading="lazy"></figure>' for v in vs) or "<p>none</p>"
+        parts.append(f'<section class="gallery" id="gallery-{kind}"><h2>{html.escape(labels[kind])}</h2>{items}</section>')
+    (out / "gallery.html").write_text(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>evaluate: confident mistakes</title>'
+        '<style>body{font:14px system-ui,sans-serif;margin:1em 2em}img.figure{max-width:100%;border:1px solid #ccc}'
+        f'</style></head><body><h1>Most confident mistakes</h1>{"".join(parts)}</body></html>\n', encoding="utf-8")
+    return {"figure": "gallery.png" if every else None, "page": "gallery.html", **listing}
+
+
+__all__ = ["GALLERY_SIZE", "confident_mistakes", "write_gallery"]
