@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..prep.variant import STAMP_SIZE
 from .alert import CHANNELS, FILTERS, AlertView
 
 REPORT_HINT = "pip install 'btsbot-fast[report]'"
+TILE_GAP = 3
 BAND_COLORS = {1: "#2a9d3a", 2: "#d62728", 3: "#e0a800", None: "0.4"}
 #: the figure's size in inches at FIGURE_DPI: 1400 x 820 px with the occlusion row, 1400 x 620 without
 FIGURE_SIZE = (14.0, 8.2)  # with the occlusion row; 6.2 in high without it
@@ -77,39 +79,66 @@ def title_text(view: AlertView) -> str:
             f"model {r.model} {r.model_version}")
 
 
-def _image(ax, data, title: str, cmap: str = "gray", **kw) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=8)
-    if data is None:
-        ax.text(0.5, 0.5, "not available", ha="center", va="center", fontsize=8, transform=ax.transAxes)
-        ax.set_facecolor("0.9")
-        return
+def _fit(rgb: np.ndarray) -> np.ndarray:
+    """A tile padded (light grey) to the stamp size: stamps at a CCD edge are smaller."""
+    h, w = rgb.shape[:2]
+    if (h, w) == (STAMP_SIZE, STAMP_SIZE):
+        return rgb
+    out = np.full((STAMP_SIZE, STAMP_SIZE, 3), 0.9)
+    out[:min(h, STAMP_SIZE), :min(w, STAMP_SIZE)] = rgb[:STAMP_SIZE, :STAMP_SIZE]
+    return out
+
+
+def _gray(x: np.ndarray | None) -> np.ndarray | None:
+    """A channel scaled to its own range, as RGB in [0, 1]."""
+    if x is None:
+        return None
+    lo, hi = float(np.min(x)), float(np.max(x))
+    y = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    return np.repeat(np.asarray(y, dtype=np.float64)[..., None], 3, axis=2)
+
+
+def _row(ax, tiles: list[np.ndarray | None], labels: list[str], title: str) -> None:
+    """Three stamps side by side in one axes (one image: nine axes cost more than the rest of the figure)."""
+    parts = []
+    for i, t in enumerate(tiles):
+        if i:
+            parts.append(np.ones((STAMP_SIZE, TILE_GAP, 3)))
+        parts.append(np.full((STAMP_SIZE, STAMP_SIZE, 3), 0.9) if t is None else _fit(t))
     # FITS row 0 is the bottom row: origin lower, as DS9 and the scanning pages show stamps
-    ax.imshow(data, cmap=cmap, origin="lower", interpolation="nearest", **kw)
+    ax.imshow(np.hstack(parts), origin="lower", interpolation="nearest", aspect="equal")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=8.5, loc="left")
+    width = 3 * STAMP_SIZE + 2 * TILE_GAP
+    for i, (tile, label) in enumerate(zip(tiles, labels)):
+        x = (i * (STAMP_SIZE + TILE_GAP) + STAMP_SIZE / 2) / width
+        ax.text(x, -0.03, label, transform=ax.transAxes, ha="center", va="top", fontsize=7.5)
+        if tile is None:
+            ax.text(x, 0.5, "not available", transform=ax.transAxes, ha="center", va="center", fontsize=8)
 
 
 def _light_curve(ax, view: AlertView) -> None:
+    """Detections (with errors) and upper limits per band, one artist per band and kind (a long light
+    curve must not cost an artist per point), the alert itself ringed."""
     pts = view.light_curve
     alert_jd = view.result.jd
     t0 = alert_jd if alert_jd is not None and math.isfinite(alert_jd) else (pts[-1].jd if pts else 0.0)
-    seen = set()
+    for fid in sorted({p.fid for p in pts}, key=lambda f: (f is None, f or 0)):
+        c = BAND_COLORS.get(fid, "0.4")
+        band = FILTERS.get(fid, "?")
+        det = [p for p in pts if p.fid == fid and p.magpsf is not None]
+        lim = [p for p in pts if p.fid == fid and p.magpsf is None and p.diffmaglim is not None]
+        if det:
+            ax.errorbar([p.jd - t0 for p in det], [p.magpsf for p in det], yerr=[p.sigmapsf or 0.0 for p in det],
+                        fmt="o", ms=4, color=c, label=f"{band} detection", zorder=3)
+        if lim:
+            ax.scatter([p.jd - t0 for p in lim], [p.diffmaglim for p in lim], marker="v", s=18, color=c, alpha=0.45,
+                       label=f"{band} upper limit", zorder=2)
     for p in pts:
-        c = BAND_COLORS.get(p.fid, "0.4")
-        band = FILTERS.get(p.fid, "?")
-        x = p.jd - t0
-        if p.magpsf is not None:
-            label = f"{band} detection" if (band, "d") not in seen else None
-            seen.add((band, "d"))
-            ax.errorbar(x, p.magpsf, yerr=p.sigmapsf or 0.0, fmt="o", ms=7 if p.is_alert else 4, color=c,
-                        mec="k" if p.is_alert else c, mew=1.5 if p.is_alert else 0.5, label=label, zorder=3)
-            if p.is_alert:
-                ax.annotate("this alert", (x, p.magpsf), xytext=(-12, 10), textcoords="offset points", fontsize=8,
-                            ha="right")
-        elif p.diffmaglim is not None:
-            label = f"{band} upper limit" if (band, "u") not in seen else None
-            seen.add((band, "u"))
-            ax.scatter(x, p.diffmaglim, marker="v", s=18, color=c, alpha=0.45, label=label, zorder=2)
+        if p.is_alert and p.magpsf is not None:
+            ax.scatter([p.jd - t0], [p.magpsf], s=90, facecolors="none", edgecolors="k", linewidths=1.5, zorder=4)
+            ax.annotate("this alert", (p.jd - t0, p.magpsf), xytext=(-12, 10), textcoords="offset points",
+                        fontsize=8, ha="right")
     ax.invert_yaxis()
     ax.set_xlabel("days relative to this alert", fontsize=8)
     ax.set_ylabel("magnitude", fontsize=8)
@@ -118,8 +147,8 @@ def _light_curve(ax, view: AlertView) -> None:
     ndet = sum(p.magpsf is not None for p in pts)
     ax.set_title(f"light curve: {ndet} detections, {len(pts) - ndet} upper limits (prv_candidates + alert)",
                  fontsize=8)
-    if seen:
-        ax.legend(fontsize=7, loc="best", ncol=2)
+    if pts:
+        ax.legend(fontsize=7, loc="upper left", ncol=2)  # "best" searches positions: slow
 
 
 def _feature_table(ax, view: AlertView) -> None:
@@ -145,7 +174,7 @@ def draw_alert(view: AlertView, path: str | os.PathLike[str], dpi: int = FIGURE_
     rows = 3 if view.occlusion is not None else 2
     fig = plt.figure(figsize=(FIGURE_SIZE[0], FIGURE_SIZE[1] - (2.0 if rows == 2 else 0.0)))
     gs = fig.add_gridspec(rows + 1, 5, height_ratios=[0.18] + [1.0] * rows, width_ratios=[1, 1, 1, 1.6, 1.6],
-                          left=0.02, right=0.99, top=0.97, bottom=0.06, wspace=0.25, hspace=0.32)
+                          left=0.02, right=0.99, top=0.97, bottom=0.07, wspace=0.25, hspace=0.38)
     head = fig.add_subplot(gs[0, :])
     head.axis("off")
     head.text(0, 0.75, title_text(view), fontsize=11, weight="bold", transform=head.transAxes)
@@ -153,22 +182,25 @@ def draw_alert(view: AlertView, path: str | os.PathLike[str], dpi: int = FIGURE_
     head.text(0, 0.05, f"{verdict_text(view)}    status {status}    source {view.result.source}"
               f"[{view.result.record_index}]", fontsize=8, transform=head.transAxes)
     model = view.triplet
-    for c, name in enumerate(CHANNELS):
-        m = None if model is None else model[:, :, c]
-        rng = "" if m is None else f" [{m.min():.3g}, {m.max():.3g}]"
-        _image(fig.add_subplot(gs[1, c]), m, f"model input: {name}{rng}", cmap="gray")
-        raw = view.stamps[c] if c < len(view.stamps) else None
-        err = view.stamp_errors[c] if c < len(view.stamp_errors) else ""
-        _image(fig.add_subplot(gs[2, c]), scanner_stretch(raw), f"scanner: {name} (zscale, asinh)"
-               + (f"\n{err}" if err else ""))
+    chans = [None if model is None else model[:, :, c] for c in range(3)]
+    _row(fig.add_subplot(gs[1, 0:3]), [_gray(m) for m in chans],
+         [name if m is None else f"{name} [{m.min():.3g}, {m.max():.3g}]" for name, m in zip(CHANNELS, chans)],
+         "model input (after preprocessing; each channel shown over its own range)")
+    errors = list(view.stamp_errors) + [""] * 3
+    _row(fig.add_subplot(gs[2, 0:3]), [_gray(scanner_stretch(s)) for s in (list(view.stamps) + [None] * 3)[:3]],
+         [f"{name}: {err}" if err else name for name, err in zip(CHANNELS, errors)],
+         "as a scanner sees it (raw cutout, zscale + asinh)")
     if view.occlusion is not None:
+        import matplotlib
+
         occ = view.occlusion
         lim = max(float(np.abs(occ.drop).max()), 1e-6)
-        for c, name in enumerate(CHANNELS):
-            ax = fig.add_subplot(gs[3, c])
-            _image(ax, occ.full(c), f"occlusion: {name}", cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax.imshow(model[:, :, c], cmap="gray", origin="lower", alpha=0.25, interpolation="nearest")
-        fig.text(0.02, 0.015, occ.method + f"; colour range ±{lim:.3g}", fontsize=8)
+        cmap = matplotlib.colormaps["RdBu_r"]
+        tiles = [cmap(np.clip(occ.full(c) / lim * 0.5 + 0.5, 0, 1))[..., :3] * 0.75 + _gray(chans[c]) * 0.25
+                 for c in range(3)]
+        _row(fig.add_subplot(gs[3, 0:3]), tiles, [f"{n}: max drop {occ.drop[c].max():+.3g}" for c, n in enumerate(CHANNELS)],
+             f"occlusion saliency: red = the score drops when the patch is masked (±{lim:.3g} full scale)")
+        fig.text(0.02, 0.015, occ.method, fontsize=8)
     right = gs[1:, 3:5].subgridspec(2, 1, height_ratios=[1.15, 1.0], hspace=0.3)
     _light_curve(fig.add_subplot(right[0, 0]), view)
     _feature_table(fig.add_subplot(right[1, 0]), view)
