@@ -10,6 +10,7 @@ side; ``EVAL_DIR/gallery.html`` is the page section listing them with their figu
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,11 @@ def _array_view(scorer: Any, data: Any, row: int, score: float, where: str) -> A
     """A view from the model inputs alone (a data release has no packets): no scanner view, no light curve."""
     oid, candid = str(data.objectId[row]), int(data.candid[row])
     rec = AlertRecord(where, row, oid, candid if candid >= 0 else None, None)
-    result = ScoreResult(oid, rec.candid, float(data.jd[row]), float(data.magpsf[row]), None, float(score), "ok", "",
-                         scorer.model_name, scorer.model_version, where, row)
+    values = dict(objectId=oid, candid=rec.candid, jd=float(data.jd[row]), magpsf=float(data.magpsf[row]), fid=None,
+                  score=float(score), status="ok", error="", bts_candidate=None, bts_reject="",
+                  model=scorer.model_name, model_version=scorer.model_version, source=where, record_index=row)
+    # by name, and only the fields this ScoreResult has (the BTS filter's verdict is not in every version)
+    result = ScoreResult(**{f.name: values[f.name] for f in dataclasses.fields(ScoreResult)})
     return AlertView(rec, result, np.asarray(data.triplet_rows(np.array([row]))[0]), np.asarray(data.metadata[row]),
                      tuple(scorer.feature_names), [None, None, None], ["not in the data release"] * 3)
 

@@ -11,6 +11,7 @@ import click
 
 from ..scorer_options import ScorerOptions, scorer_options
 from .alert import OCCLUSION_PATCH
+from .figure import FIGURE_DPI
 
 
 def _require_figures(what: str) -> None:
@@ -30,8 +31,10 @@ def _require_figures(what: str) -> None:
 @click.option("--saliency", is_flag=True, help="Add an occlusion map per channel (score drop per masked patch).")
 @click.option("--patch", type=click.IntRange(1, 63), default=OCCLUSION_PATCH, show_default=True,
               help="Occlusion patch size in pixels (--saliency).")
+@click.option("--dpi", type=click.IntRange(min=58), default=FIGURE_DPI, show_default=True,
+              help="Resolution: the figure is 14 inches wide (at least 800 x 500 pixels).")
 @scorer_options
-def show(paths, candid, output, saliency, patch, scorer_options: ScorerOptions) -> None:
+def show(paths, candid, output, saliency, patch, dpi, scorer_options: ScorerOptions) -> None:
     """Draw one alert as BTSbot saw it: the model's inputs, the cutouts as a scanner sees them, the light
     curve, the 25 features, the score and the BTS filter's verdict.
 
@@ -53,7 +56,7 @@ def show(paths, candid, output, saliency, patch, scorer_options: ScorerOptions) 
     r = view.result
     if output is None:
         output = Path(f"{r.objectId or 'alert'}_{r.candid}.png")
-    draw_alert(view, output)
+    draw_alert(view, output, dpi=dpi)
     score = f"score {r.score:.4f}" if r.score is not None else f"{r.status}: {r.error}"
     click.echo(f"{r.objectId} candid {r.candid}: {score} -> {output}", err=True)
 

@@ -224,7 +224,8 @@ def _decision(src: Source, policy: Policy) -> tuple[str, str, str]:
 def _alert_rows(src: Source, figures: dict[int | None, str]) -> str:
     out = []
     for a in src.alerts:
-        bts = "" if a.bts_candidate is None else ("candidate" if a.bts_candidate else f"rejected: {a.bts_reject}")
+        bts = ((f"not judged ({a.bts_reject})" if a.bts_reject else "") if a.bts_candidate is None
+               else "candidate" if a.bts_candidate else f"rejected: {a.bts_reject}")
         fig = figures.get(a.candid)
         link = f'<a href="{_e(fig)}">{_e(a.candid)}</a>' if fig else _e(a.candid)
         cls = "" if a.status == "ok" else ' class="failed"'
