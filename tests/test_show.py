@@ -289,3 +289,15 @@ def test_report_rejects_a_missing_state(tmp_path, night):
     assert res.exit_code != 0 and "no autoscan state" in res.output
     assert not (tmp_path / "nope.sqlite").exists()
 
+
+
+def test_report_rebuilt_reuses_the_pictures(night, data_root):
+    """A page rebuilt into the same folder draws nothing it has drawn already (pictures once per alert)."""
+    pictures = sorted((night["out"] / "alerts").glob("*.png"))
+    before = {p.name: p.stat().st_mtime_ns for p in pictures}
+    table = night["out"].parent / "scores.csv"
+    res = CliRunner().invoke(main, ["report", str(table), *sum((["--alerts", str(data_root / p)] for p in NIGHT), []),
+                                    "-o", str(night["out"])])
+    assert res.exit_code == 0, res.output
+    after = {p.name: p.stat().st_mtime_ns for p in (night["out"] / "alerts").glob("*.png")}
+    assert after == before

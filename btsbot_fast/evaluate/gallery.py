@@ -73,24 +73,28 @@ def _views(scorer: Any, parts: list[Any], rows: np.ndarray, scores: np.ndarray) 
 
 
 def _overview(path: Path, groups: dict[str, list[AlertView]], labels: dict[str, str]) -> Path:
-    """One PNG: per mistake, its three model-input channels with score and objectId."""
+    """One PNG: a row per kind of mistake, per alert its three model-input channels (each over its own
+    range) with objectId, candid and score."""
     plt = figures.pyplot()
     ncol = max(1, max(len(v) for v in groups.values()))
-    fig, axes = plt.subplots(2 * len(groups), ncol, figsize=(1.9 * ncol, 2.1 * len(groups) * 2), squeeze=False)
+    fig, axes = plt.subplots(len(groups), ncol, figsize=(2.9 * ncol, 2.0 * len(groups) + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for g, (kind, views) in enumerate(groups.items()):
-        axes[2 * g, 0].set_title(labels[kind], loc="left", fontsize=10, weight="bold")
+        axes[g, 0].text(0.0, 1.55, labels[kind], transform=axes[g, 0].transAxes, fontsize=10, weight="bold")
         for j, v in enumerate(views):
             t = v.triplet
-            strip = np.hstack([t[:, :, c] / (np.abs(t[:, :, c]).max() or 1.0) for c in range(3)]) if t is not None else None
-            if strip is not None:
-                axes[2 * g, j].imshow(strip, cmap="gray", origin="lower", interpolation="nearest")
-            axes[2 * g, j].set_title(f"{v.result.objectId}\nscore {v.result.score:.3f}", fontsize=7)
-            axes[2 * g + 1, j].text(0.5, 0.9, f"candid {v.result.candid}", ha="center", fontsize=6,
-                                    transform=axes[2 * g + 1, j].transAxes)
-    fig.suptitle("Most confident mistakes: model inputs (science | template | difference)", fontsize=10)
-    return figures.save(plt, fig, path)
+            if t is not None:
+                chans = [t[:, :, c] for c in range(3)]
+                strip = np.hstack([(x - x.min()) / ((x.max() - x.min()) or 1.0) for x in chans])
+                axes[g, j].imshow(strip, cmap="gray", origin="lower", interpolation="nearest")
+            axes[g, j].set_title(f"{v.result.objectId}  score {v.result.score:.3f}\ncandid {v.result.candid}",
+                                 fontsize=7)
+    fig.suptitle("Most confident mistakes: model inputs (science | template | difference)", fontsize=11)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.78, bottom=0.04, hspace=1.1, wspace=0.08)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def write_gallery(out: Path, scorer: Any, parts: list[Any], scores: np.ndarray, threshold: float, strict: bool = True,

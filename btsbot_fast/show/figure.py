@@ -201,7 +201,7 @@ def draw_alert(view: AlertView, path: str | os.PathLike[str], dpi: int = FIGURE_
         _row(fig.add_subplot(gs[3, 0:3]), tiles, [f"{n}: max drop {occ.drop[c].max():+.3g}" for c, n in enumerate(CHANNELS)],
              f"occlusion saliency: red = the score drops when the patch is masked (±{lim:.3g} full scale)")
         fig.text(0.02, 0.015, occ.method, fontsize=8)
-    right = gs[1:, 3:5].subgridspec(2, 1, height_ratios=[1.15, 1.0], hspace=0.3)
+    right = gs[1:, 3:5].subgridspec(2, 1, height_ratios=[1.15, 1.0], hspace=0.42)
     _light_curve(fig.add_subplot(right[0, 0]), view)
     _feature_table(fig.add_subplot(right[1, 0]), view)
     out = Path(path)

@@ -1,7 +1,7 @@
 """Pictures of alerts, written once per alert into a folder that pages share (``report``, ``evaluate``).
 
-Each alert gets ``<candid>.png`` (the ``show`` figure) and ``<candid>_triplet.png`` (the scanner's
-triplet thumbnail). Drawing is matplotlib-bound and single-threaded, so several alerts are drawn at once
+Each alert gets ``<candid>_<model>.png`` (the ``show`` figure) and ``<candid>_<model>_triplet.png`` (the
+scanner's triplet thumbnail). Drawing is matplotlib-bound and single-threaded, so several alerts are drawn at once
 in worker processes (``jobs``); a picture already in the folder is not drawn again.
 """
 
@@ -20,9 +20,11 @@ PICTURE_DIR = "alerts"
 
 
 def picture_names(view: AlertView) -> tuple[str, str]:
-    """The figure's and the thumbnail's file names (by candid; by source and record index without one)."""
+    """The figure's and the thumbnail's file names: by candid (by source and record index without one)
+    and model, so a page rebuilt later reuses what is drawn and another model never shows a stale score."""
     r = view.result
-    stem = str(r.candid) if r.candid is not None else f"{Path(r.source).name}-{r.record_index}"
+    alert = str(r.candid) if r.candid is not None else f"{Path(r.source).name}-{r.record_index}"
+    stem = f"{alert}_{r.model}"
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
     return f"{stem}.png", f"{stem}_triplet.png"
 
