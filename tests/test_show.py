@@ -301,3 +301,21 @@ def test_report_rebuilt_reuses_the_pictures(night, data_root):
     assert res.exit_code == 0, res.output
     after = {p.name: p.stat().st_mtime_ns for p in (night["out"] / "alerts").glob("*.png")}
     assert after == before
+
+
+def test_scorer_show_api(tmp_path, scorer, data_root):
+    out = tmp_path / "api.png"
+    view = scorer.show([data_root / KOWALSKI], output=out)
+    assert view.occlusion is None and view.result.candid == KOWALSKI_CANDID
+    assert png_size(out)[0] >= 800
+
+
+def test_show_and_report_say_which_extra_is_missing(tmp_path, monkeypatch, data_root):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [report] extra were not installed
+    res = CliRunner().invoke(main, ["show", str(data_root / KOWALSKI), "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    res = CliRunner().invoke(main, ["report", str(data_root / KOWALSKI), "-o", str(tmp_path / "page")])
+    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "page").exists()
