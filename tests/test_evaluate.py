@@ -303,3 +303,31 @@ def test_evaluate_gallery_of_confident_mistakes_on_real_packets(tmp_path, data_r
         img = mpimg.imread(out / x["figure"])
         assert img.shape[1] >= 800 and img.shape[0] >= 500 and img[..., :3].std() > 0.02
     assert mpimg.imread(out / "gallery.png")[..., :3].std() > 0.02
+
+
+def test_gallery_from_a_data_release_draws_the_model_inputs(tmp_path):
+    """The public-release layout has no packets: the gallery's show figures come from the triplets and
+    features it holds (two splits together, as ``--split all`` scores them)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.image as mpimg
+
+    from btsbot_fast import Scorer
+    from btsbot_fast.evaluate.gallery import write_gallery
+    from btsbot_fast.train.data import load_dataset
+    from btsbot_fast.train.synthetic import write_dataset
+
+    write_dataset(tmp_path / "data", n_objects=12, seed=3)
+    splits, kind = load_dataset(tmp_path / "data")
+    assert kind == "release"
+    parts = [splits["train"], splits["test"]]
+    labels = np.concatenate([p.labels for p in parts])
+    scores = np.where(labels == 1, 0.2, 0.9).astype(np.float32)  # every alert a mistake
+    scores[-1] = 0.95 if labels[-1] == 0 else 0.05  # the last one (in the second split) the most confident
+    scorer = Scorer(_magpsf_model(tmp_path / "m.onnx"))
+    g = write_gallery(tmp_path / "eval", scorer, parts, scores, 0.5, k=3)
+    kind_of_last = "fp" if labels[-1] == 0 else "fn"
+    first = g[kind_of_last][0]
+    assert first["candid"] == int(parts[1].candid[-1]) and first["score"] == pytest.approx(float(scores[-1]))
+    assert len(g["fp"]) == min(3, int((labels == 0).sum())) and len(g["fn"]) == min(3, int((labels == 1).sum()))
+    img = mpimg.imread(tmp_path / "eval" / first["figure"])
+    assert img.shape[1] >= 800 and img[..., :3].std() > 0.02
