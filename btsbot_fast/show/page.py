@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -290,7 +291,7 @@ def render_page(alerts: Sequence[AlertRow], sources: Sequence[Source], policy: P
         oid = _e(s.object_id)
         trs.append(f'<tr data-object-id="{oid}" data-score="{_attr(s.best_score)}" data-n="{len(s.alerts)}" '
                    f'data-mag="{_attr(s.brightest)}" data-candidate="{cand_value}" data-decision="{dec_value}" '
-                   f'data-actions="{_e(act_cell)}">'
+                   f'data-actions="{_e(html.unescape(re.sub("<[^>]+>", "", act_cell)))}">'
                    f'<td><a href="#src-{oid}">{oid}</a></td><td>{_num(s.best_score, ".4f")}</td>'
                    f'<td>{len(s.alerts)}</td><td>{_num(s.brightest, ".2f")}</td><td>{cand_cell}</td>'
                    f'<td>{dec_cell}</td><td>{act_cell}</td><td>{thumb}</td></tr>')
