@@ -73,6 +73,15 @@ def test_show_view_is_what_the_scorer_sees(scorer, data_root):
     assert occ.drop.shape == (3, 7, 7) and occ.patch == 9 and "9x9" in occ.method
     assert occ.base == pytest.approx(view.result.score, abs=1e-6)
     assert np.unravel_index(np.argmax(occ.drop), occ.drop.shape) == (2, 3, 3)
+    # the BTS filter's verdict, read from the result by name (score rows carry bts_candidate, bts_reject)
+    from btsbot_fast.show.figure import verdict_text
+
+    view.result.bts_candidate, view.result.bts_reject = False, "bright,stationary"
+    assert verdict_text(view) == "BTS filter: rejected (bright,stationary)"
+    view.result.bts_candidate, view.result.bts_reject = None, "missing:drb"
+    assert verdict_text(view) == "BTS filter: not evaluated (missing:drb)"
+    view.result.bts_candidate = True
+    assert verdict_text(view) == "BTS filter: candidate"
 
 
 def test_show_cli_writes_a_figure(tmp_path, data_root):
