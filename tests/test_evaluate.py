@@ -257,6 +257,8 @@ def test_evaluate_command_end_to_end(tmp_path):
     for fig in m["figures"]:
         assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {"alert_roc.png", "alert_magpsf_bins.png", "source_peakmag_bins.png", "source_delays.png"} <= set(m["figures"])
+    # this model separates the synthetic classes: the gallery of confident mistakes is empty, and says so
+    assert m["gallery"]["fp"] == [] and m["gallery"]["fn"] == [] and (out / "gallery.html").is_file()
 
 
 # ---------------------------------------------------------------------------------------------- BTS candidates
@@ -370,3 +372,77 @@ def test_evaluate_on_alert_packets_decides_on_bts_candidates(reference, tmp_path
                      candidates="all", echo=lambda s: None)
     assert m_all["candidates"] == {"mode": "all"}
     assert m["source"]["gt1"]["selected_without_filter"] == m_all["source"]["gt1"]["tp"] + m_all["source"]["gt1"]["fp"]
+
+
+# ---------------------------------------------------------------------------------------------- gallery
+
+def test_evaluate_gallery_of_confident_mistakes_on_real_packets(tmp_path, data_root):
+    """Labelled real packets, labels chosen so that the official model makes mistakes: the gallery holds the
+    most confident ones, drawn from their packets with the show code."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("astropy")
+    import csv
+    import shutil
+
+    from click.testing import CliRunner
+
+    from btsbot_fast.train.commands import evaluate
+
+    data = tmp_path / "packets"
+    data.mkdir()
+    files = ["kowalski/data_ztf_alerts_20200202_1127495406315015005.avro",  # ZTF20aajcdad, score ~1
+             "kowalski/data_ztf_alerts_20200202_1127536316315015004.avro",  # ZTF20aajcdad, score ~1
+             "boom/data_ztf_alerts_2475433850315015012.avro",  # ZTF23abjjnda, ~0.81
+             "Ampel-ZTF/recent_alerts_20180615/522193343315015001.avro",  # ZTF18aaxmirj, ~0.0025
+             "alertbase/testdata_alertfiles_1311156250015010003.avro"]  # ZTF18aaylcqb, ~0.085
+    for i, f in enumerate(files):
+        shutil.copy(data_root / "ztf/dev" / f, data / f"{i}.avro")
+    labels = {"ZTF20aajcdad": 0, "ZTF23abjjnda": 0, "ZTF18aaxmirj": 1, "ZTF18aaylcqb": 1}
+    with open(data / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["objectId", "label", "split"])
+        w.writerows([o, lab, "test"] for o, lab in labels.items())
+    out = tmp_path / "eval"
+    res = CliRunner().invoke(evaluate, ["--model", "btsbot-v1.0.1", "--data", str(data), "--out", str(out),
+                                        "--split", "test", "--policy", "gt1"])
+    assert res.exit_code == 0, res.output
+    g = json.loads((out / "metrics.json").read_text())["gallery"]
+    assert [x["objectId"] for x in g["fp"]] == ["ZTF20aajcdad", "ZTF20aajcdad", "ZTF23abjjnda"]
+    assert [x["objectId"] for x in g["fn"]] == ["ZTF18aaxmirj", "ZTF18aaylcqb"]
+    assert [x["score"] for x in g["fp"]] == sorted((x["score"] for x in g["fp"]), reverse=True)
+    page = (out / "gallery.html").read_text()
+    import matplotlib.image as mpimg
+
+    for x in g["fp"] + g["fn"]:
+        assert x["figure"] in page
+        img = mpimg.imread(out / x["figure"])
+        assert img.shape[1] >= 800 and img.shape[0] >= 500 and img[..., :3].std() > 0.02
+    assert mpimg.imread(out / "gallery.png")[..., :3].std() > 0.02
+
+
+def test_gallery_from_a_data_release_draws_the_model_inputs(tmp_path):
+    """The public-release layout has no packets: the gallery's show figures come from the triplets and
+    features it holds (two splits together, as ``--split all`` scores them)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.image as mpimg
+
+    from btsbot_fast import Scorer
+    from btsbot_fast.evaluate.gallery import write_gallery
+    from btsbot_fast.train.data import load_dataset
+    from btsbot_fast.train.synthetic import write_dataset
+
+    write_dataset(tmp_path / "data", n_objects=12, seed=3)
+    splits, kind = load_dataset(tmp_path / "data")
+    assert kind == "release"
+    parts = [splits["train"], splits["test"]]
+    labels = np.concatenate([p.labels for p in parts])
+    scores = np.where(labels == 1, 0.2, 0.9).astype(np.float32)  # every alert a mistake
+    scores[-1] = 0.95 if labels[-1] == 0 else 0.05  # the last one (in the second split) the most confident
+    scorer = Scorer(_magpsf_model(tmp_path / "m.onnx"))
+    g = write_gallery(tmp_path / "eval", scorer, parts, scores, 0.5, k=3)
+    kind_of_last = "fp" if labels[-1] == 0 else "fn"
+    first = g[kind_of_last][0]
+    assert first["candid"] == int(parts[1].candid[-1]) and first["score"] == pytest.approx(float(scores[-1]))
+    assert len(g["fp"]) == min(3, int((labels == 0).sum())) and len(g["fn"]) == min(3, int((labels == 1).sum()))
+    img = mpimg.imread(tmp_path / "eval" / first["figure"])
+    assert img.shape[1] >= 800 and img[..., :3].std() > 0.02

@@ -1,7 +1,9 @@
 """``btsbot-fast evaluate``: score a split through the project's Scorer and write metrics + figures.
 
-EVAL_DIR gets ``metrics.json`` (``alert.*``, ``source.<policy>.*``, ``candidates``), ``scores.csv`` (one
-row per alert), ``sources.csv`` (one row per object and policy outcome) and PNG figures.
+EVAL_DIR gets ``metrics.json`` (``alert.*``, ``source.<policy>.*``, ``candidates``, ``gallery``), ``scores.csv``
+(one row per alert), ``sources.csv`` (one row per object and policy outcome), PNG figures, and the gallery
+of the most confident false positives and negatives drawn with the ``show`` code (``gallery.png``,
+``gallery.html``, ``gallery/``: btsbot_fast/evaluate/gallery.py).
 
 Source-level decisions are taken on BTS candidates (``candidates="bts"``, as autoscan decides) when the
 data carry each alert's BTS filter verdict (a ``bts_candidate`` column of a release-layout CSV, or alert
@@ -136,6 +138,12 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
         if f is not None:
             figs.append(f)
 
+    from .gallery import write_gallery
+
+    gallery = write_gallery(out, scorer, parts, scores, threshold, strict)
+    if gallery["figure"]:
+        figs.append(out / gallery["figure"])
+
     metrics = {
         "model": {"name": scorer.model_name, "version": scorer.model_version, "spec": str(model)},
         "data": {"path": str(Path(data_dir).resolve()), "layout": kind, "split": split, "n_alerts": len(data),
@@ -148,6 +156,7 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
         "threshold_scan": scans,
         "ref_times": str(ref_times) if ref_times else None,
         "figures": [p.name for p in figs],
+        "gallery": gallery,
     }
     (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n", encoding="utf-8")
     _write_scores(out / "scores.csv", data, scores)

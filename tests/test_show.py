@@ -1,0 +1,330 @@
+"""``btsbot-fast show`` and ``btsbot-fast report`` on real alerts, the page checked in headless Chromium.
+
+The pictures come from the real model (the shipped ONNX), the project's preprocessing and real alert
+packets (``data_root/ztf/dev``); the page is opened by Debian's chromium through selenium + chromedriver
+(CI installs both: .ci/run), which runs its JavaScript: sorting, filtering, the browser's error log.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("astropy")
+
+from btsbot_fast import Scorer  # noqa: E402
+from btsbot_fast.cli import main  # noqa: E402
+from btsbot_fast.prep import preprocess_records  # noqa: E402
+from btsbot_fast.prep.variant import FEATURE_NAMES  # noqa: E402
+from btsbot_fast.show import AlertNotFound, inspect_records, show_alert  # noqa: E402
+from btsbot_fast.show.alert import find_record  # noqa: E402
+
+#: a real alert with cutouts and a light curve (4 detections, 12 upper limits in both bands)
+KOWALSKI = "ztf/dev/kowalski/data_ztf_alerts_20200202_1127495406315015005.avro"
+KOWALSKI_CANDID = 1127495406315015005
+#: a file holding several alerts
+MULTI = "ztf/dev/fink-client/datatest_avro_multi_alerts_other.avro"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def assert_not_blank(path: Path, min_std: float = 0.02) -> None:
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and float(img[..., :3].std()) > min_std, f"{path} looks blank"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer()
+
+
+def test_show_view_is_what_the_scorer_sees(scorer, data_root):
+    """The figure's data are the project's preprocessing and score, not a second copy."""
+    path = data_root / KOWALSKI
+    view = show_alert(scorer, [path], saliency=True, patch=9)
+    [expected] = list(scorer.score_files([path]))
+    assert view.result.score == expected.score and view.result.candid == KOWALSKI_CANDID
+    batch = preprocess_records([find_record([path])], "native")
+    np.testing.assert_array_equal(view.triplet, batch.triplets[0])
+    assert [n for n, _ in view.feature_items] == list(FEATURE_NAMES)
+    np.testing.assert_array_equal(view.features, batch.metadata[0])
+    # the scanner's view: the raw 63x63 stamps; the light curve: both bands, detections and limits
+    assert all(s is not None and s.shape == (63, 63) for s in view.stamps)
+    bands = {p.fid for p in view.light_curve}
+    assert bands == {1, 2}
+    assert any(p.magpsf is None for p in view.light_curve) and sum(p.is_alert for p in view.light_curve) == 1
+    # occlusion: 7x7 patches of 9 px per channel, base = the score; masking the difference image's centre
+    # (the transient) costs the most
+    occ = view.occlusion
+    assert occ.drop.shape == (3, 7, 7) and occ.patch == 9 and "9x9" in occ.method
+    assert occ.base == pytest.approx(view.result.score, abs=1e-6)
+    assert np.unravel_index(np.argmax(occ.drop), occ.drop.shape) == (2, 3, 3)
+    # the BTS filter's verdict, read from the result by name (score rows carry bts_candidate, bts_reject)
+    from btsbot_fast.show.figure import verdict_text
+
+    view.result.bts_candidate, view.result.bts_reject = False, "bright,stationary"
+    assert verdict_text(view) == "BTS filter: rejected (bright,stationary)"
+    view.result.bts_candidate, view.result.bts_reject = None, "missing:drb"
+    assert verdict_text(view) == "BTS filter: not evaluated (missing:drb)"
+    view.result.bts_candidate = True
+    assert verdict_text(view) == "BTS filter: candidate"
+
+
+def test_show_cli_writes_a_figure(tmp_path, data_root):
+    out = tmp_path / "alert.png"
+    res = CliRunner().invoke(main, ["show", str(data_root / KOWALSKI), "-o", str(out), "--saliency"])
+    assert res.exit_code == 0, res.output
+    w, h = png_size(out)
+    assert w >= 800 and h >= 500
+    assert_not_blank(out)
+    plain = tmp_path / "plain.png"
+    res = CliRunner().invoke(main, ["show", str(data_root / KOWALSKI), "-o", str(plain)])
+    assert res.exit_code == 0, res.output
+    assert png_size(plain)[0] >= 800 and png_size(plain)[1] >= 500
+
+
+def test_show_finds_the_alert_by_candid_and_archive_member(tmp_path, data_root, scorer):
+    multi = data_root / MULTI
+    res = CliRunner().invoke(main, ["show", str(multi), "-o", str(tmp_path / "x.png")])
+    assert res.exit_code != 0 and "--candid" in res.output  # several alerts: says how to choose
+    candids = [v.result.candid for v in inspect_records(scorer, [find_record([multi], 1788110916115010009)])]
+    assert candids == [1788110916115010009]
+    with pytest.raises(AlertNotFound, match="no alert with candid 42"):
+        find_record([multi], 42)
+    # the record among several PATHs (a directory walked), and an archive member as a score row names it
+    rec = find_record([data_root / "ztf/dev/boom", data_root / "ztf/dev/kowalski"], KOWALSKI_CANDID)
+    assert rec.objectId == "ZTF20aajcdad"
+    night = tmp_path / "night.tar"
+    with tarfile.open(night, "w") as tar:
+        tar.add(data_root / KOWALSKI, arcname="n/a.avro")
+        tar.add(data_root / MULTI, arcname="n/b.avro")
+    out = tmp_path / "member.png"
+    res = CliRunner().invoke(main, ["show", f"{night}::n/a.avro", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "ZTF20aajcdad candid 1127495406315015005" in res.output
+    res = CliRunner().invoke(main, ["show", str(night), "--candid", "1788110916115010009", "-o", str(out)])
+    assert res.exit_code == 0, res.output and "1788110916115010009" in res.output
+
+
+# --- the night page --------------------------------------------------------------------------------
+
+#: files present in both the committed sample and ../shared (about ten alerts, one without cutouts)
+NIGHT = (
+    "ztf/dev/kowalski/data_ztf_alerts_20200202_1127495406315015005.avro",
+    "ztf/dev/kowalski/data_ztf_alerts_20200202_1127536316315015004.avro",
+    "ztf/dev/kowalski/data_ztf_alerts_20231012_2475433850015015000.avro",
+    "ztf/dev/kowalski/data_ztf_alerts_20231012_2475433850415015002.avro",
+    MULTI,
+    "ztf/dev/boom/data_sample_alerts_2752190655615010066.avro",
+    "ztf/dev/boom/data_ztf_alerts_2475433850315015012.avro",
+    "ztf/dev/boom/tests_data_alerts_ztf_2695378462115010012.avro",
+    "ztf/dev/Ampel-ZTF/ZTF18acruwxq/1391345455815015017.avro",
+)
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory, data_root):
+    """A score table of real alerts (one with no cutout: a failure row) with the BTS filter's columns
+    (``bts_candidate``/``bts_reject``, as score tables carry them), its page and an autoscan state."""
+    tmp = tmp_path_factory.mktemp("night")
+    paths = [str(data_root / p) for p in NIGHT]
+    raw = tmp / "raw.csv"
+    res = CliRunner().invoke(main, ["score", *paths, "-o", str(raw)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(raw.open()))
+    for r in rows:  # a verdict for two sources, none for the others
+        r["bts_candidate"], r["bts_reject"] = {"ZTF20aajcdad": ("True", ""), "ZTF18abecvir": ("False", "bright")}.get(
+            r["objectId"], ("", ""))
+    table = tmp / "scores.csv"
+    with table.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+    from btsbot_fast.autoscan.state import DecisionRow, open_store
+
+    state = tmp / "state.sqlite"
+    with open_store(state) as store, store.transaction():
+        store.insert_decision(DecisionRow("ZTF20aajcdad", "bts_p1", 1127536316315015004, 2458882.0, 0.9996, 17.5,
+                                          1.0, True))
+        store.insert_action("ZTF20aajcdad", "bts_p1", "save", "save:1", {"group_ids": [1]}, 1.0)
+    out = tmp / "page"
+    res = CliRunner().invoke(main, ["report", str(table), *sum((["--alerts", p] for p in paths), []),
+                                    "--state", str(state), "--jobs", "2", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return {"rows": rows, "page": out / "index.html", "out": out}
+
+
+def test_report_page_has_every_source_and_its_pictures(night):
+    text = night["page"].read_text()
+    sources = {r["objectId"] for r in night["rows"] if r["objectId"]}
+    assert len(sources) >= 8
+    assert set(re.findall(r'<tr data-object-id="([^"]+)"', text)) == sources
+    assert len(re.findall(r"<tr data-object-id=", text)) == len(sources)
+    for src in re.findall(r'<img[^>]* src="([^"]+)"', text):
+        assert (night["out"] / src).is_file(), src
+    assert "http://" not in text and "https://" not in text  # nothing fetched from anywhere
+    # one picture per alert, shared: each candid's figure once in the folder
+    figures = sorted(p.name for p in (night["out"] / "alerts").glob("*.png"))
+    assert len(figures) == 2 * len(sources)  # a figure and a thumbnail per source's best alert
+    # the state's decision and action, the BTS verdicts, the failure in the summary
+    row = re.search(r'<tr data-object-id="ZTF20aajcdad"[^>]*>', text).group(0)
+    assert 'data-decision="selected"' in row and 'data-candidate="yes"' in row and "save: pending" in row
+    assert 'data-candidate="no"' in re.search(r'<tr data-object-id="ZTF18abecvir"[^>]*>', text).group(0)
+    assert "missing_cutout" in text
+
+
+def test_report_pictures_are_real_figures(night):
+    for png in sorted((night["out"] / "alerts").glob("*.png"))[:6]:
+        w, h = png_size(png)
+        if png.name.endswith("_triplet.png"):
+            assert w >= 3 * 63 and h == 63
+        else:
+            assert w >= 800 and h >= 500
+        assert_not_blank(png, 0.01)
+
+
+def _chrome():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000", "--allow-file-access-from-files"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=opts, service=Service(driver))
+
+
+def test_report_page_in_chromium(night):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser = _chrome()
+    try:
+        browser.get(night["page"].as_uri())
+        rows = browser.find_elements(By.CSS_SELECTOR, "#sources tbody tr")
+        n = len(rows)
+        sources = {r["objectId"] for r in night["rows"] if r["objectId"]}
+        assert n == len(sources)
+        assert browser.find_element(By.ID, "shown").text == f"{n} of {n} sources shown"
+        # every visible thumbnail loaded (a broken file has naturalWidth 0)
+        widths = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#sources img')).map(i => i.complete ? i.naturalWidth : -1)")
+        assert widths and all(w > 0 for w in widths), widths
+
+        def column(key):
+            return browser.execute_script(
+                f"return Array.from(document.querySelectorAll('#sources tbody tr'))"
+                f".filter(r => !r.hidden).map(r => r.getAttribute('data-{key}'))")
+
+        # sorting: by score ascending then descending (rows without a score last), by object id
+        header = browser.find_element(By.CSS_SELECTOR, '#sources th[data-key="score"]')
+        header.click()
+        desc = [float(s) for s in column("score") if s]
+        assert desc == sorted(desc, reverse=True)
+        header.click()
+        asc = [float(s) for s in column("score") if s]
+        assert asc == sorted(asc) and len(browser.find_elements(By.CSS_SELECTOR, "#sources tbody tr")) == n
+        browser.find_element(By.CSS_SELECTOR, '#sources th[data-key="object-id"]').click()
+        ids = column("object-id")
+        assert ids == sorted(ids, reverse=True)
+
+        # filtering hides rows, never drops them
+        lo = browser.find_element(By.ID, "f-min")
+        lo.clear()
+        lo.send_keys("0.5")
+        visible = [float(s) for s in column("score")]
+        assert visible and all(s >= 0.5 for s in visible) and len(visible) < n
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#sources tbody tr")) == n
+        lo.clear()
+        lo.send_keys("0")
+        Select(browser.find_element(By.ID, "f-candidate")).select_by_value("yes")
+        assert column("object-id") == ["ZTF20aajcdad"]
+        Select(browser.find_element(By.ID, "f-candidate")).select_by_value("all")
+        Select(browser.find_element(By.ID, "f-decision")).select_by_value("selected")
+        assert column("object-id") == ["ZTF20aajcdad"]
+        Select(browser.find_element(By.ID, "f-decision")).select_by_value("all")
+
+        # a click opens the source's section: its show figure loads, its alert rows are there
+        browser.find_element(By.CSS_SELECTOR, 'tr[data-object-id="ZTF20aajcdad"] td:nth-child(2)').click()
+        section = browser.find_element(By.ID, "src-ZTF20aajcdad")
+        assert section.is_displayed()
+        assert browser.execute_script(
+            "const i = document.querySelector('#src-ZTF20aajcdad img.figure');"
+            "return new Promise(r => { if (i.complete) r(i.naturalWidth); else i.onload = () => r(i.naturalWidth); })"
+        ) >= 800
+        assert len(section.find_elements(By.CSS_SELECTOR, "table.alerts tr")) == 1 + 2
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        browser.quit()
+
+
+def test_report_without_alerts_or_matplotlib_free_parts(tmp_path, night):
+    """No --alerts: the page still lists every source, saying there are no pictures."""
+    out = tmp_path / "bare"
+    table = night["out"].parent / "scores.csv"
+    res = CliRunner().invoke(main, ["report", str(table), "-o", str(out), "--policy", "gt1"])
+    assert res.exit_code == 0, res.output
+    text = (out / "index.html").read_text()
+    assert "no alert files given" in text and "<img" not in text
+    assert len(re.findall(r"<tr data-object-id=", text)) == len({r["objectId"] for r in night["rows"] if r["objectId"]})
+    assert "decision (gt1)" in text
+
+
+def test_report_rejects_a_missing_state(tmp_path, night):
+    table = night["out"].parent / "scores.csv"
+    res = CliRunner().invoke(main, ["report", str(table), "--state", str(tmp_path / "nope.sqlite"), "-o", str(tmp_path)])
+    assert res.exit_code != 0 and "no autoscan state" in res.output
+    assert not (tmp_path / "nope.sqlite").exists()
+
+
+
+def test_report_rebuilt_reuses_the_pictures(night, data_root):
+    """A page rebuilt into the same folder draws nothing it has drawn already (pictures once per alert)."""
+    pictures = sorted((night["out"] / "alerts").glob("*.png"))
+    before = {p.name: p.stat().st_mtime_ns for p in pictures}
+    table = night["out"].parent / "scores.csv"
+    res = CliRunner().invoke(main, ["report", str(table), *sum((["--alerts", str(data_root / p)] for p in NIGHT), []),
+                                    "-o", str(night["out"])])
+    assert res.exit_code == 0, res.output
+    after = {p.name: p.stat().st_mtime_ns for p in (night["out"] / "alerts").glob("*.png")}
+    assert after == before
+
+
+def test_scorer_show_api(tmp_path, scorer, data_root):
+    out = tmp_path / "api.png"
+    view = scorer.show([data_root / KOWALSKI], output=out)
+    assert view.occlusion is None and view.result.candid == KOWALSKI_CANDID
+    assert png_size(out)[0] >= 800
+
+
+def test_show_and_report_say_which_extra_is_missing(tmp_path, monkeypatch, data_root):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [report] extra were not installed
+    res = CliRunner().invoke(main, ["show", str(data_root / KOWALSKI), "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    res = CliRunner().invoke(main, ["report", str(data_root / KOWALSKI), "-o", str(tmp_path / "page")])
+    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "page").exists()
