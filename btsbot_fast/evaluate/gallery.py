@@ -10,7 +10,6 @@ side; ``EVAL_DIR/gallery.html`` is the page section listing them with their figu
 
 from __future__ import annotations
 
-import dataclasses
 import html
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..io.records import AlertRecord
 from ..policies import above
+from ..prep.bts import NO_CANDIDATE, describe
 from ..scorer import ScoreResult
 from ..show.alert import AlertView, inspect_records, iter_records
 from ..show.pictures import draw_pictures
@@ -42,11 +42,11 @@ def _array_view(scorer: Any, data: Any, row: int, score: float, where: str) -> A
     """A view from the model inputs alone (a data release has no packets): no scanner view, no light curve."""
     oid, candid = str(data.objectId[row]), int(data.candid[row])
     rec = AlertRecord(where, row, oid, candid if candid >= 0 else None, None)
-    values = dict(objectId=oid, candid=rec.candid, jd=float(data.jd[row]), magpsf=float(data.magpsf[row]), fid=None,
-                  score=float(score), status="ok", error="", bts_candidate=None, bts_reject="",
-                  model=scorer.model_name, model_version=scorer.model_version, source=where, record_index=row)
-    # by name, and only the fields this ScoreResult has (the BTS filter's verdict is not in every version)
-    result = ScoreResult(**{f.name: values[f.name] for f in dataclasses.fields(ScoreResult)})
+    # a release holds no candidate record: the BTS filter's verdict is unknown, as for any such row
+    result = ScoreResult(objectId=oid, candid=rec.candid, jd=float(data.jd[row]), magpsf=float(data.magpsf[row]),
+                         fid=None, score=float(score), precision="fp32", status="ok", error="", bts_candidate=None,
+                         bts_reject=describe(NO_CANDIDATE)[1], model=scorer.model_name,
+                         model_version=scorer.model_version, source=where, record_index=row)
     return AlertView(rec, result, np.asarray(data.triplet_rows(np.array([row]))[0]), np.asarray(data.metadata[row]),
                      tuple(scorer.feature_names), [None, None, None], ["not in the data release"] * 3)
 

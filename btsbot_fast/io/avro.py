@@ -14,16 +14,21 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import cramjam
+from fastavro.read import SchemaResolutionError
+from fastavro.schema import SchemaParseException
+
 from ..status import Status
 from .records import (BAD_MAGIC, EMPTY_FILE, NOT_A_RECORD, AlertRecord, cannot_read, checked_ids, corrupt_avro,
                       error_record, exception_detail, is_foreign, schema_name, unsupported_schema)
 
 _AVRO_MAGIC = b"Obj\x01"
 #: what fastavro raises on corrupt or hostile bytes (a bad varint, a short block, a bad codec stream, an
-#: unknown union branch...). Anything else (ImportError, MemoryError, AttributeError...) is not the
-#: data's fault and propagates.
+#: unknown union branch, a header whose schema JSON a flipped bit broke, a snappy block cramjam cannot
+#: inflate...). Anything else (ImportError, MemoryError, AttributeError...) is not the data's fault and
+#: propagates.
 CORRUPT_AVRO_ERRORS = (ValueError, EOFError, KeyError, IndexError, TypeError, OverflowError, struct.error,
-                       zlib.error)
+                       zlib.error, SchemaParseException, SchemaResolutionError, cramjam.DecompressionError)
 
 
 def _candid_of(record: dict[str, Any]) -> Any:
