@@ -104,6 +104,17 @@ OPEN_STATES = ("pending", "sending")
 _OPEN_SQL = "state IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATES))
 
 
+def _decision_counts(execute: Any) -> dict[str, int]:
+    """``policy -> decisions``, through ``execute`` of a store or of a connection of its own (metrics)."""
+    return {p: int(n) for p, n in execute("SELECT policy, COUNT(*) FROM decisions GROUP BY policy").fetchall()}
+
+
+def _action_counts(execute: Any) -> dict[tuple[str, str], int]:
+    """``(kind, state) -> actions``, through ``execute`` of a store or of a connection of its own."""
+    rows = execute("SELECT kind, state, COUNT(*) FROM actions GROUP BY kind, state").fetchall()
+    return {(k, s): int(n) for k, s, n in rows}
+
+
 class StateError(RuntimeError):
     """The state cannot be opened or used (locked by another process, unreachable, wrong version)."""
 
@@ -367,8 +378,7 @@ class Store(ABC):
     # --- what the state holds, for reports and metrics (read at any time, from any connection) -------
     def action_counts(self) -> dict[tuple[str, str], int]:
         """``(kind, state) -> count`` over every action in the state (states: :data:`ACTION_STATES`)."""
-        rows = self._execute("SELECT kind, state, COUNT(*) FROM actions GROUP BY kind, state").fetchall()
-        return {(k, s): int(n) for k, s, n in rows}
+        return _action_counts(self._execute)
 
     def open_action_count(self) -> int:
         """Actions not finished yet (:data:`OPEN_STATES`): what the sender still has to send."""
@@ -376,7 +386,7 @@ class Store(ABC):
 
     def decision_counts(self) -> dict[str, int]:
         """``policy -> decisions`` in the state."""
-        return {p: int(n) for p, n in self._execute("SELECT policy, COUNT(*) FROM decisions GROUP BY policy")}
+        return _decision_counts(self._execute)
 
     # --- planning actions for earlier decisions -------------------------------------------------------
     def decisions_without(self, policy: str, kind: str) -> list[DecisionRow]:
@@ -741,13 +751,10 @@ def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
     else:
         db = sqlite3.connect(f"{Path(text).absolute().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
-        decisions = dict(db.execute("SELECT policy, COUNT(*) FROM decisions GROUP BY policy").fetchall())
-        actions = {(k, s): int(n) for k, s, n in
-                   db.execute("SELECT kind, state, COUNT(*) FROM actions GROUP BY kind, state").fetchall()}
+        decisions, actions = _decision_counts(db.execute), _action_counts(db.execute)
     finally:
         db.close()
-    return MetricCounts({p: int(n) for p, n in decisions.items()}, actions,
-                        sum(n for (_, s), n in actions.items() if s in OPEN_STATES))
+    return MetricCounts(decisions, actions, sum(n for (_, s), n in actions.items() if s in OPEN_STATES))
 
 
 __all__ = ["ACTION_STATES", "ADVISORY_NAMESPACE", "OPEN_STATES", "PG_KEEPALIVES", "ActionRow", "AlertRow",
