@@ -197,19 +197,23 @@ def test_a_broken_install_stops_the_stream_without_committing(kafka, alert, offi
     assert kafka.committed(group, topic, partitions=1) == {}
 
 
-def test_score_without_pyarrow_stops_instead_of_writing_rows(data_root, official_model, tmp_path):
-    """A Parquet input with pyarrow missing is a broken install, not a bad file: non-zero exit, the install
-    hint, no output file (it used to be a decode_error row)."""
+def test_score_without_pyarrow_writes_a_row_per_parquet_file(data_root, official_model, tmp_path):
+    """The plain install meets a Parquet file: a row naming the [parquet] extra, the Avro beside it scored,
+    exit 0 (an optional input format, not a broken install: a missing module of our own stops the run,
+    test_a_broken_install_stops_the_stream_without_committing)."""
     hidden = tmp_path / "hidden" / "pyarrow"
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text('raise ImportError("pyarrow is hidden in this test")\n')
     src = sorted((data_root / "parquet").rglob("*.parquet"))[0]
+    avro = sorted((data_root / "ztf" / "dev" / "kowalski").rglob("*.avro"))[0]
     out = tmp_path / "scores.jsonl"
-    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", str(src), "-o", str(out)],
+    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", str(src), str(avro), "-o", str(out)],
                          env={**_env(official_model), "PYTHONPATH": str(hidden.parent)}, cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
-    assert res.returncode != 0 and "pip install 'btsbot-fast[parquet]'" in res.stderr
-    assert not out.exists() and not list(tmp_path.glob("scores.jsonl*"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = {r["source"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows[str(src)]["status"] == "decode_error" and "pip install 'btsbot-fast[parquet]'" in rows[str(src)]["error"]
+    assert rows[str(avro)]["status"] == "ok"
 
 
 def test_spark_worker_raises_when_the_native_path_cannot_be_imported(data_root, scorer, monkeypatch):

@@ -100,8 +100,13 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
     source = str(path)
     try:
         import pyarrow.parquet as pq
-    except ImportError:  # an install without the extra, not a bad file: no row, the run stops
-        raise ImportError(INSTALL_HINT) from None
+    except ImportError:
+        # Parquet is an optional input (the [parquet] extra) that the plain install a broker runs does not
+        # read: the file gets a row naming the extra, and the rest of a mixed directory is still scored
+        # (without pyarrow a walk cannot even tell alert tables from catalogues). A missing module of our
+        # own (the native core, fastavro, ONNX Runtime) still raises.
+        yield ParquetPart(source, 0, records=[error_record(source, 0, INSTALL_HINT)])
+        return
     try:
         fh = open(path, "rb")
     except OSError as exc:
