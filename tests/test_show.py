@@ -120,6 +120,27 @@ def test_show_finds_the_alert_by_candid_and_archive_member(tmp_path, data_root, 
     assert res.exit_code == 0, res.output and "1788110916115010009" in res.output
 
 
+def test_show_figure_kept_per_process_carries_nothing_between_alerts(tmp_path, data_root, scorer, monkeypatch):
+    """The figure's layout is built once per process and refilled per alert over a cached background: an
+    alert drawn after others (other light curves and bands, a missing cutout, another dpi, the occlusion
+    row) is pixel for pixel what drawing it first gives."""
+    from btsbot_fast.show import figure
+
+    monkeypatch.setattr(figure, "_FIGURES", {})  # as in a fresh process
+    first = show_alert(scorer, [data_root / KOWALSKI], output=tmp_path / "first.png")
+    others = inspect_records(scorer, [find_record([data_root / NIGHT[-1]])] + [find_record([data_root / MULTI],
+                                                                                           1788110916115010009)])
+    assert others[0].triplet is None and others[1].triplet is not None  # a missing cutout, then a full one
+    for i, view in enumerate(others):
+        figure.draw_alert(view, tmp_path / f"other{i}.png", dpi=72 + 28 * i)
+    show_alert(scorer, [data_root / KOWALSKI], output=tmp_path / "saliency.png", saliency=True)
+    figure.draw_alert(first, tmp_path / "again.png")
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "first.png").read_bytes()
+    assert png_size(tmp_path / "other0.png") == (1008, 446) and png_size(tmp_path / "saliency.png") == (1400, 820)
+    for name in ("first", "other0", "other1", "saliency"):
+        assert_not_blank(tmp_path / f"{name}.png")
+
+
 # --- the night page --------------------------------------------------------------------------------
 
 #: files present in both the committed sample and ../shared (about ten alerts, one without cutouts)
