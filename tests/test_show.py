@@ -349,3 +349,24 @@ def test_show_and_report_say_which_extra_is_missing(tmp_path, monkeypatch, data_
     res = CliRunner().invoke(main, ["report", str(data_root / KOWALSKI), "-o", str(tmp_path / "page")])
     assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "page").exists()
+
+
+def test_page_decisions_follow_the_bts_candidacy_rule_when_rows_carry_verdicts():
+    """The page decides as autoscan does by default: a source is decided from its first candidate alert on,
+    and rows without any verdict (tables written before the filter) decide on every source."""
+    from btsbot_fast.policies import Policy
+    from btsbot_fast.show.page import group_sources
+
+    def row(oid, candid, jd, score, verdict):
+        return {"objectId": oid, "candid": candid, "jd": jd, "magpsf": 18.0, "fid": 1, "score": score,
+                "status": "ok", "error": "", "source": "x.avro", "record_index": 0, "bts_candidate": verdict,
+                "bts_reject": "" if verdict else "bright"}
+
+    gt1 = Policy.parse("gt1")
+    rows = [row("ZTFa", 1, 1.0, 0.9, False), row("ZTFa", 2, 2.0, 0.1, True), row("ZTFb", 3, 1.0, 0.9, False)]
+    _, sources = group_sources(rows, [gt1])
+    decided = {s.object_id: (s.decisions["gt1"].candid if s.decisions["gt1"] else None) for s in sources}
+    assert decided == {"ZTFa": 2, "ZTFb": None}
+    plain = [{k: v for k, v in r.items() if not k.startswith("bts_")} for r in rows]
+    _, sources = group_sources(plain, [gt1])
+    assert {s.object_id: s.decisions["gt1"].candid for s in sources} == {"ZTFa": 1, "ZTFb": 3}

@@ -124,8 +124,11 @@ class Source:
 
 
 def group_sources(rows: Iterable[dict[str, Any]], policies: Sequence[Policy]) -> tuple[list[AlertRow], list[Source]]:
-    """Typed rows and the sources they make (rows without an objectId belong to no source)."""
+    """Typed rows and the sources they make (rows without an objectId belong to no source). Each policy
+    decides as autoscan does by default: on BTS candidates when the night's rows carry verdicts, on every
+    source when none does (tables written before the filter)."""
     alerts = [AlertRow.of(r) for r in rows]
+    on_candidates = any(a.bts_candidate is not None for a in alerts)
     by_object: dict[str, list[AlertRow]] = {}
     for a in alerts:
         if a.objectId:
@@ -137,8 +140,9 @@ def group_sources(rows: Iterable[dict[str, Any]], policies: Sequence[Policy]) ->
         scored = [a for a in items if a.score is not None and a.jd is not None]
         scores = np.array([a.score for a in scored], dtype=np.float64)
         mags = np.array([np.nan if a.magpsf is None else a.magpsf for a in scored], dtype=np.float64)
+        verdicts = np.array([a.bts_candidate is True for a in scored]) if on_candidates else None
         for p in policies:
-            i = p.walk(scores, mags) if len(scored) else -1
+            i = p.walk(scores, mags, verdicts=verdicts) if len(scored) else -1
             src.decisions[p.name] = scored[i] if i >= 0 else None
         sources.append(src)
     sources.sort(key=lambda s: (-(s.best_score if s.best_score is not None else -1.0), s.object_id))
