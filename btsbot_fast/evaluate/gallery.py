@@ -55,20 +55,23 @@ def _views(scorer: Any, parts: list[Any], rows: np.ndarray, scores: np.ndarray) 
     """Views of rows of the splits ``parts`` taken together (in order), as ``scores`` are."""
     starts = np.cumsum([0] + [len(p) for p in parts])
     where = [(int(np.searchsorted(starts, r, side="right") - 1), int(r)) for r in rows]
-    by_candid: dict[int, AlertRecord] = {}
+    copies: dict[int, list[AlertRecord]] = {}
     sources = {str(parts[i].extra.get("source")) for i, _ in where if parts[i].extra.get("source")}
     dirs = sorted(s for s in sources if Path(s).is_dir())
     if dirs:  # labelled packets: draw from the packets themselves
         wanted = {int(parts[i].candid[r - starts[i]]) for i, r in where}
         for rec in iter_records(dirs):
-            if rec.candid in wanted and rec.candid not in by_candid:
-                by_candid[rec.candid] = rec
+            if rec.candid in wanted:
+                copies.setdefault(rec.candid, []).append(rec)
     views = []
     for i, r in where:
         part, local = parts[i], r - int(starts[i])
-        rec = by_candid.get(int(part.candid[local]))
-        views.append(inspect_records(scorer, [rec])[0] if rec is not None
-                     else _array_view(scorer, part, local, float(scores[r]), str(part.extra.get("source", "dataset"))))
+        recs = copies.get(int(part.candid[local]))
+        if recs:  # the alert was scored: of several copies of its candid (a damaged one too), a scored one
+            seen = inspect_records(scorer, recs)
+            views.append(next((v for v in seen if v.result.score is not None), seen[0]))
+        else:
+            views.append(_array_view(scorer, part, local, float(scores[r]), str(part.extra.get("source", "dataset"))))
     return views
 
 
@@ -88,8 +91,8 @@ def _overview(path: Path, groups: dict[str, list[AlertView]], labels: dict[str, 
                 chans = [t[:, :, c] for c in range(3)]
                 strip = np.hstack([(x - x.min()) / ((x.max() - x.min()) or 1.0) for x in chans])
                 axes[g, j].imshow(strip, cmap="gray", origin="lower", interpolation="nearest")
-            axes[g, j].set_title(f"{v.result.objectId}  score {v.result.score:.3f}\ncandid {v.result.candid}",
-                                 fontsize=7)
+            score = "n/a" if v.result.score is None else f"{v.result.score:.3f}"
+            axes[g, j].set_title(f"{v.result.objectId}  score {score}\ncandid {v.result.candid}", fontsize=7)
     fig.suptitle("Most confident mistakes: model inputs (science | template | difference)", fontsize=11)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.78, bottom=0.04, hspace=1.1, wspace=0.08)
     fig.savefig(path, dpi=110)
