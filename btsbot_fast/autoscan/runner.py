@@ -42,7 +42,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -58,6 +57,7 @@ import numpy as np
 from ..policies import parse_verdict
 from .actions import FOLLOWUP, SAVE, ActionRunner, plan
 from .config import AutoscanConfig, load_config
+from .inputs import cell_float, cell_int
 from .sender import DecisionKey, Sender, SenderThread
 from .skyportal import SkyPortal
 from .state import AlertRow, DecisionRow, StateError, Store, open_store
@@ -76,26 +76,6 @@ def jd_to_unix(jd: float) -> float:
 def unix_to_utc(t: float) -> dt.datetime:
     """A Unix time as a naive UTC datetime."""
     return dt.datetime.fromtimestamp(t, tz=dt.timezone.utc).replace(tzinfo=None)
-
-
-def _float(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _int(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        f = _float(value)
-        return int(f) if f is not None and f.is_integer() else None
 
 
 @dataclass
@@ -310,13 +290,13 @@ class Autoscan:
         st = self.stats
         for r in rows:
             st.rows += 1
-            oid, candid = r.get("objectId"), _int(r.get("candid"))
+            oid, candid = r.get("objectId"), cell_int(r.get("candid"))
             if not oid or candid is None:
                 st.unusable += 1
                 st.failure_messages["no objectId or candid"] += 1
                 continue
             status = str(r.get("status") or "ok")
-            jd, score = _float(r.get("jd")), _float(r.get("score"))
+            jd, score = cell_float(r.get("jd")), cell_float(r.get("score"))
             if status != "ok" or score is None or jd is None:
                 st.failed += 1
                 st.failure_messages[status if status != "ok" else "no score or jd"] += 1
@@ -334,7 +314,7 @@ class Autoscan:
             verdict = parse_verdict(r.get("bts_candidate"))
             if verdict and score is not None:
                 st.candidate_sources.add(str(oid))
-            out[candid] = AlertRow(str(oid), candid, jd, score, _float(r.get("magpsf")), _int(r.get("fid")), status,
+            out[candid] = AlertRow(str(oid), candid, jd, score, cell_float(r.get("magpsf")), cell_int(r.get("fid")), status,
                                    verdict)
         return list(out.values()), repeated
 

@@ -15,7 +15,6 @@ autoscan state and the state of its actions are shown instead (read through the 
 from __future__ import annotations
 
 import html
-import math
 import os
 import re
 from collections import Counter
@@ -27,40 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from ..policies import DEFAULT_POLICIES, Policy
+from ..autoscan.inputs import cell_float, cell_int
+from ..policies import DEFAULT_POLICIES, Policy, parse_verdict
 from .figure import jd_utc
 
 PAGE = "index.html"
-
-
-def _float(v: Any) -> float | None:
-    if v is None or v == "":
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _int(v: Any) -> int | None:
-    """An integer cell (exact for int64 candids written as text; a float cell is truncated)."""
-    if v is None or v == "":
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        f = _float(v)
-        return None if f is None else int(f)
-
-
-def _bool(v: Any) -> bool | None:
-    """``bts_candidate`` as written by CSV (``True``/``False``/empty), JSON or Parquet."""
-    if v is None or v == "":
-        return None
-    if isinstance(v, bool):
-        return v
-    return str(v).strip().lower() in ("true", "1", "yes")
 
 
 @dataclass
@@ -82,10 +52,10 @@ class AlertRow:
     @classmethod
     def of(cls, row: dict[str, Any]) -> AlertRow:
         status = str(row.get("status") or "")
-        return cls(str(row.get("objectId") or ""), _int(row.get("candid")), _float(row.get("jd")),
-                   _float(row.get("magpsf")), _int(row.get("fid")),
-                   _float(row.get("score")) if status == "ok" else None, status, str(row.get("error") or ""),
-                   str(row.get("source") or ""), _bool(row.get("bts_candidate")), str(row.get("bts_reject") or ""))
+        return cls(str(row.get("objectId") or ""), cell_int(row.get("candid")), cell_float(row.get("jd")),
+                   cell_float(row.get("magpsf")), cell_int(row.get("fid")),
+                   cell_float(row.get("score")) if status == "ok" else None, status, str(row.get("error") or ""),
+                   str(row.get("source") or ""), parse_verdict(row.get("bts_candidate")), str(row.get("bts_reject") or ""))
 
 
 @dataclass
