@@ -36,7 +36,7 @@ enum CandidateColumn : std::size_t {
 inline constexpr std::size_t kNumFeatureInputColumns = kColFid;
 // The candidate values reported beside each score (the score row's candidate columns), in the order of
 // btsbot_fast/prep/variant.py ROW_INFO.
-inline constexpr CandidateColumn kRowInfo[] = {kColJd, kColMagpsf, kColFid};
+inline constexpr CandidateColumn kRowInfo[] = {kColJd, kColRa, kColDec, kColMagpsf, kColFid};
 inline constexpr std::size_t kRowInfoColumns = sizeof(kRowInfo) / sizeof(kRowInfo[0]);
 extern const char* const kCandidateColumnNames[kNumCandidateColumns];
 

@@ -51,6 +51,8 @@ class ScoreResult:
     objectId: str | None = _column("string", True, "id")
     candid: int | None = _column("long", True, "id")
     jd: float | None = _column("double", True, "candidate")
+    ra: float | None = _column("double", True, "candidate", "the candidate's right ascension (J2000, degrees)")
+    dec: float | None = _column("double", True, "candidate", "the candidate's declination (J2000, degrees)")
     magpsf: float | None = _column("float", True, "candidate", streamed=False)
     fid: int | None = _column("int", True, "candidate", streamed=False)
     score: float | None = _column("float", True, "result", "probability of a bright transient")
