@@ -134,3 +134,42 @@ def test_spark_worker_batches_are_the_definition(official_model, data_root):
     for name in RESULT_ID_COLUMNS:
         assert out.column(name).to_pylist() == pytest.approx([getattr(r, name) for r in results]), name
     assert out.column("btsbot_status").to_pylist() == [r.status for r in results]
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_ra_dec_are_the_candidates(official_model, data_root, engine):
+    """ra and dec of every row are the candidate's, as fastavro decodes the packet (None without one)."""
+    import fastavro
+
+    from btsbot_fast import Scorer
+
+    files = sorted((data_root / "ztf").rglob("*.avro"))[:40]
+    assert files
+    scorer = Scorer(official_model.onnx_path.parent, batch_size=16, engine=engine)
+    checked = 0
+    for r in scorer.score_files(files):
+        try:
+            with open(r.source, "rb") as fh:
+                record = list(fastavro.reader(fh))[r.record_index]
+        except Exception:  # a damaged file: no candidate was read
+            assert r.ra is None and r.dec is None
+            continue
+        cand = record.get("candidate") or {}
+        assert (r.ra, r.dec) == (cand.get("ra"), cand.get("dec")), r.source
+        checked += r.ra is not None
+    assert checked >= 10
+
+
+def test_ra_dec_from_arrow_tables(official_model, data_root):
+    """The Parquet/Arrow path (Spark's too) reads the same ra/dec as the table holds."""
+    from btsbot_fast import Scorer
+
+    files = sorted((data_root / "parquet" / "dev" / "fink-science").glob("*.parquet"))
+    path = next((p for p in files if "candidate" in pq.read_schema(p).names), None)
+    if path is None:
+        pytest.skip("no Parquet alert table in the data")
+    scorer = Scorer(official_model.onnx_path.parent, batch_size=16)
+    results = list(scorer.score_files([path]))
+    cands = pq.read_table(path, columns=["candidate"]).column("candidate").to_pylist()
+    assert [(r.ra, r.dec) for r in results] == [(c["ra"], c["dec"]) if c else (None, None) for c in cands]
+    assert any(r.ra is not None for r in results)
