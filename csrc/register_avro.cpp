@@ -189,6 +189,7 @@ private:
     std::unique_ptr<avro::Reader> reader_;
     std::vector<std::shared_ptr<void>> retired_;
 };
+
 }  // namespace
 
 void register_avro(py::module_& m, py::module_& testing) {
