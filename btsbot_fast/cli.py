@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .backends import ModelRunError
 from .output import ResultWriter
 from .scorer_options import ScorerOptions, engine_option, scorer_options, threads_option
 
@@ -117,12 +118,17 @@ def score(paths, output, fmt, scorer_options: ScorerOptions, progress) -> None:
             stack.enter_context(writer)
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc}") from None
-        for result in scorer.score_files(paths):
-            writer.write(result.as_dict())
-            tally.add(result.source)
-            done += 1
-            failed += result.status != "ok"
-            bar.update(done, failed)
+        try:
+            for result in scorer.score_files(paths):
+                writer.write(result.as_dict())
+                tally.add(result.source)
+                done += 1
+                failed += result.status != "ok"
+                bar.update(done, failed)
+        except ModelRunError as exc:  # a broken runtime: the output is not completed (rows so far: .partial)
+            bar.update(done, failed, final=True)
+            kept = f"; the {done} rows scored before it are in {output}.partial" if output and done else ""
+            raise click.ClickException(f"scoring stopped: {exc}{kept}") from None
         if done == 0:  # leaves no output file behind
             raise click.ClickException(f"no alert files found in {', '.join(map(str, paths))}")
     elapsed = time.perf_counter() - t0

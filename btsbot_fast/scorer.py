@@ -137,24 +137,21 @@ class Scorer:
 
     # --- alert records ---------------------------------------------------------------------------
     def score_batch(self, batch: Batch) -> list[ScoreResult]:
-        """Score one preprocessed batch; failed rows get their status and no score."""
+        """Score one preprocessed batch; failed rows get their status and no score. Raises
+        :class:`~btsbot_fast.backends.ModelRunError` when ONNX Runtime fails on the batch."""
         scores: dict[int, float] = {}
         exact: np.ndarray | None = None
         status = batch.status.copy()
         messages = list(batch.messages)
         ok = np.flatnonzero(status == Status.OK)
         if len(ok):
-            try:
-                values, exact = self._run(batch.triplets[ok], batch.metadata[ok][:, self._features])
-                scores = dict(zip(ok.tolist(), values.tolist()))
-                for i in ok[~np.isfinite(values)]:  # e.g. an inf feature: never report NaN as a score
-                    del scores[int(i)]
-                    status[i] = Status.MODEL_ERROR
-                    messages[i] = "model returned a non-finite score (non-finite input values?)"
-            except self.backend.run_errors as exc:  # the model failing on a batch marks its rows
-                status[ok] = Status.MODEL_ERROR
-                for i in ok:
-                    messages[i] = f"model error: {exc}"
+            # ONNX Runtime failing on the batch (ModelRunError: a broken runtime, not bad alerts) stops the run
+            values, exact = self._run(batch.triplets[ok], batch.metadata[ok][:, self._features])
+            scores = dict(zip(ok.tolist(), values.tolist()))
+            for i in ok[~np.isfinite(values)]:  # e.g. an inf feature: never report NaN as a score
+                del scores[int(i)]
+                status[i] = Status.MODEL_ERROR
+                messages[i] = "model returned a non-finite score (non-finite input values?)"
         precision = {i: FP32 for i in scores}
         if exact is not None:
             precision.update((int(i), INT8) for i in ok[~exact] if int(i) in scores)

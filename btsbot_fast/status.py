@@ -23,7 +23,7 @@ class Status(enum.IntEnum):
     MISSING_FIELD = 5
     #: the record is not a ZTF alert this model can score (e.g. ZUDS, Rubin)
     UNSUPPORTED_SCHEMA = 6
-    #: the scorer itself failed on this alert's batch (model error)
+    #: the model gave this alert a non-finite score (an ONNX Runtime failure stops the run instead)
     MODEL_ERROR = 7
 
     @property

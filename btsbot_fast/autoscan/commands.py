@@ -23,7 +23,8 @@ ROWS_PER_BATCH = 1000
               help="bts: decide only on sources that passed the BTS candidate filter (from their first passing "
                    "alert on; score tables need the bts_candidate column). all: on every source.")
 @click.option("--state", default=None,
-              help="State: a SQLite file (created if needed), or postgresql://user@host/db for several workers.")
+              help="State: a SQLite file (created if needed), or PostgreSQL for several workers: "
+                   "postgresql://user@host/db or 'host=... dbname=...' (the password: PGPASSWORD or ~/.pgpass).")
 @click.option("--send-pending", "send_pending", default=None, metavar="STATE",
               help="Only send the actions queued in STATE (left by `stream --autoscan` or an interrupted run), "
                    "with retries, then exit; needs --skyportal-url (no PATHS, no --policy).")
@@ -84,6 +85,10 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
                                    "--decisions: it only sends what STATE has queued")
         if not skyportal_url:
             raise click.UsageError("--send-pending needs --skyportal-url")
+        try:
+            refuse_password_in_url(send_pending, "--send-pending")
+        except SecretError as exc:
+            raise click.UsageError(str(exc)) from None
         _send_pending(send_pending, skyportal_url, token_file, timeout, max_attempts, backoff, retry_failed)
         return
     if not paths or policy is None or state is None:

@@ -32,7 +32,9 @@ The same :class:`AutoscanConfig` comes from the ``autoscan`` command's options o
     not_if_tns_reported = 48             # hours
     # radius = 0.5 (arcsec, for the spatial checks); ignore_allocation_ids = [..] (with not_if_duplicates)
 
-The token is never read from this file: a ``token`` key anywhere is an error.
+The token is never read from this file: a ``token`` key anywhere is an error. A password in ``state``
+(``postgresql://user:password@host/db``) is accepted only from a file its owner alone can read
+(``chmod 600``), as the token file.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..policies import CANDIDATE_MODES, Policy
-from ..secrets import SecretError, require_https, require_private_file
+from ..secrets import SecretError, require_https, require_private_file, url_has_password
+from .state import is_postgres_location
 
 TOKEN_ENV = "SKYPORTAL_TOKEN"
 ORIGIN = "btsbot-fast"
@@ -278,7 +281,12 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
     if "policy" not in data or "state" not in data:
         raise ConfigError(f"{path}: needs 'policy' and 'state'")
     state = str(data["state"])
-    if "://" not in state:
+    if url_has_password(state):  # allowed here (never on a command line), in a file only its owner reads
+        try:
+            require_private_file(path, "the autoscan config file")
+        except SecretError as exc:
+            raise ConfigError(f"{exc} (its state URL holds a password)") from None
+    if not is_postgres_location(state):
         state = str(rel(state))
     # optional keys and their conversions: an absent key takes the dataclass's default
     sp_optional = {"ignore_if_in_group_ids": parse_ignore_groups, "token_file": rel, "origin": str,

@@ -6,9 +6,10 @@ Two stores share one schema and one set of SQL statements:
   ``synchronous=FULL`` (a committed intent survives a power cut). One process at a time: the store holds
   an exclusive lock on ``FILE.lock`` while open, so an action found half-sent at start-up belongs to a
   process that has died and is resumed.
-* :class:`PostgresStore` (``--state postgresql://...``, the ``[postgres]`` extra, psycopg 3) for several
-  workers. Ingesting a batch locks its sources' rows (``SELECT ... FOR UPDATE``, in a sorted order), so
-  two workers never judge the same source on different halves of its history; sending an action holds a
+* :class:`PostgresStore` (``--state postgresql://...`` or a libpq ``host=... dbname=...`` string, the
+  ``[postgres]`` extra, psycopg 3) for several workers. Ingesting a batch locks its sources' rows
+  (``SELECT ... FOR UPDATE``, in a sorted order), so two workers never judge the same source on
+  different halves of its history; sending an action holds a
   session-level advisory lock on the action's id (two-key form, under the fixed project key
   :data:`ADVISORY_NAMESPACE`), released by the server when the worker's connection dies - TCP keepalives
   (:data:`PG_KEEPALIVES`, set on both ends of the connection) make a vanished host's connection die
@@ -33,6 +34,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -157,9 +159,22 @@ class ActionRow:
     attempts: int
 
 
+#: a libpq connection string (``host=db.example.org dbname=autoscan user=btsbot``): it starts with ``key=``
+_LIBPQ_KEY_VALUE = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
+_LIBPQ_PASSWORD = re.compile(r"(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)")
+
+
+def is_postgres_location(location: str) -> bool:
+    """Whether a state location names PostgreSQL: a ``postgresql://`` / ``postgres://`` URL or a libpq
+    ``key=value`` connection string (never a SQLite file of that name: write ``./host=x`` for one)."""
+    return location.startswith(("postgresql://", "postgres://")) or _LIBPQ_KEY_VALUE.match(location) is not None
+
+
 def safe_url(url: str) -> str:
-    """A state location fit for messages: a PostgreSQL URL without its password."""
+    """A state location fit for messages: a PostgreSQL URL or connection string without its password."""
     if "://" not in url:
+        if _LIBPQ_KEY_VALUE.match(url):
+            return " ".join(_LIBPQ_PASSWORD.sub(" ", url).split())
         return url
     parts = urlsplit(url)
     netloc = parts.netloc
@@ -724,9 +739,10 @@ class PostgresDryRunStore(SQLiteStore):
 
 
 def open_store(location: str | os.PathLike[str], dry_run: bool = False) -> Store:
-    """A :class:`PostgresStore` for ``postgresql://`` / ``postgres://`` URLs, else a :class:`SQLiteStore`."""
+    """A :class:`PostgresStore` for ``postgresql://`` / ``postgres://`` URLs and libpq ``key=value``
+    connection strings, else a :class:`SQLiteStore`."""
     text = os.fspath(location)
-    if text.startswith(("postgresql://", "postgres://")):
+    if is_postgres_location(text):
         return PostgresDryRunStore(text) if dry_run else PostgresStore(text)
     if "://" in text:
         raise StateError(f"unknown state location {safe_url(text)!r}: give a file or a postgresql:// URL")
@@ -744,7 +760,7 @@ def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
     """Counts for the stream's metrics, read on a connection of their own (the caller is the metrics
     server's thread; the worker's connection stays its own). Only committed rows are seen."""
     text = os.fspath(location)
-    if text.startswith(("postgresql://", "postgres://")):
+    if is_postgres_location(text):
         import psycopg
 
         db: Any = psycopg.connect(text, autocommit=True)
@@ -759,4 +775,4 @@ def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
 
 __all__ = ["ACTION_STATES", "ADVISORY_NAMESPACE", "OPEN_STATES", "PG_KEEPALIVES", "ActionRow", "AlertRow",
            "DecisionRow", "MetricCounts", "PostgresDryRunStore", "PostgresStore", "SQLiteStore", "StateError", "Store",
-           "metric_counts", "open_store", "safe_url"]
+           "is_postgres_location", "metric_counts", "open_store", "safe_url"]

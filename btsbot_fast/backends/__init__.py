@@ -14,7 +14,12 @@ class ModelLoadError(ValueError):
     """ONNX Runtime cannot load the file, or the model's inputs/outputs are not a BTSbot model's."""
 
 
-__all__ = ["DEVICES", "DeviceUnavailableError", "ModelLoadError", "OnnxBackend"]
+class ModelRunError(RuntimeError):
+    """ONNX Runtime failed while running a batch (a CUDA failure, a broken execution provider or kernel):
+    the runtime is broken, not the alerts, so the run stops rather than turning them into error rows."""
+
+
+__all__ = ["DEVICES", "DeviceUnavailableError", "ModelLoadError", "ModelRunError", "OnnxBackend"]
 
 
 def __getattr__(name: str):

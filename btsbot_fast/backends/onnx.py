@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_errors
 
-from . import DEVICES, DeviceUnavailableError, ModelLoadError
+from . import DEVICES, DeviceUnavailableError, ModelLoadError, ModelRunError
 
 #: the provider that must head the session's active list for each device
 PRIMARY_PROVIDER = {
@@ -39,10 +39,10 @@ GPU_INSTALL_HINT = ("for CUDA/TensorRT the only ONNX Runtime installed must be o
 _LOAD_ERRORS = tuple(getattr(_ort_errors, n) for n in ("Fail", "InvalidArgument", "NoSuchFile", "InvalidProtobuf",
                                                        "InvalidGraph", "NotImplemented") if hasattr(_ort_errors, n))
 _EP_ERRORS = tuple(getattr(_ort_errors, n) for n in ("EPFail",) if hasattr(_ort_errors, n))
-#: what a session's run raises when the model fails on a batch (a model error row, not the end of the run);
-#: MemoryError, ImportError and bugs in our code are not among them
-RUN_ERRORS = (RuntimeError, *(getattr(_ort_errors, n) for n in ("Fail", "RuntimeException", "InvalidArgument", "EPFail")
-                              if hasattr(_ort_errors, n)))
+#: what a session's run raises when ONNX Runtime fails on a batch (its errors derive from Exception only;
+#: RuntimeError: the pybind11 layer's). Raised again as ModelRunError: the run stops.
+_RUN_ERRORS = (RuntimeError, *(getattr(_ort_errors, n) for n in ("Fail", "RuntimeException", "InvalidArgument",
+                                                                  "EPFail") if hasattr(_ort_errors, n)))
 
 
 def installed_ort_distributions() -> list[str]:
@@ -114,8 +114,6 @@ class OnnxBackend:
     (``triplet``/``metadata`` unless told otherwise; failing that, by rank: 4-D is the triplet), never by
     position: tf2onnx emits ``metadata`` first. See :func:`execution_providers` for the device options.
     """
-
-    run_errors = RUN_ERRORS
 
     def __init__(self, onnx_path: str | os.PathLike, intra_op_threads: int = 0, inter_op_threads: int = 1,
                  device: str = "cpu", *, device_id: int = 0, fp16: bool = False,
@@ -217,7 +215,13 @@ class OnnxBackend:
             raise ValueError(f"batch sizes differ: {triplets.shape[0]} triplets, {metadata.shape[0]} metadata rows")
         if triplets.shape[0] == 0:
             return np.empty(0, dtype=np.float32)
-        (out,) = self.session.run([self.output_name], {self.triplet_input: triplets, self.metadata_input: metadata})
+        try:
+            (out,) = self.session.run([self.output_name], {self.triplet_input: triplets,
+                                                           self.metadata_input: metadata})
+        except _RUN_ERRORS as exc:
+            raise ModelRunError(f"ONNX Runtime failed on a batch of {triplets.shape[0]} alerts "
+                                f"({', '.join(self.providers)}, {os.path.basename(self.onnx_path)}): "
+                                f"{type(exc).__name__}: {exc}") from exc
         return np.asarray(out, dtype=np.float32).reshape(triplets.shape[0])
 
     __call__ = run

@@ -106,9 +106,9 @@ def report(scores, alert_paths, state, policy, jobs, title, out_dir, scorer_opti
     with contextlib.ExitStack() as stack:
         store = None
         if state:
-            from ..autoscan.state import StateError, open_store
+            from ..autoscan.state import StateError, is_postgres_location, open_store
 
-            if "://" not in state and not os.path.exists(state):
+            if not is_postgres_location(state) and not os.path.exists(state):
                 raise click.ClickException(f"no autoscan state at {state}")
             try:
                 store = stack.enter_context(open_store(state, dry_run=True))

@@ -6,7 +6,8 @@ At-least-once: offsets are stored nowhere but in explicit commits (``enable.auto
 its rows durable (producer deliveries acknowledged, file fsynced) and the hook has returned. A process
 killed at any moment therefore loses nothing; on restart it scores again what it had written but not
 yet committed: at most one batch (``batch_size`` messages), or with a Parquet sink the rows of the part
-not yet written (up to its roll size). A hook exception stops the run without committing that batch.
+not yet written (up to its roll size). A hook exception, or ONNX Runtime failing on a batch, stops the
+run without committing that batch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..backends import ModelRunError
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
 from .rows import (MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row,
@@ -284,6 +286,8 @@ class StreamScorer:
             final_lag = _lag_text(self._lag())
         except SinkError as exc:
             raise StreamError(str(exc)) from None
+        except ModelRunError as exc:  # a broken runtime, not bad alerts: no rows, no commit for the batch
+            raise StreamError(f"scoring stopped: {exc}; this batch's offsets were not committed") from None
         finally:
             self._close()
             reporter.report(self.stats.snapshot(final_lag), final=True)
