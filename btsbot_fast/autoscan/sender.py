@@ -68,6 +68,8 @@ class Sender:
                  on_swept: Callable[[SweepResult], None] | None = None,
                  should_stop: Callable[[], bool] = lambda: False):
         self.on_swept = on_swept
+        #: the actions this sender tried that stay pending (not those another worker holds)
+        self.left_pending: set[int] = set()
         self.store = store
         self.runner = runner
         self.clock = clock
@@ -169,6 +171,10 @@ class Sender:
         else:
             self.store.finish(action, outcome.state, outcome.attempts, outcome.http_status, outcome.result,
                               outcome.error, self.clock())
+        if outcome.state in ("pending", "auth"):
+            self.left_pending.add(action.id)
+        else:
+            self.left_pending.discard(action.id)
         if self.on_outcome is not None:
             self.on_outcome(action.kind, "pending" if outcome.state == "auth" else outcome.state, outcome.error)
         return outcome
