@@ -319,7 +319,7 @@ def test_slow_answer_beyond_timeout_does_not_duplicate_the_followup(tmp_path, se
     made = run(cfg, [[row("ZTFa", 1, 2460000.1, 0.9)]], server=server)
     fu = made[0].actions[1]
     assert fu["state"] == "done" and fu["attempts"] == 2
-    assert fu["result"] == {"existing": True, "id": 1, "status": "submitted"}
+    assert fu["result"] == {"recovered": True, "id": 1, "status": "submitted"}
     assert len(server.calls("POST", "/api/followup_request")) == 1 and len(server.followups) == 1
     assert [r.method for r in server.calls(path="/api/followup_request")] == ["GET", "POST", "GET"]
 

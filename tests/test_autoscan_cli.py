@@ -258,7 +258,7 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     # follow-up is tried again (attempt 2), and its GET finds the request the killed run had made
     resumed = {d["objectId"]: d for d in every if d.get("resumed")}
     assert set(resumed) == set(want) - {d["objectId"] for d in first}
-    assert resumed[killed]["actions"][1]["result"] == {"existing": True, "id": 3}
+    assert resumed[killed]["actions"][1]["result"] == {"recovered": True, "id": 3, "status": "submitted"}
     assert resumed[killed]["actions"][1]["attempts"] == 2
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT count(*) FROM actions WHERE state != 'done'").fetchone() == (0,)

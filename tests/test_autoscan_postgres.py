@@ -201,7 +201,7 @@ def test_a_killed_workers_action_is_finished_by_another(pg_url, server, tmp_path
     with psycopg.connect(pg_url) as db:
         (result,) = db.execute("SELECT result FROM actions WHERE object_id = %s AND kind = 'followup'",
                                [killed]).fetchone()
-    assert '"existing": true' in result
+    assert '"recovered": true' in result
 
 
 def test_unreachable_state_is_a_clear_error_without_the_password(cluster):

@@ -407,8 +407,8 @@ class ActionRunner:
         posted_at = progress.get("post_sent_at")
         if posted_at is not None:
             r = _ours(existing, request, posted_at)
-            if r is not None:
-                return self._made(r.get("id"), r.get("status"), existing=True)
+            if r is not None:  # ours: made by the POST whose answer was lost
+                return self._made(r.get("id"), r.get("status"), recovered=True)
             if self.clock() - posted_at < self.followup_grace:
                 when = _iso(dt.datetime.fromtimestamp(posted_at, tz=dt.timezone.utc).replace(tzinfo=None))[:19]
                 return "wait", {}, (f"waiting for a follow-up request posted at {when} UTC whose "
@@ -439,14 +439,15 @@ class ActionRunner:
             return "done", {"ignored": True, "id": data.get("id"), "message": data.get("message")}, None
         if "id" not in data or data.get("id") is None:
             raise UnexpectedAnswer("POST /api/followup_request: success without a request id")
-        return self._made(data.get("id"), data.get("request_status"), existing=False)
+        return self._made(data.get("id"), data.get("request_status"), recovered=False)
 
     @staticmethod
-    def _made(request_id: Any, status: Any, existing: bool) -> tuple[str, dict[str, Any], str | None]:
-        """A request SkyPortal holds: done, unless the facility rejected it or it failed to submit."""
+    def _made(request_id: Any, status: Any, recovered: bool) -> tuple[str, dict[str, Any], str | None]:
+        """A request we made, as SkyPortal holds it: done, unless the facility rejected it or it failed to
+        submit. ``recovered``: found in the listing after our POST's answer was lost."""
         result: dict[str, Any] = {"id": request_id}
-        if existing:
-            result["existing"] = True
+        if recovered:
+            result["recovered"] = True
         if status is not None:
             result["status"] = status
         text = status.lower() if isinstance(status, str) else ""

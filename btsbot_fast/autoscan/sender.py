@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .actions import ANNOTATION, CANDIDATE, COMMENT, DEPENDS_ON, FOLLOWUP_COMMENT, SAVE, ActionRunner, Outcome
-from .state import OPEN_STATES, ActionRow, Store
+from .state import OPEN_STATES, TOKEN_REFUSED_KEY, ActionRow, Store
 
 log = logging.getLogger("btsbot_fast.autoscan")
 
@@ -39,7 +39,7 @@ DecisionKey = tuple[str, str]
 
 
 #: the state's note that SkyPortal refused the token (the time, ISO UTC); cleared by the next success
-TOKEN_REFUSED = "skyportal_token_refused_at"
+TOKEN_REFUSED = TOKEN_REFUSED_KEY
 
 
 @dataclass

@@ -43,6 +43,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 SCHEMA_VERSION = "1"
+#: the ``meta`` note that SkyPortal refused the token (the time, ISO UTC), set and cleared by the sender
+TOKEN_REFUSED_KEY = "skyportal_token_refused_at"
 POSTGRES_INSTALL_HINT = "a PostgreSQL state needs psycopg 3: pip install 'btsbot-fast[postgres]'"
 #: SQLite's limit on bound parameters is 999 on old builds: membership tests go in chunks of this size
 _IN_CHUNK = 500
@@ -829,6 +831,8 @@ class MetricCounts:
     decisions: dict[str, int]  # per policy
     actions: dict[tuple[str, str], int]  # per (kind, state)
     open_actions: int
+    #: SkyPortal refused the token at the last sweep (every action stays pending until a good one)
+    token_refused: bool = False
 
 
 def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
@@ -843,9 +847,13 @@ def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
         db = sqlite3.connect(f"{Path(text).absolute().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
         decisions, actions = _decision_counts(db.execute), _action_counts(db.execute)
+        placeholder = "%s" if text.startswith(("postgresql://", "postgres://")) else "?"
+        refused = db.execute(f"SELECT count(*) FROM meta WHERE key = {placeholder}",
+                             [TOKEN_REFUSED_KEY]).fetchone()[0]
     finally:
         db.close()
-    return MetricCounts(decisions, actions, sum(n for (_, s), n in actions.items() if s in OPEN_STATES))
+    return MetricCounts(decisions, actions, sum(n for (_, s), n in actions.items() if s in OPEN_STATES),
+                        bool(refused))
 
 
 __all__ = ["ACTION_STATES", "ADVISORY_NAMESPACE", "OPEN_STATES", "PG_KEEPALIVES", "ActionRow", "AlertRow",
