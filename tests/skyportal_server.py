@@ -279,7 +279,7 @@ class SkyPortalServer:
         have = self.sources.setdefault(oid, set())
         saved, skipped = [], []
         for g in groups:
-            if set(int(x) for x in ignore.get(str(g), [])) & have:
+            if {int(x) for x in ignore.get(str(g), [])} & have:
                 skipped.append(g)
             else:
                 have.add(g)

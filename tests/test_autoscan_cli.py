@@ -140,7 +140,7 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     args = ["--policy", "bts_p1", "--candidates", "all", "--state", state, "--decisions", out,
             "--skyportal-url", server.url,
             "--group-id", GROUP, "--allocation-id", ALLOCATION, "--followup-payload",
-            '{"observation_type": "IFU", "priority": 4}', "--validity-days", 2]
+            '{"observation_type": "IFU", "priority": 4}', "--validity-days", 2, "--no-trail"]
     autoscan([reference.dev, *args, "--report", report], env, tmp_path)
     got = lines(out)
     assert {d["objectId"]: d["candid"] for d in got} == want

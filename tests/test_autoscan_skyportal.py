@@ -248,7 +248,7 @@ def test_every_page_is_read_and_only_the_exact_object_counts(state, server):
 def test_an_answer_in_an_unexpected_shape_leaves_the_action_pending(state, server):
     server.fail("GET", "/api/followup_request", 200, times=2,
                 answer={"status": "success", "data": [{"id": 1}]})  # a list, not {"followup_requests": ...}
-    made, stats = run(config(state, server), [night(2)], server)
+    made, _ = run(config(state, server), [night(2)], server)
     by = {d.objectId: d.actions[1] for d in made}
     assert by["ZTF24000"]["state"] == "pending" and "no list of follow-up requests" in by["ZTF24000"]["error"]
     assert by["ZTF24001"]["state"] == "done"  # an odd answer is no outage: the sweep went on

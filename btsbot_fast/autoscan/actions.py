@@ -417,7 +417,7 @@ class ActionRunner:
         if step == "exists":
             return "done", {"existing": True, "id": found.get("id"), "status": found.get("status")}, None
         if step == "update":
-            key, value = _priority(request["payload"])
+            key, _ = _priority(request["payload"])
             body = {"payload": {**found["payload"], key: request["payload"][key]},
                     "obj_id": request["obj_id"], "allocation_id": found["allocation_id"]}
             client.update_followup(found["id"], body)

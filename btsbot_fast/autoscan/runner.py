@@ -319,8 +319,8 @@ class Autoscan:
             if verdict and score is not None:
                 st.candidate_sources.add(str(oid))
             model = " ".join(str(r[k]) for k in ("model", "model_version") if r.get(k)) or None
-            out[candid] = AlertRow(str(oid), candid, jd, score, cell_float(r.get("magpsf")), cell_int(r.get("fid")), status,
-                                   verdict, cell_float(r.get("ra")), cell_float(r.get("dec")), model)
+            out[candid] = AlertRow(str(oid), candid, jd, score, cell_float(r.get("magpsf")), cell_int(r.get("fid")),
+                                   status, verdict, cell_float(r.get("ra")), cell_float(r.get("dec")), model)
         return list(out.values()), repeated
 
     def _ingest(self, alerts: list[AlertRow], now: float) -> tuple[list[DecisionRow], list[AlertRow]]:

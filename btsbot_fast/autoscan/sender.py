@@ -16,7 +16,8 @@ a permanent refusal dead-letters an action.
 
 :class:`SenderThread` runs sweeps in a thread of its own, with its own connection to the state: woken
 when a batch records new intents, and every ``poll`` seconds (a PostgreSQL worker then also picks up what
-a dead worker left); while SkyPortal is down, after a pause that doubles up to :data:`MAX_PAUSE`. The live stream uses it, so a batch's offsets are committed once its intents are
+a dead worker left); while SkyPortal is down or refuses the token, after a pause that doubles up to
+:data:`MAX_PAUSE`. The live stream uses it, so a batch's offsets are committed once its intents are
 durable, never after SkyPortal answered. ``btsbot-fast autoscan --send-pending STATE`` is one inline sweep.
 """
 
