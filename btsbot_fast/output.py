@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "precision", "status", "error", "bts_candidate",
-           "bts_reject", "model", "model_version", "source", "record_index")
-#: float32 values, written with 9 significant digits (enough to round-trip any float32)
-_FLOAT32_COLUMNS = ("magpsf", "score")
+from .rows import SCORE_COLUMNS, csv_cell
+
+#: the columns of every row, in order (btsbot_fast.rows: the fields of ScoreResult)
+COLUMNS = tuple(c.name for c in SCORE_COLUMNS)
 FORMATS = ("csv", "jsonl", "parquet")
 
 
@@ -42,16 +42,6 @@ def format_for(path: str | os.PathLike[str] | None, fmt: str | None = None) -> s
     if suffix not in known:
         raise ValueError(f"cannot tell the output format from {str(path)!r}; use .csv, .jsonl or .parquet")
     return known[suffix]
-
-
-def csv_cell(column: str, value: Any) -> Any:
-    """A CSV cell: empty for null, ``true``/``false`` for booleans, float32 columns with 9 significant
-    digits (round-trip)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return format(value, ".9g") if column in _FLOAT32_COLUMNS else value
 
 
 def require_pyarrow() -> None:
@@ -134,7 +124,7 @@ class ResultWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         if self.format == "csv":
-            self._csv.writerow([csv_cell(c, row[c]) for c in COLUMNS])
+            self._csv.writerow([csv_cell(c, row[c.name]) for c in SCORE_COLUMNS])
         elif self.format == "jsonl":
             self._fh.write(json.dumps({c: row[c] for c in COLUMNS}) + "\n")
         else:
@@ -169,9 +159,7 @@ class ResultWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        types = {"candid": pa.int64(), "jd": pa.float64(), "magpsf": pa.float32(), "fid": pa.int32(),
-                 "score": pa.float32(), "bts_candidate": pa.bool_(), "record_index": pa.int64()}
-        table = pa.table({c: pa.array(self._parquet_rows[c], type=types.get(c, pa.string())) for c in COLUMNS})
+        table = pa.table({c.name: pa.array(self._parquet_rows[c.name], type=c.arrow_type()) for c in SCORE_COLUMNS})
         fd, tmp = _new_temp_file(self.path)
         os.close(fd)  # pyarrow rewrites the file in place; it keeps the mode it was created with
         try:

@@ -34,26 +34,14 @@ from typing import Any
 
 import numpy as np
 
+from .rows.cells import parse_verdict
+
 #: the default comparison: ``score > threshold`` (upstream's code)
 STRICT = True
 DEFAULT_POLICIES = ("gt1", "gt2", "gt3", "bts_p1", "bts_p2", "prod_p1", "prod_p2")
 #: ``bts``: decide on BTS candidates only; ``all``: on every source (the policy alone)
 CANDIDATE_MODES = ("bts", "all")
 _POLICY_RE = re.compile(r"^(gt(?P<n>[1-9][0-9]*)|bts_p1|bts_p2|prod_p1|prod_p2)(@(?P<t>[0-9.eE+-]+))?$")
-
-
-def parse_verdict(value: Any) -> bool | None:
-    """A ``bts_candidate`` value as the score tables write it: true / false (bool, ``true``/``false`` in
-    any case, 1/0), or None for unknown (None, empty, NaN, anything else)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, str):
-        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().lower())
-    if isinstance(value, (int, np.integer)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, (float, np.floating)) and value in (0.0, 1.0):
-        return bool(value)
-    return None
 
 
 def candidacy(verdicts: np.ndarray) -> np.ndarray:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,44 +15,13 @@ from .io import AlertRecord
 from .prep import Batch, batches, buffer_batches, path_batches, require_engine
 from .prep.bts import describe_all
 from .prep.variant import STAMP_SIZE, VARIANT
+from .rows import ScoreResult, candidate_values
 from .status import Status
 
 DEFAULT_MODEL = "btsbot-v1.0.1"
 # batch 64 scores as fast as 256 on CPU (ONNX Runtime is compute-bound per alert) with a third of the
 # memory and a faster first score (benchmarks/bench_throughput.py; 2-core Zen 3)
 DEFAULT_BATCH_SIZE = 64
-
-
-@dataclass
-class ScoreResult:
-    """The outcome for one alert record. ``score`` is None unless ``status == "ok"``; ``precision`` says
-    which model gave it, ``fp32`` (the exact model) or ``int8`` (``precision="fast"``, away from every
-    decision threshold; btsbot_fast/precision.py), None when there is no score; ``jd``, ``magpsf`` and
-    ``fid`` are the candidate's (None when the record has no readable candidate).
-
-    ``bts_candidate``: the Bright Transient Survey filter's verdict (btsbot_fast/prep/bts.py), whatever
-    the status: True / False, None when a field it reads is missing; ``bts_reject``: the failed criteria
-    (``"bright,stationary"``; ``""`` when it passes) or ``"missing:<field>"`` when unknown (a record
-    without a readable candidate: ``"missing:candidate"``)."""
-
-    objectId: str | None
-    candid: int | None
-    jd: float | None
-    magpsf: float | None
-    fid: int | None
-    score: float | None
-    precision: str | None
-    status: str
-    error: str
-    bts_candidate: bool | None
-    bts_reject: str
-    model: str
-    model_version: str
-    source: str
-    record_index: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Scorer:
@@ -193,10 +161,11 @@ class Scorer:
         info = np.where(np.isnan(batch.info), None, batch.info).tolist()  # NaN -> None, floats as Python floats
         verdicts = describe_all(batch.bts)
         return [
-            ScoreResult(rec.objectId, rec.candid, jd, magpsf, None if fid is None else int(fid), scores.get(i),
-                        precision.get(i), Status(int(status[i])).label, messages[i], candidate, reject,
-                        self.model_name, self.model_version, rec.source, rec.index)
-            for i, (rec, (jd, magpsf, fid), (candidate, reject)) in enumerate(zip(batch.records, info, verdicts))
+            ScoreResult(objectId=rec.objectId, candid=rec.candid, **candidate_values(values), score=scores.get(i),
+                        precision=precision.get(i), status=Status(int(status[i])).label, error=messages[i],
+                        bts_candidate=candidate, bts_reject=reject, model=self.model_name,
+                        model_version=self.model_version, source=rec.source, record_index=rec.index)
+            for i, (rec, values, (candidate, reject)) in enumerate(zip(batch.records, info, verdicts))
         ]
 
     def _pipelined(self, items: Iterator[Batch]) -> Iterator[Batch]:

@@ -34,6 +34,10 @@ enum CandidateColumn : std::size_t {
 };
 // Columns [0, kNumFeatureInputColumns) feed compute_features; the rest are row information only.
 inline constexpr std::size_t kNumFeatureInputColumns = kColFid;
+// The candidate values reported beside each score (the score row's candidate columns), in the order of
+// btsbot_fast/prep/variant.py ROW_INFO.
+inline constexpr CandidateColumn kRowInfo[] = {kColJd, kColRa, kColDec, kColMagpsf, kColFid};
+inline constexpr std::size_t kRowInfoColumns = sizeof(kRowInfo) / sizeof(kRowInfo[0]);
 extern const char* const kCandidateColumnNames[kNumCandidateColumns];
 
 // `present` mask of a candidate (uint64): bit k set = column k is not null; kCandidateRecordBit = the

@@ -440,12 +440,15 @@ def test_secrets_are_refused_on_the_command_line():
 
 # --- sinks and settings, on real files (no broker) --------------------------------------------------------
 def _row(i: int, **over) -> dict:
-    row = {"objectId": f"ZTF24aa{i:05d}", "candid": 2_475_433_850_015_015_000 + i, "jd": 2460000.5 + i,
-           "score": 0.25 + i / 1000, "precision": "fp32", "status": "ok", "error": "",
-           "bts_candidate": (True, False, None)[i % 3], "bts_reject": ("", "bright", "missing:drb")[i % 3],
-           "model": "btsbot-v1.0.1", "model_version": "1.0.1",
-           "topic": "ztf_20240501_programid1", "partition": i % 4, "offset": i, "record_index": 0,
-           "scored_at": "2024-05-01T03:04:05.678Z", "magpsf": 18.5, "fid": 1}
+    from btsbot_fast.stream import HOOK_FIELDS
+
+    row = dict.fromkeys(HOOK_FIELDS)  # columns not set here are null
+    row |= {"objectId": f"ZTF24aa{i:05d}", "candid": 2_475_433_850_015_015_000 + i, "jd": 2460000.5 + i,
+            "score": 0.25 + i / 1000, "precision": "fp32", "status": "ok", "error": "",
+            "bts_candidate": (True, False, None)[i % 3], "bts_reject": ("", "bright", "missing:drb")[i % 3],
+            "model": "btsbot-v1.0.1", "model_version": "1.0.1",
+            "topic": "ztf_20240501_programid1", "partition": i % 4, "offset": i, "record_index": 0,
+            "scored_at": "2024-05-01T03:04:05.678Z", "magpsf": 18.5, "fid": 1}
     row.update(over)
     return row
 

@@ -17,7 +17,6 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-import math
 from typing import Any
 
 from ..io.parquet import holds_alert_columns
@@ -27,29 +26,6 @@ from ..output import format_for
 NEEDED_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status")
 #: the BTS candidate filter's verdict: needed with ``--candidates bts``
 VERDICT_COLUMN = "bts_candidate"
-
-
-def cell_float(value: Any) -> float | None:
-    """A float cell of a score table (CSV text, JSON or Parquet value): None when empty, unreadable or
-    not finite."""
-    if value is None or value == "":
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def cell_int(value: Any) -> int | None:
-    """An integer cell (exact for int64 candids written as text; a float cell only when it is integral)."""
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        f = cell_float(value)
-        return int(f) if f is not None and f.is_integer() else None
 
 
 class InputError(ValueError):
@@ -149,4 +125,4 @@ def batched(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
-__all__ = ["InputError", "batched", "cell_float", "cell_int", "is_score_table", "read_score_table", "result_rows"]
+__all__ = ["InputError", "batched", "is_score_table", "read_score_table", "result_rows"]

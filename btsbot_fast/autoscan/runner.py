@@ -57,10 +57,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..policies import parse_verdict
+from ..rows import cell_float, cell_int, parse_verdict
 from .actions import FOLLOWUP, FOLLOWUP_COMMENT, KINDS, ActionRunner, DecisionFacts, annotation_update, plan
 from .config import AutoscanConfig, load_config
-from .inputs import cell_float, cell_int
 from .sender import DecisionKey, Sender, SenderThread, SweepResult
 from .skyportal import SkyPortal
 from .state import AlertRow, DecisionRow, StateError, Store, open_store

@@ -21,8 +21,8 @@ class Batch:
     metadata: np.ndarray  # (N, 25) float32, FEATURE_NAMES order
     status: np.ndarray  # (N,) uint8, Status codes
     messages: list[str]
-    #: (N, 3) float64: the candidate's ROW_INFO values jd, magpsf, fid (NaN when null or unknown), also
-    #: for rows that failed preprocessing
+    #: (N, len(ROW_INFO)) float64: the candidate's ROW_INFO values (NaN when null or unknown), also for
+    #: rows that failed preprocessing
     info: np.ndarray = field(default_factory=lambda: np.empty((0, len(ROW_INFO))))
     #: (N,) uint16: the BTS candidate filter's verdict codes (prep/bts.py), for every row
     bts: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint16))
@@ -32,15 +32,15 @@ class Batch:
 
     @property
     def jd(self) -> np.ndarray:
-        return self.info[:, 0]
+        return self.info[:, ROW_INFO.index("jd")]
 
     @property
     def magpsf(self) -> np.ndarray:
-        return self.info[:, 1]
+        return self.info[:, ROW_INFO.index("magpsf")]
 
     @property
     def fid(self) -> np.ndarray:
-        return self.info[:, 2]
+        return self.info[:, ROW_INFO.index("fid")]
 
     @property
     def ok(self) -> np.ndarray:

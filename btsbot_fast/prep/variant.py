@@ -58,5 +58,5 @@ ISDIFFPOS_COLUMN = "isdiffpos"
 #: isdiffpos values of a positive subtraction (a positive detection in prv_candidates)
 POSITIVE_ISDIFFPOS = ("t", "1")
 
-#: per-row information reported beside the score (``Batch.info`` columns): candidate jd, magpsf, fid
-ROW_INFO = ("jd", "magpsf", "fid")
+#: per-row information reported beside the score (``Batch.info`` columns): candidate jd, ra, dec, magpsf, fid
+ROW_INFO = ("jd", "ra", "dec", "magpsf", "fid")

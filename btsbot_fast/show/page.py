@@ -26,53 +26,28 @@ from typing import Any
 
 import numpy as np
 
-from ..autoscan.inputs import cell_float, cell_int
-from ..policies import DEFAULT_POLICIES, Policy, parse_verdict
+from ..policies import DEFAULT_POLICIES, Policy
+from ..rows import ScoreResult
 from .figure import jd_utc
 
 PAGE = "index.html"
 
 
 @dataclass
-class AlertRow:
-    """One score row, typed (CSV cells arrive as strings)."""
-
-    objectId: str
-    candid: int | None
-    jd: float | None
-    magpsf: float | None
-    fid: int | None
-    score: float | None
-    status: str
-    error: str
-    source: str
-    bts_candidate: bool | None
-    bts_reject: str
-
-    @classmethod
-    def of(cls, row: dict[str, Any]) -> AlertRow:
-        status = str(row.get("status") or "")
-        return cls(str(row.get("objectId") or ""), cell_int(row.get("candid")), cell_float(row.get("jd")),
-                   cell_float(row.get("magpsf")), cell_int(row.get("fid")),
-                   cell_float(row.get("score")) if status == "ok" else None, status, str(row.get("error") or ""),
-                   str(row.get("source") or ""), parse_verdict(row.get("bts_candidate")), str(row.get("bts_reject") or ""))
-
-
-@dataclass
 class Source:
     object_id: str
-    alerts: list[AlertRow]  # in jd order (unknown jd last)
-    decisions: dict[str, AlertRow | None] = field(default_factory=dict)  # policy -> triggering alert
+    alerts: list[ScoreResult]  # in jd order (unknown jd last)
+    decisions: dict[str, ScoreResult | None] = field(default_factory=dict)  # policy -> triggering alert
     stored: dict[str, Any] | None = None  # from the autoscan state: decision and actions
     figure: str = ""
     thumbnail: str = ""
 
     @property
-    def scored(self) -> list[AlertRow]:
+    def scored(self) -> list[ScoreResult]:
         return [a for a in self.alerts if a.score is not None]
 
     @property
-    def best(self) -> AlertRow:
+    def best(self) -> ScoreResult:
         """The best-scored alert (the latest alert when none was scored)."""
         scored = self.scored
         return max(scored, key=lambda a: a.score) if scored else self.alerts[-1]
@@ -93,13 +68,13 @@ class Source:
         return any(verdicts) if verdicts else None
 
 
-def group_sources(rows: Iterable[dict[str, Any]], policies: Sequence[Policy]) -> tuple[list[AlertRow], list[Source]]:
+def group_sources(rows: Iterable[dict[str, Any]], policies: Sequence[Policy]) -> tuple[list[ScoreResult], list[Source]]:
     """Typed rows and the sources they make (rows without an objectId belong to no source). Each policy
     decides as autoscan does by default: on BTS candidates when the night's rows carry verdicts, on every
     source when none does (tables written before the filter)."""
-    alerts = [AlertRow.of(r) for r in rows]
+    alerts = [ScoreResult.from_cells(r) for r in rows]
     on_candidates = any(a.bts_candidate is not None for a in alerts)
-    by_object: dict[str, list[AlertRow]] = {}
+    by_object: dict[str, list[ScoreResult]] = {}
     for a in alerts:
         if a.objectId:
             by_object.setdefault(a.objectId, []).append(a)
@@ -210,7 +185,7 @@ def _alert_rows(src: Source, figures: dict[int | None, str]) -> str:
     return "".join(out)
 
 
-def render_page(alerts: Sequence[AlertRow], sources: Sequence[Source], policy: Policy, policies: Sequence[Policy],
+def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy: Policy, policies: Sequence[Policy],
                 figures: dict[int | None, str], title: str, notes: Sequence[str] = ()) -> str:
     """The whole index.html (CSS and JS inlined from the package)."""
     css = resources.files(__package__).joinpath("page.css").read_text(encoding="utf-8")
@@ -298,4 +273,4 @@ def parse_policies(names: Sequence[str]) -> list[Policy]:
     return [Policy.parse(n) for n in (names or DEFAULT_POLICIES)]
 
 
-__all__ = ["AlertRow", "PAGE", "Source", "group_sources", "parse_policies", "read_state", "render_page", "write_page"]
+__all__ = ["PAGE", "Source", "group_sources", "parse_policies", "read_state", "render_page", "write_page"]

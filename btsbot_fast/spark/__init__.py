@@ -38,6 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with pyspar
 from .. import registry
 from ..precision import check_precision
 from ..precision import decision_thresholds as decision_thresholds_of
+from ..rows import SPARK_ID_COLUMNS, SPARK_SCORE_COLUMNS
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
 from .worker import (ALERT_PREFIX, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN, ERROR_COLUMN, OUTPUT_COLUMNS,
@@ -64,8 +65,9 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
     worker to the cores Spark gave its task. ``keep``: the columns of ``df`` returned beside the scores
     (default: all). Every row goes to a Python worker and, by default, comes back whole: leaving out the
     cutouts and the history (e.g. ``keep=["objectId", "candid"]``) saves sending them back.
-    ``result_ids``: also return ``objectId, candid, jd, magpsf, fid`` as scoring read them (the CLI's
-    columns: candid from the top-level integer column, else the candidate's), before the score columns;
+    ``result_ids``: also return the ids and candidate values (``RESULT_ID_COLUMNS``: objectId, candid, jd,
+    ...) as scoring read them (the CLI's columns: candid from the top-level integer column, else the
+    candidate's), before the score columns;
     needs ``keep`` without those names.
     ``precision`` / ``decision_thresholds``: as for :class:`~btsbot_fast.Scorer` (``fast``: int8 scores,
     exact ones near the thresholds; the int8 model is broadcast beside the fp32 one).
@@ -116,16 +118,8 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
 def output_schema(schema: Any, keep: Sequence[str] | None = None, result_ids: bool = False) -> Any:
     """The Spark schema of the scored DataFrame: the fields of ``schema`` (those named in ``keep``, in that
     order, when given), the result ids with ``result_ids``, then the score columns (OUTPUT_COLUMNS)."""
-    from pyspark.sql.types import BooleanType, DoubleType, LongType, StringType, StructField, StructType
+    from pyspark.sql.types import StructField, StructType
 
     fields = schema.fields if keep is None else [schema[name] for name in keep]
-    if result_ids:
-        types = {"objectId": StringType(), "candid": LongType(), "jd": DoubleType(), "magpsf": DoubleType(),
-                 "fid": LongType()}
-        fields = [*fields, *(StructField(c, types[c], True) for c in RESULT_ID_COLUMNS)]
-    return StructType([*fields, StructField(SCORE_COLUMN, DoubleType(), True),
-                       StructField(PRECISION_COLUMN, StringType(), True),
-                       StructField(STATUS_COLUMN, StringType(), True),
-                       StructField(ERROR_COLUMN, StringType(), True),
-                       StructField(BTS_CANDIDATE_COLUMN, BooleanType(), True),
-                       StructField(BTS_REJECT_COLUMN, StringType(), True)])
+    columns = [*(SPARK_ID_COLUMNS if result_ids else ()), *SPARK_SCORE_COLUMNS]
+    return StructType([*fields, *(StructField(c.name, c.spark_type(), True) for c in columns)])

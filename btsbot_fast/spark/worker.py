@@ -30,25 +30,24 @@ from typing import Any
 
 from ..io.parquet import ALERT_COLUMNS, conform, read_errors, schema_problem, unsupported_records
 from ..io.records import exception_detail
-from ..prep.bts import NO_CANDIDATE, describe
 from ..registry import ResolvedModel
-from ..scorer import Scorer, ScoreResult
+from ..rows import SPARK_ID_COLUMNS, SPARK_PREFIX, SPARK_SCORE_COLUMNS, ScoreResult, names
+from ..scorer import Scorer
 from ..status import Status
 
-#: the columns appended to every row: score (null unless ok), the model it came from (fp32 / int8, null
-#: without a score), status label, error message ('' when ok), the BTS filter's verdict (boolean, null
-#: when unknown) and failed criteria (ScoreResult's bts_* fields)
-SCORE_COLUMN, PRECISION_COLUMN, STATUS_COLUMN, ERROR_COLUMN = ("btsbot_score", "btsbot_precision", "btsbot_status",
-                                                               "btsbot_error")
-BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN = "btsbot_bts_candidate", "btsbot_bts_reject"
-OUTPUT_COLUMNS = (SCORE_COLUMN, PRECISION_COLUMN, STATUS_COLUMN, ERROR_COLUMN, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN)
+#: the columns appended to every row (btsbot_fast.rows.SPARK_SCORE_COLUMNS): score (null unless ok), the
+#: model it came from (fp32 / int8, null without a score), status label, error message ('' when ok), the
+#: BTS filter's verdict (boolean, null when unknown) and failed criteria (ScoreResult's bts_* fields)
+OUTPUT_COLUMNS = names(SPARK_SCORE_COLUMNS)
+SCORE_COLUMN, PRECISION_COLUMN, STATUS_COLUMN, ERROR_COLUMN, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN = (
+    SPARK_PREFIX + name for name in ("score", "precision", "status", "error", "bts_candidate", "bts_reject"))
 #: the name prefix of the (pruned) alert columns sent beside ``keep`` columns (see .columns)
 ALERT_PREFIX = "__btsbot_alert_"
 #: the columns scoring reads: the Parquet reader's alert columns and the ids it carries
 SCORING_COLUMNS = ("objectId", "candid", *ALERT_COLUMNS)
-#: with ``result_ids``: the alert's ids and candidate values as scoring read them (the CLI's columns), with
-#: their Arrow types (magpsf: the Avro schema's float, widened)
-RESULT_ID_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid")
+#: with ``result_ids``: the alert's ids and candidate values as scoring read them (the CLI's columns;
+#: btsbot_fast.rows.SPARK_ID_COLUMNS)
+RESULT_ID_COLUMNS = names(SPARK_ID_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -193,19 +192,10 @@ def with_score_columns(batch: Any, scorer: Scorer, *, keep: Sequence[str] | None
         results = score_record_batch(alerts, scorer, source=source, first_index=first_index)
     if keep is None:
         keep = [name for name in batch.schema.names if name not in OUTPUT_COLUMNS]
-    ids = []
-    if result_ids:
-        types = {"objectId": pa.string(), "candid": pa.int64(), "jd": pa.float64(), "magpsf": pa.float64(),
-                 "fid": pa.int64()}
-        ids = [pa.array([getattr(r, c) for r in results], type=types[c]) for c in RESULT_ID_COLUMNS]
-    arrays = [batch.column(name) for name in keep] + ids + [
-        pa.array([r.score for r in results], type=pa.float64()),
-        pa.array([r.precision for r in results], type=pa.string()),
-        pa.array([r.status for r in results], type=pa.string()),
-        pa.array([r.error for r in results], type=pa.string()),
-        pa.array([r.bts_candidate for r in results], type=pa.bool_()),
-        pa.array([r.bts_reject for r in results], type=pa.string()),
-    ]
+    columns = [*(SPARK_ID_COLUMNS if result_ids else ()), *SPARK_SCORE_COLUMNS]
+    arrays = [batch.column(name) for name in keep] + [
+        pa.array([getattr(r, c.name.removeprefix(SPARK_PREFIX) if c.role == "result" else c.name) for r in results],
+                 type=c.arrow_type(widened=True)) for c in columns]
     return pa.RecordBatch.from_arrays(arrays, names=[*keep, *(RESULT_ID_COLUMNS if result_ids else ()),
                                                      *OUTPUT_COLUMNS])
 
@@ -253,10 +243,8 @@ def _unreadable(n: int, exc: Exception, source: str, first_index: int, scorer: S
 def _failed(source: str, index: int, status: Status, message: str, scorer: Scorer, object_id: str | None = None,
             candid: int | None = None) -> ScoreResult:
     """The row of a record that was never scored: no candidate was read, so no score and no verdict."""
-    return ScoreResult(objectId=object_id, candid=candid, jd=None, magpsf=None, fid=None, score=None, precision=None,
-                       status=status.label, error=message, bts_candidate=None, bts_reject=describe(NO_CANDIDATE)[1],
-                       model=scorer.model_name, model_version=scorer.model_version, source=source,
-                       record_index=index)
+    return ScoreResult.unscored(status, message, model=scorer.model_name, model_version=scorer.model_version,
+                                source=source, record_index=index, objectId=object_id, candid=candid)
 
 
 def _conform(batch: Any) -> Any:

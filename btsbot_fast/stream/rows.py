@@ -1,8 +1,9 @@
 """Output rows of the stream: one per alert record of a consumed message, and their encodings.
 
-A row is built from a :class:`~btsbot_fast.scorer.ScoreResult` plus where the message came from. Sinks
-write :data:`OUTPUT_FIELDS`; the per-batch hook also gets the candidate's ``magpsf`` and ``fid``
-(:data:`HOOK_FIELDS`), which autoscan policies need.
+A row is built from a :class:`~btsbot_fast.rows.ScoreResult` plus where the message came from. Sinks
+write :data:`OUTPUT_FIELDS` (btsbot_fast.rows.STREAM_COLUMNS); the per-batch hook also gets the score
+columns the records do not carry, the candidate's ``magpsf`` and ``fid`` (:data:`HOOK_FIELDS`), which
+autoscan policies need.
 """
 
 from __future__ import annotations
@@ -11,20 +12,16 @@ import io
 import json
 from datetime import datetime, timezone
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from ..prep.bts import NO_CANDIDATE, describe
-from ..scorer import ScoreResult
+from ..rows import HOOK_FIELDS, MESSAGE_COLUMNS, SCORED_AT, STREAM_COLUMNS, ScoreResult, names, stream_avro_schema
 from ..status import Status
 
 #: fields of every output message and file row, in this order
-OUTPUT_FIELDS = ("objectId", "candid", "jd", "score", "precision", "status", "error", "bts_candidate", "bts_reject",
-                 "model", "model_version", "topic", "partition", "offset", "record_index", "scored_at")
-#: what the per-batch hook receives: the output fields plus the candidate's magnitude and filter
-HOOK_FIELDS = OUTPUT_FIELDS + ("magpsf", "fid")
+OUTPUT_FIELDS = names(STREAM_COLUMNS)
 OUTPUT_FORMATS = ("json", "avro")
-SCHEMA_FILE = "score_record.avsc"
+#: the hook row's fields that come from the ScoreResult (the others say where the message came from)
+_RESULT_FIELDS = tuple(f for f in HOOK_FIELDS if f not in names((*MESSAGE_COLUMNS, SCORED_AT)))
 
 
 def utc_now() -> str:
@@ -34,26 +31,18 @@ def utc_now() -> str:
 
 def result_row(result: ScoreResult, topic: str, partition: int, offset: int, scored_at: str) -> dict[str, Any]:
     """The hook row (all :data:`HOOK_FIELDS`) for one scored record of message ``topic[partition]@offset``."""
-    return {
-        "objectId": result.objectId, "candid": result.candid, "jd": result.jd, "score": result.score,
-        "precision": result.precision, "status": result.status, "error": result.error,
-        "bts_candidate": result.bts_candidate, "bts_reject": result.bts_reject, "model": result.model,
-        "model_version": result.model_version, "topic": topic, "partition": partition, "offset": offset,
-        "record_index": result.record_index, "scored_at": scored_at, "magpsf": result.magpsf, "fid": result.fid,
-    }
+    row = {name: getattr(result, name) for name in _RESULT_FIELDS}
+    row.update(topic=topic, partition=partition, offset=offset, scored_at=scored_at)
+    return row
 
 
 def empty_message_row(model: str, model_version: str, topic: str, partition: int, offset: int,
                       scored_at: str, reason: str) -> dict[str, Any]:
     """The row for a message that holds no alert record at all (e.g. an Avro container with no records):
     its offset still gets an answer."""
-    return {
-        "objectId": None, "candid": None, "jd": None, "score": None, "precision": None,
-        "status": Status.DECODE_ERROR.label, "error": reason, "bts_candidate": None,
-        "bts_reject": describe(NO_CANDIDATE)[1], "model": model, "model_version": model_version, "topic": topic,
-        "partition": partition, "offset": offset, "record_index": 0, "scored_at": scored_at,
-        "magpsf": None, "fid": None,
-    }
+    result = ScoreResult.unscored(Status.DECODE_ERROR, reason, model=model, model_version=model_version, source="",
+                                  record_index=0)
+    return result_row(result, topic, partition, offset, scored_at)
 
 
 #: room kept in a Kafka message (message.max.bytes, librdkafka's default 1,000,000) for the key, the
@@ -85,28 +74,11 @@ def row_problem(row: dict[str, Any], max_bytes: int) -> str:
     return ""
 
 
-_AVRO_FITS = {
-    "null": lambda v: v is None,
-    "boolean": lambda v: isinstance(v, bool),
-    "string": lambda v: isinstance(v, str),
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and -(1 << 31) <= v < 1 << 31,
-    "long": lambda v: isinstance(v, int) and not isinstance(v, bool) and -(1 << 63) <= v < 1 << 63,
-    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "double": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-}
-
-
 @lru_cache(maxsize=1)
 def _field_checks() -> tuple:
-    """(field, check) for every field of the Avro output schema: what fastavro's validation checks, at a
+    """(field, check) for every field of the output records: what fastavro's validation checks, at a
     tenth of its cost per row (a row is checked before any sink sees it)."""
-    schema = json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
-    checks = []
-    for f in schema["fields"]:
-        types = f["type"] if isinstance(f["type"], list) else [f["type"]]
-        (fits,) = [_AVRO_FITS[t] for t in types if t != "null"]  # the schema's unions are [null, T]
-        checks.append((f["name"], (lambda v, fits=fits: v is None or fits(v)) if "null" in types else fits))
-    return tuple(checks)
+    return tuple((c.name, c.fits) for c in STREAM_COLUMNS)
 
 
 def output_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -120,11 +92,10 @@ def encode_json(row: dict[str, Any]) -> bytes:
 
 @lru_cache(maxsize=1)
 def output_schema() -> dict[str, Any]:
-    """The Avro schema of an output record (kept in the package as ``score_record.avsc``), parsed."""
+    """The Avro schema of an output record (btsbot_fast.rows.stream_avro_schema), parsed."""
     import fastavro
 
-    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    return fastavro.parse_schema(json.loads(text))
+    return fastavro.parse_schema(stream_avro_schema())
 
 
 def encode_avro(row: dict[str, Any]) -> bytes:

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..output import OutputLock, OutputLockedError, csv_cell, format_for, require_pyarrow
+from ..output import OutputLock, OutputLockedError, format_for, require_pyarrow
+from ..rows import STREAM_COLUMNS, Column, csv_cell
 from .rows import OUTPUT_FIELDS, encode_json
 
 log = logging.getLogger("btsbot_fast.stream")
@@ -180,10 +181,10 @@ class JsonlFileSink(_LineFileSink):
         return encode_json(row) + b"\n"
 
 
-def _csv_cell(name: str, value: Any) -> Any:
+def _csv_cell(column: Column, value: Any) -> Any:
     """`btsbot-fast score`'s cell, with line breaks in text made spaces: one row per line keeps torn-line
     repair exact."""
-    value = csv_cell(name, value)
+    value = csv_cell(column, value)
     return value.replace("\r", " ").replace("\n", " ") if isinstance(value, str) else value
 
 
@@ -199,7 +200,7 @@ class CsvFileSink(_LineFileSink):
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([_csv_cell(c, r[c]) for c in OUTPUT_FIELDS] for r in rows)
+        csv.writer(buf, lineterminator="\n").writerows([_csv_cell(c, r[c.name]) for c in STREAM_COLUMNS] for r in rows)
         self._fh.write(buf.getvalue().encode("utf-8"))
 
 
@@ -250,10 +251,7 @@ class ParquetDatasetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        types = {"candid": pa.int64(), "jd": pa.float64(), "score": pa.float32(), "bts_candidate": pa.bool_(),
-                 "partition": pa.int32(),
-                 "offset": pa.int64(), "record_index": pa.int32()}
-        table = pa.table({c: pa.array(values, type=types.get(c, pa.string())) for c, values in self._columns.items()})
+        table = pa.table({c.name: pa.array(self._columns[c.name], type=c.arrow_type()) for c in STREAM_COLUMNS})
         name = f"{self._prefix}-{self._seq:05d}.parquet"
         tmp = self.path / f".{name}.tmp"  # readers skip dot files
         pq.write_table(table, tmp)

@@ -671,9 +671,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
                 const bool known = (r.present & kCandidateRecordBit) && (r.present & column_bit(col));
                 return known ? r.candidate[col] : nan;
             };
-            info_row[0] = value(kColJd);
-            info_row[1] = value(kColMagpsf);
-            info_row[2] = value(kColFid);
+            for (std::size_t c = 0; c < kRowInfoColumns; ++c) info_row[c] = value(kRowInfo[c]);
             if (r.has_object_id) {
                 info.object_ids[j].text.assign(reinterpret_cast<const char*>(r.object_id), r.object_id_size);
                 info.object_ids[j].present = true;

@@ -29,6 +29,7 @@
 #include "avro/limits.hpp"
 #include "avro/ocf.hpp"
 #include "avro/program.hpp"
+#include "features.hpp"
 #include "inflate.hpp"
 
 namespace btsbot::avro {
@@ -49,8 +50,8 @@ struct BufferRef {
 
 // flags_out bits
 inline constexpr std::uint8_t kRowHasCandid = 1;
-// info columns (btsbot_fast/prep/variant.py ROW_INFO)
-inline constexpr std::size_t kRowInfoColumns = 3;
+// info columns: features.hpp kRowInfo (btsbot_fast/prep/variant.py ROW_INFO)
+using btsbot::kRowInfoColumns;
 
 // What the reader knows about a schema text.
 struct ProgramEntry {
@@ -72,7 +73,7 @@ struct BatchOutputs {
     float* triplets = nullptr;           // capacity x 63 x 63 x 3
     float* metadata = nullptr;           // capacity x 25
     std::int64_t* candid = nullptr;      // valid where flags & kRowHasCandid
-    double* info = nullptr;              // capacity x kRowInfoColumns: candidate jd, magpsf, fid (NaN: null)
+    double* info = nullptr;              // capacity x kRowInfoColumns: the candidate's kRowInfo values (NaN: null)
     std::uint16_t* bts = nullptr;        // BTS filter verdict (bts_filter.hpp BtsVerdict)
     std::uint8_t* status = nullptr;      // Status
     std::uint8_t* reason = nullptr;      // RowReason
