@@ -23,11 +23,11 @@ from btsbot_fast.autoscan.state import StateError
 GROUP, ALLOCATION = 41, 7
 
 
-def row(oid, candid, jd, score, mag=18.0, fid=1, status="ok", cand=True):
+def row(oid, candid, jd, score, mag=18.0, fid=1, status="ok", cand=True, ra=150.25, dec=2.5):
     """A result row as ``ScoreResult.as_dict()`` has it; ``cand`` is its BTS filter verdict (None: unknown)."""
     return {"objectId": oid, "candid": candid, "jd": jd, "magpsf": mag, "fid": fid,
             "score": score if status == "ok" else None, "status": status, "error": "", "source": "test",
-            "bts_candidate": cand}
+            "bts_candidate": cand, "ra": ra, "dec": dec, "model": "btsbot", "model_version": "v1.0.1"}
 
 
 @pytest.fixture()
@@ -37,10 +37,12 @@ def server():
     s.stop()
 
 
-def make_config(tmp_path, policy="gt1", server=None, followup=False, decisions=True, **sp):
+def make_config(tmp_path, policy="gt1", server=None, followup=False, decisions=True, trail=False, **sp):
+    """Without ``trail``, no comments and annotations (the requests of the other actions stay countable)."""
     skyportal = None
     if server is not None:
-        opts = {"timeout": 2.0, "max_attempts": 3, "backoff": 0.01, **sp}
+        opts = {"timeout": 2.0, "max_attempts": 3, "backoff": 0.01, "comments": trail, "annotations": trail,
+                "followup_grace": 60.0, **sp}
         skyportal = SkyPortalConfig(url=server.url, group_ids=(GROUP,), **opts)
     fu = FollowupConfig(allocation_id=ALLOCATION, target_group_ids=(GROUP,),
                         payload={"observation_type": "IFU", "priority": 3}, validity_days=3) if followup else None
@@ -148,9 +150,10 @@ def test_save_and_followup_requests_are_exact(tmp_path, server):
     for r in server.requests:
         assert r.headers["Authorization"] == f"token {server.token}"
     assert save.headers["Content-Type"] == "application/json"
-    assert save.body == {"id": "ZTF24aaaaaaa", "group_ids": [GROUP], "origin": "btsbot-fast",
-                         "ignore_if_in_group_ids": {str(GROUP): [1, 2]}}
-    assert get.query == {"sourceID": ["ZTF24aaaaaaa"]} and get.body is None
+    assert save.body == {"id": "ZTF24aaaaaaa", "group_ids": [GROUP], "origin": "btsbot-fast", "ra": 150.25,
+                         "dec": 2.5, "ignore_if_in_group_ids": {str(GROUP): [1, 2]}}
+    assert get.query == {"sourceID": ["ZTF24aaaaaaa"], "pageNumber": ["1"], "numPerPage": ["100"]}
+    assert get.body is None
     start = dt.datetime(2023, 11, 14, 22, 13, 20)  # t_decision in UTC
     assert post.body == {"obj_id": "ZTF24aaaaaaa", "allocation_id": ALLOCATION, "target_group_ids": [GROUP],
                          "payload": {"observation_type": "IFU", "priority": 3,
@@ -159,7 +162,8 @@ def test_save_and_followup_requests_are_exact(tmp_path, server):
     assert server.sources == {"ZTF24aaaaaaa": {GROUP}} and len(server.followups) == 1
     (d,) = made
     assert [(a["kind"], a["state"], a["attempts"]) for a in d.actions] == [("save", "done", 1), ("followup", "done", 1)]
-    assert d.actions[0]["result"] == {"saved_to_groups": [GROUP]} and d.actions[1]["result"] == {"id": 1}
+    assert d.actions[0]["result"] == {"saved_to_groups": [GROUP]}
+    assert d.actions[1]["result"] == {"id": 1, "status": "submitted"}
     assert decisions_file(tmp_path)[0]["actions"] == d.actions
 
 
@@ -189,8 +193,9 @@ def test_existing_followup_request_is_not_repeated(tmp_path, server):
     made = run(cfg, [[row("ZTFa", 1, 2460000.1, 0.9), row("ZTFb", 2, 2460000.1, 0.9)]], server=server)
     assert [r.body["obj_id"] for r in server.calls("POST", "/api/followup_request")] == ["ZTFb"]
     by = {d.objectId: d.actions[1] for d in made}
-    assert by["ZTFa"]["state"] == "done" and by["ZTFa"]["result"] == {"existing": True, "id": 99}
-    assert by["ZTFb"]["result"] == {"id": 3}
+    assert by["ZTFa"]["state"] == "done" and by["ZTFa"]["result"] == {"existing": True, "id": 99,
+                                                                      "status": "completed"}
+    assert by["ZTFb"]["result"] == {"id": 3, "status": "submitted"}
 
 
 def test_same_followup_comparison():
@@ -200,8 +205,14 @@ def test_same_followup_comparison():
     assert same_followup(base, request)
     assert same_followup({**base, "payload": {"observation_type": "IFU", "priority": 1, "end_date": "z"}}, request)
     assert not same_followup({**base, "allocation_id": 8}, request)
-    assert not same_followup({**base, "target_groups": [{"id": 1}]}, request)
-    assert not same_followup({**base, "payload": {"observation_type": "IFU", "exposure_time": 300}}, request)
+    # Kowalski: target groups match on any overlap; "advanced" is left out like priority and dates
+    assert same_followup({**base, "target_groups": [{"id": 1}, {"id": 9}]}, request)
+    assert not same_followup({**base, "target_groups": [{"id": 9}]}, request)
+    assert same_followup({**base, "payload": {"observation_type": "IFU", "advanced": {"exposure": 1}}}, request)
+    # a key only the stored payload has (a facility's rewrite) does not tell them apart; a value does
+    assert same_followup({**base, "payload": {"observation_type": "IFU", "exposure_time": 300}}, request)
+    assert not same_followup({**base, "payload": {"observation_type": "Mix 'n Match"}}, request)
+    assert same_followup({**base, "payload": "unreadable"}, request)  # conservative: it blocks
     assert same_followup({"allocation_id": 7, "target_group_ids": [2, 1], "payload": {"observation_type": "IFU"}},
                          request)
 
@@ -228,21 +239,46 @@ def test_5xx_burst_is_retried_with_backoff(tmp_path, server):
     assert server.sources == {"ZTFa": {GROUP}}
 
 
-def test_exhausted_retries_dead_letter_and_the_run_goes_on(tmp_path, server):
-    server.fail("POST", "/api/sources", 500, times=3)  # max_attempts = 3: the first source fails
+def test_exhausted_retries_leave_everything_pending_for_the_next_run(tmp_path, server):
+    server.fail("POST", "/api/sources", 500, times=3)  # max_attempts = 3: SkyPortal "down" for this run
     cfg = make_config(tmp_path, server=server, followup=True)
-    made = run(cfg, [[row("ZTFa", 1, 2460000.1, 0.9), row("ZTFb", 2, 2460000.2, 0.9)]], server=server)
+    with Autoscan(cfg, token=server.token, sleep=lambda s: None) as scan:
+        made = scan.process([row("ZTFa", 1, 2460000.1, 0.9), row("ZTFb", 2, 2460000.2, 0.9)])
+        assert "still pending after 3 attempts" in scan.stats.unreachable
+    by = {d.objectId: d.actions for d in made}
+    assert [(a["kind"], a["state"]) for a in by["ZTFa"]] == [("save", "pending"), ("followup", "pending")]
+    assert by["ZTFa"][0]["http_status"] == 500 and by["ZTFa"][0]["attempts"] == 3
+    # the sweep stopped at the first action SkyPortal did not take: ZTFb was not even tried
+    assert [(a["kind"], a["state"], a["attempts"]) for a in by["ZTFb"]] == [("save", "pending", 0),
+                                                                            ("followup", "pending", 0)]
+    assert len(server.calls("POST", "/api/sources")) == 3 and server.followups == []
+    assert db_rows(tmp_path, "SELECT count(*) FROM dead_letters") == [(0,)]
+    # the next run sends all of it, once
+    resumed = run(cfg, [[]], server=server)
+    assert sorted(d.objectId for d in resumed) == ["ZTFa", "ZTFb"]
+    assert all(a["state"] == "done" for d in resumed for a in d.actions)
+    assert sorted(f["obj_id"] for f in server.followups) == ["ZTFa", "ZTFb"]
+    assert len(server.calls("POST", "/api/sources")) == 5
+
+
+def test_a_permanent_refusal_dead_letters_with_its_reason(tmp_path, server):
+    # a table without ra/dec on a SkyPortal that does not know the object: 400, which no retry changes
+    cfg = make_config(tmp_path, server=server, followup=True)
+    made = run(cfg, [[row("ZTFa", 1, 2460000.1, 0.9, ra=None, dec=None), row("ZTFb", 2, 2460000.2, 0.9)]],
+               server=server)
     by = {d.objectId: d.actions for d in made}
     assert [(a["kind"], a["state"]) for a in by["ZTFa"]] == [("save", "failed"), ("followup", "failed")]
-    assert by["ZTFa"][0]["http_status"] == 500 and "gave up after 3 attempts" in by["ZTFa"][0]["error"]
+    assert by["ZTFa"][0]["http_status"] == 400 and by["ZTFa"][0]["attempts"] == 1
+    assert "RA/Declination must not be null for a new Obj" in by["ZTFa"][0]["error"]
     assert by["ZTFa"][1]["error"] == "not sent: saving the source failed"
     assert [(a["kind"], a["state"]) for a in by["ZTFb"]] == [("save", "done"), ("followup", "done")]
-    assert server.followups_of("ZTFa") == [] and len(server.followups_of("ZTFb")) == 1
     dead = db_rows(tmp_path, "SELECT object_id, kind, http_status FROM dead_letters ORDER BY id")
-    assert dead == [("ZTFa", "save", 500), ("ZTFa", "followup", None)]
-    # a later run does not retry dead letters by itself; retry_failed() puts them back
+    assert dead == [("ZTFa", "save", 400), ("ZTFa", "followup", None)]
+    # a later run does not retry dead letters by itself; retry_failed() puts them back (here: the object
+    # became known meanwhile, e.g. posted by a broker)
     run(cfg, [[]], server=server)
-    assert len(server.calls("POST", "/api/sources")) == 4
+    assert len(server.calls("POST", "/api/sources")) == 2
+    server.objects["ZTFa"] = {"ra": 1.0, "dec": 2.0}
     with Autoscan(cfg, token=server.token, sleep=lambda s: None) as scan:
         assert scan.retry_failed() == 2
         (d,) = scan.resume()
@@ -253,17 +289,27 @@ def test_exhausted_retries_dead_letter_and_the_run_goes_on(tmp_path, server):
 def test_bad_token_is_not_retried_and_never_shown(tmp_path, server, capfd):
     secret = "s3cr3t-not-this-one"
     cfg = make_config(tmp_path, server=server, followup=True)
-    made = run(cfg, [[row("ZTFa", 1, 2460000.1, 0.9)]], token=secret)
+    with Autoscan(cfg, token=secret, sleep=lambda s: None) as scan:
+        made = scan.process([row("ZTFa", 1, 2460000.1, 0.9), row("ZTFb", 2, 2460000.2, 0.9)])
+        assert "refused the token (HTTP 401)" in scan.stats.auth_refused
+        assert scan.store.meta("skyportal_token_refused_at") is not None
+    # one request, then nothing more: every action stays pending, nothing is dead-lettered
     assert len(server.requests) == 1 and server.requests[0].headers["Authorization"] == f"token {secret}"
     save, fu = made[0].actions
-    assert save["state"] == "failed" and save["http_status"] == 401 and save["attempts"] == 1
+    assert save["state"] == "pending" and save["http_status"] == 401 and save["attempts"] == 1
     assert "401" in save["error"] and "SKYPORTAL_TOKEN" in save["error"]
-    assert fu["state"] == "failed"
+    assert fu["state"] == "pending" and [a["state"] for a in made[1].actions] == ["pending", "pending"]
+    assert db_rows(tmp_path, "SELECT count(*) FROM dead_letters") == [(0,)]
     out, err = capfd.readouterr()
     stored = (tmp_path / "state.sqlite").read_bytes() + (tmp_path / "decisions.jsonl").read_bytes()
     for text in (out, err, json.dumps([d.as_dict() for d in made]), repr(SkyPortal(server.url, secret))):
         assert secret not in text
     assert secret.encode() not in stored
+    # the next run with the good token sends everything, and the note is cleared
+    with Autoscan(cfg, token=server.token, sleep=lambda s: None) as scan:
+        resumed = scan.resume()
+        assert scan.store.meta("skyportal_token_refused_at") is None and scan.stats.auth_refused is None
+    assert all(a["state"] == "done" for d in resumed for a in d.actions) and len(server.followups) == 2
 
 
 def test_slow_answer_beyond_timeout_does_not_duplicate_the_followup(tmp_path, server):
@@ -272,7 +318,8 @@ def test_slow_answer_beyond_timeout_does_not_duplicate_the_followup(tmp_path, se
     cfg = make_config(tmp_path, server=server, followup=True, timeout=0.3)
     made = run(cfg, [[row("ZTFa", 1, 2460000.1, 0.9)]], server=server)
     fu = made[0].actions[1]
-    assert fu["state"] == "done" and fu["attempts"] == 2 and fu["result"] == {"existing": True, "id": 1}
+    assert fu["state"] == "done" and fu["attempts"] == 2
+    assert fu["result"] == {"recovered": True, "id": 1, "status": "submitted"}
     assert len(server.calls("POST", "/api/followup_request")) == 1 and len(server.followups) == 1
     assert [r.method for r in server.calls(path="/api/followup_request")] == ["GET", "POST", "GET"]
 
@@ -284,7 +331,7 @@ def test_dry_run_sends_nothing_and_leaves_the_state(tmp_path, server):
     n = len(server.requests)
     made = run(cfg, [[row("ZTFb", 2, 2460000.1, 0.9), row("ZTFb", 3, 2460000.2, 0.9)]], dry_run=True, token="")
     assert len(server.requests) == n
-    assert [(a["kind"], a["state"]) for a in made[0].actions] == [("save", "dry_run"), ("followup", "dry_run")]
+    assert [(a["kind"], a["state"]) for a in made[0].actions] == [("save", "pending"), ("followup", "pending")]
     after = db_rows(tmp_path, "SELECT count(*) FROM alerts") + db_rows(tmp_path, "SELECT count(*) FROM actions")
     assert before == after == [(1,), (2,)]
     assert decisions_file(tmp_path)[-1]["dry_run"] is True
@@ -335,7 +382,19 @@ validity_days = 2
         latency = summary(scan)["latency"]
     assert d.candid == 2 and d.live and d.latency_s > 0
     assert latency["n"] == 1 and latency["median_s"] == pytest.approx(d.latency_s)
-    assert [r.path for r in server.requests] == ["/api/sources", "/api/followup_request", "/api/followup_request"]
+    # the trail is on by default: a comment on the save, the annotation (read first), the follow-up's comment
+    assert [f"{r.method} {r.path}" for r in server.requests] == [
+        "POST /api/sources", "POST /api/sources/ZTFa/comments", "GET /api/sources/ZTFa/annotations",
+        "POST /api/sources/ZTFa/annotations", "GET /api/followup_request", "POST /api/followup_request",
+        "POST /api/sources/ZTFa/comments"]
+    assert [c["text"] for c in server.comments] == [
+        "Saved by btsbot-fast autoscan (policy bts_p1): BTSbot score 0.8000 at candid 2, model btsbot v1.0.1.",
+        "Follow-up requested by btsbot-fast autoscan (policy bts_p1) (priority: 2)"]
+    assert [c["group_ids"] for c in server.comments] == [[GROUP], [GROUP]]
+    (note,) = server.annotations
+    assert note["origin"] == "btsbot-fast:bts_p1" and note["data"] == {
+        "btsbot_max_score": 0.9, "btsbot_latest_score": 0.8, "btsbot_alerts_above_0.5": 2,
+        "btsbot_trigger_candid": 2, "btsbot_trigger_score": 0.8, "btsbot_model": "btsbot v1.0.1"}
     line = json.loads((tmp_path / "out" / "decisions.jsonl").read_text())
     assert line["latency_s"] == pytest.approx(d.latency_s, abs=1e-3)
 
@@ -372,8 +431,9 @@ def test_report(tmp_path, server):
         data = write_report(scan, tmp_path / "report")
     assert data["alerts"] == {"rows": 5, "scored": 4, "failed": 1, "unusable": 0, "new": 4, "already_seen": 1}
     assert data["sources"] == 3 and data["decisions"] == {"gt1": 2}
-    assert data["actions"] == {"save": {"done": 1, "failed": 1}} and data["failures"]["actions_failed"] == 1
-    assert data["dead_letters_in_state"] == 1 and data["latency"]["n"] == 0
+    # ZTFa stayed pending through the first batch's outage (ZTFb waited behind it); both went out with the next
+    assert data["actions"] == {"save": {"done": 2}} and data["failures"]["actions_failed"] == 0
+    assert data["dead_letters_in_state"] == 0 and data["latency"]["n"] == 0 and data["sending_stopped"] is None
     assert data["actions_queued_in_state"] == 0 and data["actions_planned_late"] == {}
     assert data["night"] == {"first_jd": 2460000.7, "last_jd": 2460000.9}
     assert json.loads((tmp_path / "report" / "summary.json").read_text()) == data

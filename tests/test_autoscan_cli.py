@@ -140,7 +140,7 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     args = ["--policy", "bts_p1", "--candidates", "all", "--state", state, "--decisions", out,
             "--skyportal-url", server.url,
             "--group-id", GROUP, "--allocation-id", ALLOCATION, "--followup-payload",
-            '{"observation_type": "IFU", "priority": 4}', "--validity-days", 2]
+            '{"observation_type": "IFU", "priority": 4}', "--validity-days", 2, "--no-trail"]
     autoscan([reference.dev, *args, "--report", report], env, tmp_path)
     got = lines(out)
     assert {d["objectId"]: d["candid"] for d in got} == want
@@ -258,7 +258,7 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     # follow-up is tried again (attempt 2), and its GET finds the request the killed run had made
     resumed = {d["objectId"]: d for d in every if d.get("resumed")}
     assert set(resumed) == set(want) - {d["objectId"] for d in first}
-    assert resumed[killed]["actions"][1]["result"] == {"existing": True, "id": 3}
+    assert resumed[killed]["actions"][1]["result"] == {"recovered": True, "id": 3, "status": "submitted"}
     assert resumed[killed]["actions"][1]["attempts"] == 2
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT count(*) FROM actions WHERE state != 'done'").fetchone() == (0,)

@@ -57,12 +57,12 @@ def server():
 
 def row(oid, candid, jd, score, mag=18.0, cand=True):
     return {"objectId": oid, "candid": candid, "jd": jd, "magpsf": mag, "fid": 1, "score": score, "status": "ok",
-            "bts_candidate": cand}
+            "bts_candidate": cand, "ra": 150.25, "dec": 2.5}
 
 
-def config(state, server=None, policy="gt1", followup=True):
-    sp = (SkyPortalConfig(url=server.url, group_ids=(GROUP,), timeout=10.0, max_attempts=3, backoff=0.01)
-          if server else None)
+def config(state, server=None, policy="gt1", followup=True, trail=False):
+    sp = (SkyPortalConfig(url=server.url, group_ids=(GROUP,), timeout=10.0, max_attempts=3, backoff=0.01,
+                          comments=trail, annotations=trail) if server else None)
     fu = FollowupConfig(allocation_id=ALLOCATION, target_group_ids=(GROUP,)) if server and followup else None
     return AutoscanConfig(policy=policy, state=state, skyportal=sp, followup=fu)
 
@@ -84,7 +84,7 @@ def test_postgres_state_decides_idempotently_and_dry_runs(pg_url, server):
     n = len(server.requests)
     with Autoscan(cfg, dry_run=True) as scan:  # ZTFb would be decided now: kept private, nothing sent
         (d,) = scan.process([row("ZTFb", 5, 2460000.5, 0.9)])
-        assert [a["state"] for a in d.actions] == ["dry_run", "dry_run"]
+        assert [a["state"] for a in d.actions] == ["pending", "pending"]
     assert len(server.requests) == n and count(pg_url, "SELECT count(*) FROM alerts") == 4
     with Autoscan(cfg, token=server.token) as scan:
         assert [d.objectId for d in scan.process([row("ZTFb", 5, 2460000.5, 0.9)])] == ["ZTFb"]
@@ -148,10 +148,10 @@ def test_workers_racing_on_halves_of_each_history_decide_each_source_once(pg_url
 def _night_table(path, n_sources):
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["objectId", "candid", "jd", "magpsf", "fid", "score", "status", "bts_candidate"])
+        w.writerow(["objectId", "candid", "jd", "magpsf", "fid", "score", "status", "bts_candidate", "ra", "dec"])
         for i in range(n_sources):
-            w.writerow([f"ZTF{i:03d}", 5000 + i, 2460000.5 + i / 1000, 18.0, 1, 0.9, "ok", "true"])
-            w.writerow([f"ZTF{i:03d}", 9000 + i, 2460000.6 + i / 1000, 18.2, 2, 0.1, "ok", "false"])
+            w.writerow([f"ZTF{i:03d}", 5000 + i, 2460000.5 + i / 1000, 18.0, 1, 0.9, "ok", "true", 10 + i, -5])
+            w.writerow([f"ZTF{i:03d}", 9000 + i, 2460000.6 + i / 1000, 18.2, 2, 0.1, "ok", "false", 10 + i, -5])
 
 
 def _worker_cmd(table, url, server, *extra):
@@ -201,7 +201,7 @@ def test_a_killed_workers_action_is_finished_by_another(pg_url, server, tmp_path
     with psycopg.connect(pg_url) as db:
         (result,) = db.execute("SELECT result FROM actions WHERE object_id = %s AND kind = 'followup'",
                                [killed]).fetchone()
-    assert '"existing": true' in result
+    assert '"recovered": true' in result
 
 
 def test_unreachable_state_is_a_clear_error_without_the_password(cluster):

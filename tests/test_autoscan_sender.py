@@ -79,11 +79,11 @@ def test_stopped_sender_leaves_the_queue_to_send_pending(tmp_path, server):
            "--skyportal-url", server.url, "--backoff", "0"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "4 actions done, 0 failed, 0 still open" in res.stderr and server.token not in res.stderr
+    assert "4 actions done, 0 failed, 0 still pending" in res.stderr and server.token not in res.stderr
     assert sorted(f["obj_id"] for f in server.followups) == ["ZTFa", "ZTFb"]
     assert collections.Counter(r.body["id"] for r in server.calls("POST", "/api/sources"))["ZTFb"] == 1
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # nothing left to send
-    assert res.returncode == 0 and "0 actions done, 0 failed, 0 still open" in res.stderr
+    assert res.returncode == 0 and "0 actions done, 0 failed, 0 still pending" in res.stderr
     assert len(server.followups) == 2
     bad = subprocess.run(cmd[:6], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--send-pending needs --skyportal-url" in bad.stderr
@@ -122,13 +122,23 @@ def test_failed_request_blocks_for_12_hours_only(tmp_path, server):
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     server.followups += [_existing(1, "ZTFold", "failed to submit: SEDM down", now - dt.timedelta(hours=13)),
                          _existing(2, "ZTFnew", "failed to submit: SEDM down", now - dt.timedelta(hours=11)),
-                         _existing(3, "ZTFpend", "pending", now)]  # a status Kowalski does not count
+                         _existing(3, "ZTFpend", "pending submission", now),
+                         _existing(4, "ZTFrej", "rejected: not observable", now)]
     cfg = make_config(tmp_path, server=server, followup=True)
-    made = run(cfg, [[row(o, i, 2460000.1, 0.9) for i, o in enumerate(["ZTFold", "ZTFnew", "ZTFpend"])]],
-               server=server)
-    assert sorted(r.body["obj_id"] for r in server.calls("POST", "/api/followup_request")) == ["ZTFold", "ZTFpend"]
+    oids = ["ZTFold", "ZTFnew", "ZTFpend", "ZTFrej"]
+    made = run(cfg, [[row(o, i, 2460000.1, 0.9) for i, o in enumerate(oids)]], server=server)
+    # an old failure and a rejection do not count; a pending submission does (it may still be submitted)
+    assert sorted(r.body["obj_id"] for r in server.calls("POST", "/api/followup_request")) == ["ZTFold", "ZTFrej"]
     by = {d.objectId: d.actions[1] for d in made}
-    assert by["ZTFnew"]["result"] == {"existing": True, "id": 2} and by["ZTFold"]["result"] == {"id": 4}
+    assert by["ZTFpend"]["result"] == {"existing": True, "id": 3, "status": "pending submission"}
+    assert by["ZTFold"]["result"] == {"id": 5, "status": "submitted"}
+    # a failure younger than 12 h blocks, but is no request that counts: ours waits, not done
+    assert by["ZTFnew"]["state"] == "pending" and "failed" in by["ZTFnew"]["error"]
+    # 2 hours later the failure has expired: a new request goes out, once
+    later = time.time() + 2 * 3600
+    run(cfg, [[]], server=server, clock=lambda: later)
+    run(cfg, [[]], server=server, clock=lambda: later)
+    assert [f["status"] for f in server.followups_of("ZTFnew")] == ["failed to submit: SEDM down", "submitted"]
 
 
 def test_higher_priority_updates_a_submitted_request(tmp_path, server):
@@ -147,8 +157,8 @@ def test_higher_priority_updates_a_submitted_request(tmp_path, server):
     assert server.calls("POST", "/api/followup_request") == []
     by = {d.objectId: d.actions[1] for d in made}
     assert by["ZTFlow"]["state"] == "done" and by["ZTFlow"]["result"] == {"updated": True, "id": 1, "priority": 3}
-    assert by["ZTFhigh"]["result"] == {"existing": True, "id": 2}
-    assert by["ZTFdone"]["result"] == {"existing": True, "id": 3}
+    assert by["ZTFhigh"]["result"] == {"existing": True, "id": 2, "status": "submitted"}
+    assert by["ZTFdone"]["result"] == {"existing": True, "id": 3, "status": "completed"}
     # a retry after a lost PUT answer finds the priority raised: nothing more
     request = {"allocation_id": ALLOCATION, "target_group_ids": [GROUP],
                "payload": {"observation_type": "IFU", "priority": 3, "start_date": "x", "end_date": "y"}}
@@ -228,7 +238,8 @@ def test_followup_constraints_from_the_command_line(tmp_path, server, monkeypatc
 
     monkeypatch.setenv("SKYPORTAL_TOKEN", server.token)
     table = tmp_path / "night.csv"
-    table.write_text("objectId,candid,jd,magpsf,fid,score,status,bts_candidate\nZTFa,1,2460000.1,18.0,1,0.9,ok,true\n")
+    table.write_text("objectId,candid,jd,magpsf,fid,score,status,bts_candidate,ra,dec\n"
+                     "ZTFa,1,2460000.1,18.0,1,0.9,ok,true,10.5,-3.25\n")
     base = ["autoscan", str(table), "--policy", "gt1", "--state", str(tmp_path / "s.sqlite"), "--skyportal-url",
             server.url, "--group-id", str(GROUP), "--allocation-id", str(ALLOCATION)]
     res = CliRunner().invoke(main, [*base, "--followup-constraints", '{"not_if_classified": true, "radius": 2}'])

@@ -16,6 +16,11 @@ The same :class:`AutoscanConfig` comes from the ``autoscan`` command's options o
     timeout = 10.0                       # seconds per HTTP request
     max_attempts = 4                     # per action, on 5xx / timeouts / connection errors
     backoff = 1.0                        # first retry delay, doubled each time (capped at 60 s)
+    filter_id = 1234                     # optional: post each decided source as a candidate of this filter first
+    comments = true                      # comment on each save and on each follow-up request SkyPortal took
+    annotations = true                   # one annotation per source with its BTSbot scores
+    update_annotations = false           # PUT the annotation anew when later alerts change the scores
+    followup_grace = 900                 # seconds a follow-up POST whose answer was lost is waited for
 
     [followup]                           # optional: needs [skyportal] (saving comes first)
     allocation_id = 7
@@ -74,13 +79,24 @@ class SkyPortalConfig:
     timeout: float = 10.0
     max_attempts: int = 4
     backoff: float = 1.0
+    #: post each decided source as a candidate of this SkyPortal filter before saving it (as Kowalski does)
+    filter_id: int | None = None
+    #: the trail: a comment on each save and on each follow-up request made, and one annotation per source
+    comments: bool = True
+    annotations: bool = True
+    #: PUT the source's annotation anew when later alerts change its scores
+    update_annotations: bool = False
+    #: seconds a follow-up POST whose answer was lost (timeout, connection reset) is waited for to appear in
+    #: SkyPortal before a new one may go out (a slow SkyPortal stores requests after the client gave up)
+    followup_grace: float = 900.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", checked_url(self.url))
         if not self.group_ids:
             raise ConfigError("skyportal.group_ids: saving needs at least one group id")
-        if self.timeout <= 0 or self.max_attempts < 1 or self.backoff < 0:
-            raise ConfigError("skyportal: timeout must be > 0, max_attempts >= 1 and backoff >= 0")
+        if self.timeout <= 0 or self.max_attempts < 1 or self.backoff < 0 or self.followup_grace < 0:
+            raise ConfigError("skyportal: timeout must be > 0, max_attempts >= 1, backoff >= 0 and "
+                              "followup_grace >= 0")
 
     def token(self) -> str:
         """The API token: from ``token_file`` when set, else ``$SKYPORTAL_TOKEN``. Never logged."""
@@ -256,6 +272,12 @@ def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}")
+    return value
+
+
 def _ints(values: Any) -> tuple[int, ...]:
     return tuple(int(g) for g in values)
 
@@ -290,7 +312,8 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
         state = str(rel(state))
     # optional keys and their conversions: an absent key takes the dataclass's default
     sp_optional = {"ignore_if_in_group_ids": parse_ignore_groups, "token_file": rel, "origin": str,
-                   "timeout": float, "max_attempts": int, "backoff": float}
+                   "timeout": float, "max_attempts": int, "backoff": float, "filter_id": int, "comments": _flag,
+                   "annotations": _flag, "update_annotations": _flag, "followup_grace": float}
     fu_optional = {"target_group_ids": _ints, "payload": parse_payload, "validity_days": float}
     try:
         skyportal = None

@@ -70,6 +70,8 @@ def summary(scan: Autoscan) -> dict[str, Any]:
         # not sent yet (a stream stopped while SkyPortal was down): the next run or --send-pending sends them
         "actions_queued_in_state": scan.store.open_action_count(),
         "actions_planned_late": dict(st.planned_late),
+        # why sending stopped early (SkyPortal refused the token, or could not be reached), if it did
+        "sending_stopped": st.auth_refused or st.unreachable,
         "latency": latency,
     }
 

@@ -31,8 +31,11 @@
   outputs are durable and commit its offsets after ``process`` returns; a crash in between re-delivers
   the batch and nothing is repeated.
 * **Raises** only when the state cannot be used (:class:`~.state.StateError`, database errors): then the
-  caller must not commit its offsets. SkyPortal failures never raise: after bounded retries they become
-  ``failed`` actions with a dead-letter row, and the run goes on.
+  caller must not commit its offsets. SkyPortal failures never raise: what may pass (an outage, a refused
+  token) leaves the actions ``pending`` for the next sweep or run (:attr:`RunStats.unreachable`,
+  :attr:`RunStats.auth_refused` say why); a permanent refusal makes a ``failed`` action with a dead-letter
+  row, and the run goes on.
+* **Without SkyPortal settings, or in a dry run**, nothing is sent and queued actions stay as they are.
 
 One :class:`Autoscan` per thread; several processes need a PostgreSQL state.
 """
@@ -55,9 +58,9 @@ from typing import IO, Any
 import numpy as np
 
 from ..rows import cell_float, cell_int, parse_verdict
-from .actions import FOLLOWUP, SAVE, ActionRunner, plan
+from .actions import FOLLOWUP, FOLLOWUP_COMMENT, KINDS, ActionRunner, DecisionFacts, annotation_update, plan
 from .config import AutoscanConfig, load_config
-from .sender import DecisionKey, Sender, SenderThread
+from .sender import DecisionKey, Sender, SenderThread, SweepResult
 from .skyportal import SkyPortal
 from .state import AlertRow, DecisionRow, StateError, Store, open_store
 
@@ -129,13 +132,16 @@ class RunStats:
     failure_messages: Counter = field(default_factory=Counter)
     planned_late: Counter = field(default_factory=Counter)  # per kind: actions planned for earlier decisions
     latencies: list[float] = field(default_factory=list)
+    #: why sending stopped early, if it did: SkyPortal refused the token, or could not be reached
+    auth_refused: str | None = None
+    unreachable: str | None = None
     # for the figure: every new scored alert (jd, score; compact: a night is a few 100k) and each decision
     alert_jd: array = field(default_factory=lambda: array("d"))
     alert_score: array = field(default_factory=lambda: array("d"))
     decision_points: list[tuple[float, float, str]] = field(default_factory=list)
 
     def actions_in(self, state: str) -> int:
-        """How many actions, of every kind, this run finished in ``state`` (``done`` or ``failed``)."""
+        """How many actions, of every kind, this run left in ``state`` (``done``, ``failed`` or ``pending``)."""
         return sum(n for (_, s), n in self.actions.items() if s == state)
 
 
@@ -163,8 +169,7 @@ class Autoscan:
         sp = config.skyportal
         if sp is not None and not dry_run:
             client = SkyPortal(sp.url, token if token is not None else sp.token(), timeout=sp.timeout)
-        self.runner = ActionRunner(client, max_attempts=sp.max_attempts if sp else 1,
-                                   backoff=sp.backoff if sp else 0.0, sleep=sleep)
+        self.runner = self._runner(client, sleep)
         self._out: IO[str] | None = None
         self._reported: list[Decision] = []  # what an inline sweep reported, returned by process/resume
         try:
@@ -228,8 +233,7 @@ class Autoscan:
         assert sp is not None
 
         def sender_for(store: Store, should_stop: Callable[[], bool]) -> Sender:
-            runner = ActionRunner(self.runner.client, max_attempts=sp.max_attempts, backoff=sp.backoff,
-                                  sleep=lambda s: thread.wait(s), should_stop=should_stop)
+            runner = self._runner(self.runner.client, lambda s: thread.wait(s), should_stop)
             return self._sender(store, runner, should_stop)
 
         thread = SenderThread(self.store.sibling(), sender_for, poll=poll)
@@ -313,8 +317,9 @@ class Autoscan:
             verdict = parse_verdict(r.get("bts_candidate"))
             if verdict and score is not None:
                 st.candidate_sources.add(str(oid))
-            out[candid] = AlertRow(str(oid), candid, jd, score, cell_float(r.get("magpsf")), cell_int(r.get("fid")), status,
-                                   verdict)
+            model = " ".join(str(r[k]) for k in ("model", "model_version") if r.get(k)) or None
+            out[candid] = AlertRow(str(oid), candid, jd, score, cell_float(r.get("magpsf")), cell_int(r.get("fid")),
+                                   status, verdict, cell_float(r.get("ra")), cell_float(r.get("dec")), model)
         return list(out.values()), repeated
 
     def _ingest(self, alerts: list[AlertRow], now: float) -> tuple[list[DecisionRow], list[AlertRow]]:
@@ -349,10 +354,39 @@ class Autoscan:
             candid, jd, score, mag = h[i]
             d = DecisionRow(oid, policy.name, candid, jd, score, mag, now, self.live)
             if store.insert_decision(d):
-                for action in plan(oid, self.config.skyportal, self.config.followup, unix_to_utc(now)):
+                for action in plan(self._facts(d, h), self.config.skyportal, self.config.followup, unix_to_utc(now)):
                     store.insert_action(oid, policy.name, action.kind, action.key, action.request, now)
                 made.append(d)
+        sp = self.config.skyportal
+        if sp is not None and sp.annotations and sp.update_annotations:
+            # decided sources with new scores: their annotation is PUT anew (one action per latest alert)
+            earlier = sorted(set(touched) - set(undecided))
+            for oid, h in store.history(earlier).items():
+                d = store.decision(oid, policy.name)
+                if d is not None:
+                    action = annotation_update(self._facts(d, h), sp, h[-1][0])
+                    store.insert_action(oid, policy.name, action.kind, action.key, action.request, now)
         return made, [*new, *scored_late]
+
+    def _facts(self, d: DecisionRow, history: list[tuple[int, float, float, float | None]]) -> DecisionFacts:
+        """What the trail says about decision ``d``, from the source's scored history (jd order)."""
+        details = self.store.alert_details(d.object_id)
+        ra, dec, model = details.get(d.candid, (None, None, None))
+        if ra is None or dec is None:  # the trigger came from a table without them: any alert's position
+            ra, dec = next(((a, b) for a, b, _ in details.values() if a is not None and b is not None), (None, None))
+        scores = [x[2] for x in history]
+        return DecisionFacts(d.object_id, d.policy, d.candid, d.score, self.policy.threshold, ra, dec, model,
+                             max(scores) if scores else None, scores[-1] if scores else None,
+                             sum(x > self.policy.threshold for x in scores))
+
+    def _runner(self, client: SkyPortal | None, sleep: Callable[[float], None],
+                should_stop: Callable[[], bool] = lambda: False) -> ActionRunner:
+        sp = self.config.skyportal
+        if sp is None:
+            return ActionRunner(None)
+        return ActionRunner(client, max_attempts=sp.max_attempts, backoff=sp.backoff, sleep=sleep,
+                            should_stop=should_stop, clock=self.clock, followup_grace=sp.followup_grace,
+                            update_annotations=sp.update_annotations)
 
     def _plan_missing(self) -> None:
         """Plan the configured kinds of action that earlier decisions of this policy never got (decided
@@ -363,13 +397,16 @@ class Autoscan:
             return
         now = self.clock()
         too_old = 0
+        probe = DecisionFacts("-", self.policy.name, 0, 0.0, self.policy.threshold)
+        kinds = {a.kind for a in plan(probe, sp, fu, unix_to_utc(now))}
         with self.store.transaction():
-            for kind in (SAVE, FOLLOWUP) if fu is not None else (SAVE,):
+            for kind in (k for k in KINDS if k in kinds):
                 for d in self.store.decisions_without(self.policy.name, kind):
-                    if kind == FOLLOWUP and now - d.decided_at > fu.validity_days * 86400.0:
-                        too_old += 1
+                    if kind in (FOLLOWUP, FOLLOWUP_COMMENT) and now - d.decided_at > fu.validity_days * 86400.0:
+                        too_old += kind == FOLLOWUP
                         continue
-                    for action in plan(d.object_id, sp, fu, unix_to_utc(now)):
+                    facts = self._facts(d, self.store.history([d.object_id]).get(d.object_id, []))
+                    for action in plan(facts, sp, fu, unix_to_utc(now)):
                         if action.kind == kind:
                             self.store.insert_action(d.object_id, d.policy, kind, action.key, action.request, now)
                             self.stats.planned_late[kind] += 1
@@ -383,7 +420,7 @@ class Autoscan:
                 should_stop: Callable[[], bool] = lambda: False) -> Sender:
         return Sender(store, runner, clock=self.clock, should_stop=should_stop,
                       on_finished=lambda st, key, resumed: self._report(st, key, resumed),
-                      on_outcome=self._count_outcome)
+                      on_outcome=self._count_outcome, on_swept=self._note)
 
     def _sweep(self, new: list[DecisionKey]) -> list[Decision]:
         """Send the open actions inline and return the decisions reported meanwhile."""
@@ -392,7 +429,13 @@ class Autoscan:
         out, self._reported = self._reported, []
         return out
 
+    def _note(self, result: SweepResult) -> None:
+        with self._lock:  # as the last sweep left it
+            self.stats.auth_refused, self.stats.unreachable = result.auth_refused, result.unreachable
+
     def _count_outcome(self, kind: str, state: str, error: str | None) -> None:
+        if state == "pending":  # not an outcome yet: the run's end counts what stays open (in the state)
+            return
         with self._lock:
             self.stats.actions[(kind, state)] += 1
             if error:

@@ -5,32 +5,52 @@ that records the decision, so whoever sends them - this process or another - fin
 :class:`Sender` makes one *sweep*: every open action, oldest first, claimed (PostgreSQL: an advisory lock
 on it, so two workers never send one action), sent with bounded retries and exponential backoff
 (:class:`~.actions.ActionRunner`; each try recorded before it goes out, its outcome after), released.
-A follow-up waits for its source's save. After ``max_attempts`` tries an action is dead-lettered.
+An action waits for the one it depends on (:data:`~.actions.DEPENDS_ON`: the save for its candidate,
+the trail and the follow-up for the save, the follow-up's comment for the follow-up).
 
-While SkyPortal is down the sweep retries the oldest action only - the rest wait behind it, uncharged -
-so an outage costs one request per backoff step, not one per action, and a long outage dead-letters
-(at most) that one action per ``max_attempts`` tries.
+Nothing is lost: an action whose tries all met failures that may pass (SkyPortal down, timeouts) stays
+*pending* and the sweep ends there - the rest wait behind it, untried - so an outage costs one action's
+tries per sweep, and everything goes out once SkyPortal answers again. A 401 ends the sweep the same way,
+noted in the state (:data:`TOKEN_REFUSED`, read by the stream's metrics) until a sweep sends again. Only
+a permanent refusal dead-letters an action.
 
 :class:`SenderThread` runs sweeps in a thread of its own, with its own connection to the state: woken
 when a batch records new intents, and every ``poll`` seconds (a PostgreSQL worker then also picks up what
-a dead worker left). The live stream uses it, so a batch's offsets are committed once its intents are
+a dead worker left); while SkyPortal is down or refuses the token, after a pause that doubles up to
+:data:`MAX_PAUSE`. The live stream uses it, so a batch's offsets are committed once its intents are
 durable, never after SkyPortal answered. ``btsbot-fast autoscan --send-pending STATE`` is one inline sweep.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from .actions import FOLLOWUP, SAVE, ActionRunner
-from .state import OPEN_STATES, ActionRow, Store
+from .actions import ANNOTATION, CANDIDATE, COMMENT, DEPENDS_ON, FOLLOWUP_COMMENT, SAVE, ActionRunner, Outcome
+from .state import OPEN_STATES, TOKEN_REFUSED_KEY, ActionRow, Store
 
 log = logging.getLogger("btsbot_fast.autoscan")
 
 #: a decision, as the state keys it: (objectId, policy)
 DecisionKey = tuple[str, str]
+
+
+#: the state's note that SkyPortal refused the token (the time, ISO UTC); cleared by the next success
+TOKEN_REFUSED = TOKEN_REFUSED_KEY
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did: actions ``sent`` (an outcome recorded), and why it stopped early, if it did:
+    ``unreachable`` (SkyPortal did not answer well within the retries: the error) or ``auth_refused``."""
+
+    sent: int = 0
+    unreachable: str | None = None
+    auth_refused: str | None = None
 
 
 class Sender:
@@ -39,12 +59,18 @@ class Sender:
     ``on_finished(store, key, resumed)`` is called for each decision of the sweep after its actions were
     sent (those another worker holds stay as they are; ``resumed``: the decision was not handed in through
     ``new``, and is reported only if this sweep sent one of its actions); ``on_outcome(kind, state,
-    error)`` for each action finished. Both are called on the sweeping thread with its ``store``."""
+    error)`` for each action that got an outcome (``pending`` included). Both are called on the sweeping
+    thread with its ``store``. Without a SkyPortal client (no settings, or a dry run) nothing is sent and
+    the queued actions stay as they are: only the new decisions are reported."""
 
     def __init__(self, store: Store, runner: ActionRunner, *, clock: Callable[[], float] = time.time,
                  on_finished: Callable[[Store, DecisionKey, bool], None] | None = None,
                  on_outcome: Callable[[str, str, str | None], None] | None = None,
+                 on_swept: Callable[[SweepResult], None] | None = None,
                  should_stop: Callable[[], bool] = lambda: False):
+        self.on_swept = on_swept
+        #: the actions this sender tried that stay pending (not those another worker holds)
+        self.left_pending: set[int] = set()
         self.store = store
         self.runner = runner
         self.clock = clock
@@ -52,8 +78,16 @@ class Sender:
         self.on_outcome = on_outcome
         self.should_stop = should_stop
 
-    def sweep(self, new: Iterable[DecisionKey] = ()) -> int:
-        """Send every open action once through its retries; returns how many actions were sent."""
+    def sweep(self, new: Iterable[DecisionKey] = ()) -> SweepResult:
+        """Send every open action once through its retries. SkyPortal unreachable (after one action's
+        retries) or refusing the token ends the sweep: the other actions wait, untried."""
+        result = SweepResult()
+        new = list(new)
+        if self.runner.client is None:
+            for key in new:
+                if self.on_finished is not None:
+                    self.on_finished(self.store, key, False)
+            return result
         groups: dict[DecisionKey, list[ActionRow]] = {key: [] for key in new}
         resumed: set[DecisionKey] = set()
         for action in self.store.open_actions():
@@ -62,50 +96,105 @@ class Sender:
                 groups[key] = []
                 resumed.add(key)
             groups[key].append(action)
-        sent_total = 0
         for key, actions in groups.items():
-            if self.should_stop():
-                break
+            stopped = self.should_stop() or result.unreachable or result.auth_refused
             sent = False
-            for action in actions:
+            for action in [] if stopped else actions:
                 owned = self.store.claim(action.id)
                 if owned is None:  # finished meanwhile, or another worker is sending it
                     continue
                 try:
-                    sent = self._send(owned) or sent
+                    outcome = self._send(owned)
                 finally:
                     self.store.release(owned.id)
-            sent_total += sent
+                if outcome is None:
+                    continue
+                sent = True
+                result.sent += 1
+                if outcome.state == "auth":
+                    result.auth_refused = outcome.error
+                elif outcome.stop:
+                    result.unreachable = outcome.error
+                if outcome.stop:
+                    break
             if key in resumed and not sent:
                 continue
             if self.on_finished is not None:
                 self.on_finished(self.store, key, key in resumed)
-        return sent_total
+        if result.auth_refused:
+            if self.store.meta(TOKEN_REFUSED) is None:
+                self.store.set_meta(TOKEN_REFUSED, _utc_iso(self.clock()))
+            log.error("autoscan: SkyPortal refused the token (HTTP 401): nothing more is sent; every action stays "
+                      "pending until a run with a good token")
+        elif result.sent and self.store.meta(TOKEN_REFUSED) is not None and not result.unreachable:
+            self.store.set_meta(TOKEN_REFUSED, None)
+        if self.on_swept is not None:
+            self.on_swept(result)
+        return result
 
-    def _send(self, action: ActionRow) -> bool:
+    def _send(self, action: ActionRow) -> Outcome | None:
+        """Send one claimed action; its outcome (recorded), or None when it waits for another action."""
         store = self.store
-        if action.kind == FOLLOWUP:
-            save = store.action_state(action.object_id, SAVE)
-            if save in OPEN_STATES:
-                return False  # the save is being sent (here, later in this sweep, or by another worker)
-            if save == "failed":
-                store.finish(action, "failed", action.attempts, None, None,
-                             "not sent: saving the source failed", self.clock())
-                self._outcome(action.kind, "failed", None)
-                return True
+        request = action.request
+        dep = DEPENDS_ON.get(action.kind)
+        found = store.action_outcome(action.object_id, dep) if dep else None
+        if found is not None:
+            dep_state, dep_result = found
+            if dep_state in OPEN_STATES:
+                return None  # being sent (here, later in this sweep, or by another worker)
+            dep_result = dep_result or {}
+            if dep_state == "failed" and dep != CANDIDATE:  # a save does not need its candidate
+                what = "saving the source" if dep == SAVE else "the follow-up request"
+                return self._finish(action, Outcome("failed", action.attempts, error=f"not sent: {what} failed"))
+            if action.kind in (COMMENT, ANNOTATION) and isinstance(dep_result.get("saved_to_groups"), list):
+                groups = dep_result["saved_to_groups"]
+                if not groups and action.kind == COMMENT:  # Kowalski comments on the groups saved to only
+                    return self._finish(action, Outcome("done", action.attempts,
+                                                        result={"skipped": "saved to no group"}))
+                request = {**request, "group_ids": groups or request["group_ids"]}
+            if action.kind == FOLLOWUP_COMMENT and not _requested(dep_result):
+                return self._finish(action, Outcome("done", action.attempts,
+                                                    result={"skipped": "no follow-up request was made"}))
         base = action.attempts
-        outcome = self.runner.run(action.kind, action.request,
-                                  before_attempt=lambda n: store.mark_attempt(action.id, base + n, self.clock()))
-        if outcome.state == "interrupted":  # stopping between retries: stays open (``sending``) for the next run
-            return False
-        store.finish(action, outcome.state, base + outcome.attempts, outcome.http_status, outcome.result,
-                     outcome.error, self.clock())
-        self._outcome(action.kind, outcome.state, outcome.error)
-        return True
+        outcome = self.runner.run(action.kind, request, progress=action.result if action.state in OPEN_STATES
+                                  else None,
+                                  before_attempt=lambda n: store.mark_attempt(action.id, base + n, self.clock()),
+                                  save_progress=lambda p: store.save_progress(action.id, p))
+        outcome.attempts += base
+        if outcome.state == "interrupted":  # stopping between retries: stays open for the next run
+            return None
+        return self._finish(action, outcome)
 
-    def _outcome(self, kind: str, state: str, error: str | None) -> None:
+    def _finish(self, action: ActionRow, outcome: Outcome) -> Outcome:
+        if outcome.state in ("pending", "auth"):
+            self.store.finish(action, "pending", outcome.attempts, outcome.http_status, outcome.progress,
+                              outcome.error, self.clock())
+        else:
+            self.store.finish(action, outcome.state, outcome.attempts, outcome.http_status, outcome.result,
+                              outcome.error, self.clock())
+        if outcome.state in ("pending", "auth"):
+            self.left_pending.add(action.id)
+        else:
+            self.left_pending.discard(action.id)
         if self.on_outcome is not None:
-            self.on_outcome(kind, state, error)
+            self.on_outcome(action.kind, "pending" if outcome.state == "auth" else outcome.state, outcome.error)
+        return outcome
+
+
+def _requested(followup_result: dict) -> bool:
+    """Whether a finished follow-up action made (or raised) a request of its own."""
+    if followup_result.get("updated"):
+        return True
+    return (followup_result.get("id") is not None and not followup_result.get("existing")
+            and not followup_result.get("ignored"))
+
+
+def _utc_iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, tz=dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+#: the longest pause of the background sender between sweeps while SkyPortal is down (seconds)
+MAX_PAUSE = 300.0
 
 
 class SenderThread:
@@ -116,9 +205,10 @@ class SenderThread:
     it and is kept in :attr:`error`; the caller raises it (the stream then stops without committing)."""
 
     def __init__(self, store: Store, sender_for: Callable[[Store, Callable[[], bool]], Sender], *,
-                 poll: float = 5.0):
+                 poll: float = 5.0, max_pause: float = MAX_PAUSE):
         self.store = store
         self.poll = poll
+        self.max_pause = max_pause
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._new: list[DecisionKey] = []
@@ -142,12 +232,22 @@ class SenderThread:
         self._wake.set()
 
     def _run(self) -> None:
+        pause = self.poll
         try:
             while not self._stop.is_set():
                 self._wake.clear()
                 with self._new_lock:
                     new, self._new = self._new, []
-                self.sender.sweep(new)
+                result = self.sender.sweep(new)
+                if result.unreachable or result.auth_refused:
+                    # SkyPortal down or refusing the token: try again later, less and less often (capped);
+                    # new decisions keep being recorded meanwhile, their actions pending
+                    log.warning("autoscan: actions stay pending (%s); next try in %.0f s",
+                                result.auth_refused or result.unreachable, pause)
+                    self._stop.wait(pause)
+                    pause = min(pause * 2, self.max_pause)
+                    continue
+                pause = self.poll
                 self._wake.wait(self.poll)
         except BaseException as exc:  # kept for the caller; the thread ends
             self.error = exc
@@ -162,5 +262,5 @@ class SenderThread:
         self.store.close()
 
 
-__all__ = ["Sender", "SenderThread"]
+__all__ = ["TOKEN_REFUSED", "Sender", "SenderThread", "SweepResult"]
 

@@ -1,13 +1,21 @@
-"""A small SkyPortal (Fritz) API client for the four calls autoscan makes, as Kowalski makes them.
+"""A small SkyPortal (Fritz) API client for the calls autoscan makes, as Kowalski makes them.
 
-* ``POST /api/sources`` ``{"id", "group_ids", "origin"[, "ignore_if_in_group_ids"]}`` - save a source;
-* ``GET /api/followup_request?sourceID=...`` - the source's follow-up requests;
+* ``POST /api/candidates`` ``{"id", "ra", "dec", "filter_ids", "passing_alert_id", "passed_at"}`` - list the
+  object on the scanning page under a filter (creates the object if SkyPortal does not know it);
+* ``POST /api/sources`` ``{"id", "group_ids", "origin", "ra", "dec"[, "ignore_if_in_group_ids"]}`` - save;
+* ``POST /api/sources/{id}/comments`` ``{"text", "group_ids"}`` - a comment (an identical one is not repeated);
+* ``GET``/``POST /api/sources/{id}/annotations``, ``PUT /api/sources/{id}/annotations/{annotation_id}``;
+* ``GET /api/followup_request?sourceID=...`` - the source's follow-up requests (every page, exact object id);
 * ``POST /api/followup_request`` ``{"obj_id", "allocation_id", "target_group_ids", "payload"}`` (+ constraints);
 * ``PUT /api/followup_request/{id}`` ``{"payload", "obj_id", "allocation_id"}`` - raise a request's priority.
 
 Authentication is the header ``Authorization: token <TOKEN>``. The token lives in the HTTP session only:
 it is not in ``repr``, in error messages or in any log line. One call = one HTTP request; retrying is the
 caller's decision (:mod:`.actions`), because a follow-up retry must repeat its GET check too.
+
+Errors say whether they may pass (:attr:`SkyPortalError.retryable`: 5xx, 408, 429, timeouts, connection
+failures) and whether the request may have taken effect although no answer says so
+(:attr:`SkyPortalError.uncertain`: a timeout, a connection lost after sending, a 5xx from a proxy).
 
 Built on ``requests`` (the ``[autoscan]`` extra): connection pooling, timeouts and JSON handling that we
 would otherwise re-implement over ``urllib``.
@@ -16,23 +24,41 @@ would otherwise re-implement over ``urllib``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from .config import TOKEN_ENV
 
 INSTALL_HINT = "acting on SkyPortal needs requests: pip install 'btsbot-fast[autoscan]'"
+#: follow-up requests per page of ``GET /api/followup_request`` (SkyPortal's default and maximum)
+PAGE_SIZE = 100
+#: pages read at most for one source (100 000 requests: an answer that never ends is not read forever)
+MAX_PAGES = 1000
+#: HTTP statuses that may pass by themselves: retried, the action stays pending
+RETRYABLE_STATUSES = frozenset({408, 429})
 
 
 class SkyPortalError(Exception):
-    """A call that did not succeed. ``retryable``: a 5xx answer, a timeout or a connection failure."""
+    """A call that did not succeed. ``retryable``: it may pass by itself (the action stays pending);
+    ``uncertain``: the request may have taken effect although no answer says so."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 uncertain: bool = False):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.uncertain = uncertain
 
 
 class AuthError(SkyPortalError):
-    """HTTP 401: the token was refused. Never retried."""
+    """HTTP 401: the token was refused. Never retried; every action stays pending."""
+
+
+class UnexpectedAnswer(SkyPortalError):
+    """A success answer in a shape autoscan does not know: nothing is concluded from it (the action stays
+    pending, retried later)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, status=200, retryable=True)
 
 
 class SkyPortal:
@@ -61,17 +87,21 @@ class SkyPortal:
         self.close()
 
     def call(self, method: str, path: str, *, body: dict[str, Any] | None = None,
-             params: dict[str, Any] | None = None) -> dict[str, Any]:
+             params: dict[str, Any] | None = None) -> Any:
         """One request; the answer's ``data`` on ``{"status": "success"}``, else :class:`SkyPortalError`."""
         what = f"{method} {path}"
         try:
             r = self._session.request(method, self.url + path, json=body, params=params, timeout=self.timeout)
+        except self._requests.ConnectTimeout:
+            raise SkyPortalError(f"{what}: could not connect within {self.timeout:g} s", retryable=True) from None
         except self._requests.Timeout:
-            raise SkyPortalError(f"{what}: no answer within {self.timeout:g} s", retryable=True) from None
+            raise SkyPortalError(f"{what}: no answer within {self.timeout:g} s", retryable=True,
+                                 uncertain=True) from None
         except self._requests.ConnectionError as exc:
-            raise SkyPortalError(f"{what}: connection failed ({type(exc).__name__})", retryable=True) from None
+            raise SkyPortalError(f"{what}: connection failed ({type(exc).__name__})", retryable=True,
+                                 uncertain=True) from None
         except self._requests.RequestException as exc:
-            raise SkyPortalError(f"{what}: {type(exc).__name__}", retryable=True) from None
+            raise SkyPortalError(f"{what}: {type(exc).__name__}", retryable=True, uncertain=True) from None
         code = r.status_code
         if code == 401:
             raise AuthError(f"{what}: SkyPortal refused the token (HTTP 401); check ${TOKEN_ENV} or the token file",
@@ -80,28 +110,74 @@ class SkyPortal:
             answer = r.json()
         except ValueError:
             answer = None
+        retryable = code >= 500 or code in RETRYABLE_STATUSES
         if not isinstance(answer, dict):
-            raise SkyPortalError(f"{what}: HTTP {code}, not a JSON object", status=code, retryable=code >= 500)
+            raise SkyPortalError(f"{what}: HTTP {code}, not a JSON object", status=code, retryable=retryable,
+                                 uncertain=code >= 500 or code == 200)
         if code >= 400 or answer.get("status") != "success":
             message = str(answer.get("message", ""))[:300]
             raise SkyPortalError(f"{what}: HTTP {code}: {message or 'no message'}", status=code,
-                                 retryable=code >= 500 or code == 429)
-        data = answer.get("data")
-        return data if isinstance(data, dict) else {}
+                                 retryable=retryable, uncertain=code >= 500)
+        return answer.get("data")
+
+    def _object(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        data = self.call(method, path, **kw)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise UnexpectedAnswer(f"{method} {path}: data is a {type(data).__name__}, not an object")
+        return data
+
+    def post_candidate(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._object("POST", "/api/candidates", body=body)
 
     def save_source(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.call("POST", "/api/sources", body=body)
+        return self._object("POST", "/api/sources", body=body)
+
+    def post_comment(self, obj_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._object("POST", f"/api/sources/{quote(obj_id, safe='')}/comments", body=body)
+
+    def annotations(self, obj_id: str) -> list[dict[str, Any]]:
+        path = f"/api/sources/{quote(obj_id, safe='')}/annotations"
+        data = self.call("GET", path)
+        if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
+            raise UnexpectedAnswer(f"GET {path}: not a list of annotations")
+        return data
+
+    def post_annotation(self, obj_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._object("POST", f"/api/sources/{quote(obj_id, safe='')}/annotations", body=body)
+
+    def update_annotation(self, obj_id: str, annotation_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        return self._object("PUT", f"/api/sources/{quote(obj_id, safe='')}/annotations/{int(annotation_id)}",
+                            body=body)
 
     def followup_requests(self, obj_id: str) -> list[dict[str, Any]]:
-        data = self.call("GET", "/api/followup_request", params={"sourceID": obj_id})
-        found = data.get("followup_requests", [])
-        return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+        """Every follow-up request of ``obj_id``: all pages read (``sourceID`` matches substrings of object
+        ids, so only those of exactly this object are kept). An answer in another shape raises
+        :class:`UnexpectedAnswer`: a request we cannot see is not taken to be absent."""
+        found: list[dict[str, Any]] = []
+        total = None
+        for page in range(1, MAX_PAGES + 1):
+            data = self.call("GET", "/api/followup_request",
+                             params={"sourceID": obj_id, "pageNumber": page, "numPerPage": PAGE_SIZE})
+            listed = data.get("followup_requests") if isinstance(data, dict) else None
+            if not isinstance(listed, list) or not all(isinstance(r, dict) for r in listed):
+                raise UnexpectedAnswer("GET /api/followup_request: no list of follow-up requests in the answer")
+            total = data.get("totalMatches", total)
+            found.extend(listed)
+            if not listed or len(listed) < PAGE_SIZE or (isinstance(total, int) and len(found) >= total):
+                break
+        else:
+            raise UnexpectedAnswer(f"GET /api/followup_request: more than {MAX_PAGES} pages")
+        if isinstance(total, int) and len(found) < total:
+            raise UnexpectedAnswer(f"GET /api/followup_request: {len(found)} of {total} requests listed")
+        return [r for r in found if r.get("obj_id") == obj_id]
 
     def request_followup(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.call("POST", "/api/followup_request", body=body)
+        return self._object("POST", "/api/followup_request", body=body)
 
     def update_followup(self, request_id: Any, body: dict[str, Any]) -> dict[str, Any]:
-        return self.call("PUT", f"/api/followup_request/{int(request_id)}", body=body)
+        return self._object("PUT", f"/api/followup_request/{int(request_id)}", body=body)
 
 
-__all__ = ["AuthError", "SkyPortal", "SkyPortalError"]
+__all__ = ["AuthError", "SkyPortal", "SkyPortalError", "UnexpectedAnswer"]

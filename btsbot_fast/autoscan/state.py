@@ -45,6 +45,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 SCHEMA_VERSION = "1"
+#: the ``meta`` note that SkyPortal refused the token (the time, ISO UTC), set and cleared by the sender
+TOKEN_REFUSED_KEY = "skyportal_token_refused_at"
 POSTGRES_INSTALL_HINT = "a PostgreSQL state needs psycopg 3: pip install 'btsbot-fast[postgres]'"
 #: SQLite's limit on bound parameters is 999 on old builds: membership tests go in chunks of this size
 _IN_CHUNK = 500
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS alerts (
   object_id TEXT NOT NULL,
   jd {float}, score {float}, magpsf {float}, fid INTEGER,
   status TEXT NOT NULL,
-  seen_at {float} NOT NULL);
+  seen_at {float} NOT NULL,
+  ra {float}, dec {float}, model TEXT);
 CREATE INDEX IF NOT EXISTS alerts_by_object ON alerts (object_id, jd);
 CREATE TABLE IF NOT EXISTS candidates (
   object_id TEXT PRIMARY KEY,
@@ -133,6 +136,9 @@ class AlertRow:
     fid: int | None
     status: str
     bts_candidate: bool | None = None  # the BTS candidate filter's verdict (None: unknown)
+    ra: float | None = None
+    dec: float | None = None
+    model: str | None = None  # "name version" of the model that scored it
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,8 @@ class ActionRow:
     request: dict[str, Any]
     state: str
     attempts: int
+    #: an open action's progress (a follow-up's ``post_sent_at``), a finished one's result
+    result: dict[str, Any] | None = None
 
 
 #: a libpq connection string (``host=db.example.org dbname=autoscan user=btsbot``): it starts with ``key=``
@@ -229,6 +237,10 @@ class Store(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
+    def _columns(self, table: str) -> set[str]:
+        """The column names of ``table``."""
+
+    @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> list[tuple[str, list[Any]]]:
         """``(sql fragment, params)`` pieces testing ``column`` for membership in ``values``."""
 
@@ -245,6 +257,9 @@ class Store(ABC):
         for statement in _SCHEMA.format(float=float_type, id=id_type).split(";"):
             if statement.strip():
                 self._execute(statement)
+        for column, kind in (("ra", float_type), ("dec", float_type), ("model", "TEXT")):
+            if column not in self._columns("alerts"):  # a state made before the score rows had them
+                self._execute(f"ALTER TABLE alerts ADD COLUMN {column} {kind}")
         row = self._execute(self._sql("SELECT value FROM meta WHERE key = ?"), ["schema_version"]).fetchone()
         if row is None:
             self._execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"), ["schema_version", SCHEMA_VERSION])
@@ -259,15 +274,23 @@ class Store(ABC):
 
     def insert_alerts(self, rows: Sequence[AlertRow], now: float) -> None:
         self._executemany(self._sql(
-            "INSERT INTO alerts (candid, object_id, jd, score, magpsf, fid, status, seen_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (candid) DO NOTHING"),
-            [(r.candid, r.object_id, r.jd, r.score, r.magpsf, r.fid, r.status, now) for r in rows])
+            "INSERT INTO alerts (candid, object_id, jd, score, magpsf, fid, status, seen_at, ra, dec, model) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (candid) DO NOTHING"),
+            [(r.candid, r.object_id, r.jd, r.score, r.magpsf, r.fid, r.status, now, r.ra, r.dec, r.model)
+             for r in rows])
 
     def add_scores(self, rows: Sequence[AlertRow]) -> None:
         """Give a score to alerts recorded earlier without one."""
         self._executemany(self._sql(
-            "UPDATE alerts SET jd = ?, score = ?, magpsf = ?, fid = ?, status = ? WHERE candid = ? AND score IS NULL"),
-            [(r.jd, r.score, r.magpsf, r.fid, r.status, r.candid) for r in rows])
+            "UPDATE alerts SET jd = ?, score = ?, magpsf = ?, fid = ?, status = ?, ra = COALESCE(?, ra), "
+            "dec = COALESCE(?, dec), model = COALESCE(?, model) WHERE candid = ? AND score IS NULL"),
+            [(r.jd, r.score, r.magpsf, r.fid, r.status, r.ra, r.dec, r.model, r.candid) for r in rows])
+
+    def alert_details(self, object_id: str) -> dict[int, tuple[float | None, float | None, str | None]]:
+        """``candid -> (ra, dec, model)`` of the source's alerts."""
+        rows = self._execute(self._sql("SELECT candid, ra, dec, model FROM alerts WHERE object_id = ?"),
+                             [object_id]).fetchall()
+        return {int(c): (ra, dec, m) for c, ra, dec, m in rows}
 
     def decided(self, object_ids: Sequence[str], policy: str) -> set[str]:
         rows = self._select_in(self._sql("SELECT object_id FROM decisions WHERE policy = ? AND {in}"), "object_id",
@@ -329,11 +352,12 @@ class Store(ABC):
             "VALUES (?, ?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (object_id, action_key) DO NOTHING"),
             [object_id, policy, kind, key, json.dumps(request, sort_keys=True), now])
 
-    _ACTION_COLUMNS = "id, object_id, policy, kind, action_key, request, state, attempts"
+    _ACTION_COLUMNS = "id, object_id, policy, kind, action_key, request, state, attempts, result"
 
     @staticmethod
     def _action(row: tuple) -> ActionRow:
-        return ActionRow(int(row[0]), row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], int(row[7]))
+        return ActionRow(int(row[0]), row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], int(row[7]),
+                         json.loads(row[8]) if row[8] else None)
 
     def open_actions(self) -> list[ActionRow]:
         """Actions not finished (pending, or sent with no recorded outcome), oldest first."""
@@ -360,9 +384,23 @@ class Store(ABC):
             self._execute(self._sql("UPDATE actions SET state = 'sending', attempts = ?, sent_at = ? WHERE id = ?"),
                           [attempt, now, action_id])
 
+    def save_progress(self, action_id: int, progress: dict[str, Any]) -> None:
+        """What must be durable before a request goes out (a follow-up's ``post_sent_at``), committed."""
+        with self.transaction():
+            self._execute(self._sql("UPDATE actions SET result = ? WHERE id = ?"),
+                          [json.dumps(progress, sort_keys=True) if progress else None, action_id])
+
     def finish(self, action: ActionRow, state: str, attempts: int, http_status: int | None,
                result: dict[str, Any] | None, error: str | None, now: float) -> None:
-        """The outcome; a failed action also gets a dead-letter row."""
+        """The outcome; a failed action also gets a dead-letter row. ``pending``: still open (``result``
+        is its progress), with the last error."""
+        if state == "pending":
+            with self.transaction():
+                self._execute(self._sql(
+                    "UPDATE actions SET state = 'pending', attempts = ?, http_status = ?, result = ?, error = ? "
+                    "WHERE id = ?"),
+                    [attempts, http_status, json.dumps(result, sort_keys=True) if result else None, error, action.id])
+            return
         with self.transaction():
             self._execute(self._sql(
                 "UPDATE actions SET state = ?, attempts = ?, http_status = ?, result = ?, error = ?, finished_at = ? "
@@ -377,15 +415,33 @@ class Store(ABC):
                      http_status, error or "", now])
 
     def action_state(self, object_id: str, kind: str) -> str | None:
-        row = self._execute(self._sql("SELECT state FROM actions WHERE object_id = ? AND kind = ? ORDER BY id DESC"),
+        found = self.action_outcome(object_id, kind)
+        return None if found is None else found[0]
+
+    def action_outcome(self, object_id: str, kind: str) -> tuple[str, dict[str, Any] | None] | None:
+        """``(state, result)`` of the source's first action of ``kind``, None when it has none."""
+        row = self._execute(self._sql("SELECT state, result FROM actions WHERE object_id = ? AND kind = ? ORDER BY id"),
                             [object_id, kind]).fetchone()
-        return None if row is None else row[0]
+        return None if row is None else (row[0], json.loads(row[1]) if row[1] else None)
 
     def retry_failed(self) -> int:
-        """Put failed (dead-lettered) actions back to ``pending``; their dead-letter rows stay as history."""
+        """Put failed (dead-lettered) actions back to ``pending``, from scratch (a re-driven follow-up
+        reads the source's requests and follows the matching rules anew); their dead-letter rows stay."""
         with self.transaction():
-            cur = self._execute("UPDATE actions SET state = 'pending' WHERE state = 'failed'")
+            cur = self._execute("UPDATE actions SET state = 'pending', result = NULL, error = NULL "
+                                "WHERE state = 'failed'")
             return max(cur.rowcount, 0)
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """A note in the state (``value=None`` removes it), committed: e.g. when SkyPortal refused the token."""
+        with self.transaction():
+            self._execute(self._sql("DELETE FROM meta WHERE key = ?"), [key])
+            if value is not None:
+                self._execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"), [key, value])
+
+    def meta(self, key: str) -> str | None:
+        row = self._execute(self._sql("SELECT value FROM meta WHERE key = ?"), [key]).fetchone()
+        return None if row is None else row[0]
 
     def dead_letter_count(self) -> int:
         return int(self._execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
@@ -431,32 +487,42 @@ class SQLiteStore(Store):
         super().__init__(dry_run)
         self._db = None
         self._lock = None
+        self._lock_made = False  # a dry run removes the lock file it made: it leaves no file behind
         self.path = Path(path)
+        if dry_run and process_lock and not self.path.exists():
+            # nothing to read: the run works on a private, empty database and creates no file
+            path, process_lock = ":memory:", False
         if process_lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
-            try:
-                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self._lock.close()
-                raise StateError(f"{self.path} is in use by another autoscan process; a SQLite state serves one "
-                                 "process at a time (use a postgresql:// state for several workers)") from None
+            if not dry_run:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock, self._lock_made = _lock_file(self.path.with_name(self.path.name + ".lock"), self.path)
         self._depth = 0
         try:
             # check_same_thread=False: the sender thread's connection is opened and closed by the main thread
             self._db = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=30.0,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            if not dry_run:  # (a dry run changes nothing, not even the journal mode)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
             if dry_run:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._depth = 1
             with self.transaction():
                 self._create_schema("DOUBLE PRECISION", "INTEGER PRIMARY KEY AUTOINCREMENT")
         except sqlite3.DatabaseError as exc:
-            if self._lock is not None:
-                self._lock.close()
+            self._unlock()
             raise StateError(f"cannot open the state {self.path}: {exc}") from None
+
+    def _unlock(self) -> None:
+        if self._lock is None:
+            return
+        if self._lock_made and self.dry_run:
+            try:  # while still holding the lock: a process that opens it meanwhile checks the inode
+                os.unlink(self._lock.name)
+            except OSError:
+                pass
+        self._lock.close()
+        self._lock = None
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:
@@ -506,6 +572,9 @@ class SQLiteStore(Store):
         # being sent by anyone else
         return self._open_action(action_id)
 
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+
     def sibling(self) -> SQLiteStore:
         # the process lock is this store's: the sibling must be closed first (Autoscan.close does)
         return SQLiteStore(self.path, process_lock=False)
@@ -523,8 +592,28 @@ class SQLiteStore(Store):
             self._db.close()
         finally:
             self._db = None
-            if self._lock is not None:
-                self._lock.close()
+            self._unlock()
+
+
+def _lock_file(lock_path: Path, state: Path) -> tuple[Any, bool]:
+    """The state's process lock: an exclusive ``flock`` on ``lock_path`` (and whether this call created
+    the file). The locked file must still be the one at ``lock_path``: a dry run removes a lock file it
+    made, so a process that opened it just before holds a lock on a file nobody else will see."""
+    while True:
+        made = not lock_path.exists()
+        fh = open(lock_path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise StateError(f"{state} is in use by another autoscan process; a SQLite state serves one "
+                             "process at a time (use a postgresql:// state for several workers)") from None
+        try:
+            if os.fstat(fh.fileno()).st_ino == os.stat(lock_path).st_ino:
+                return fh, made
+        except FileNotFoundError:
+            pass
+        fh.close()  # removed meanwhile: lock the file that is there now
 
 
 #: the fixed first key of every advisory lock btsbot-fast takes (two-key form ``pg_advisory_lock(int, int)``):
@@ -636,6 +725,10 @@ class PostgresStore(Store):
 
     def release(self, action_id: int) -> None:
         self._execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, _lock_key(action_id)]).fetchone()
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[0] for r in self._execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                                            "AND table_schema = current_schema()", [table]).fetchall()}
 
     def sibling(self) -> PostgresStore:
         return PostgresStore(self.url)
@@ -754,6 +847,8 @@ class MetricCounts:
     decisions: dict[str, int]  # per policy
     actions: dict[tuple[str, str], int]  # per (kind, state)
     open_actions: int
+    #: SkyPortal refused the token at the last sweep (every action stays pending until a good one)
+    token_refused: bool = False
 
 
 def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
@@ -768,9 +863,13 @@ def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
         db = sqlite3.connect(f"{Path(text).absolute().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
         decisions, actions = _decision_counts(db.execute), _action_counts(db.execute)
+        placeholder = "%s" if text.startswith(("postgresql://", "postgres://")) else "?"
+        refused = db.execute(f"SELECT count(*) FROM meta WHERE key = {placeholder}",
+                             [TOKEN_REFUSED_KEY]).fetchone()[0]
     finally:
         db.close()
-    return MetricCounts(decisions, actions, sum(n for (_, s), n in actions.items() if s in OPEN_STATES))
+    return MetricCounts(decisions, actions, sum(n for (_, s), n in actions.items() if s in OPEN_STATES),
+                        bool(refused))
 
 
 __all__ = ["ACTION_STATES", "ADVISORY_NAMESPACE", "OPEN_STATES", "PG_KEEPALIVES", "ActionRow", "AlertRow",

@@ -187,6 +187,8 @@ def _close_autoscan(scan, report_dir: Path | None) -> None:
                    f"({len(st.candidate_sources)} BTS candidates), {st.new_alerts} new alerts, "
                    f"{sum(st.decisions.values())} new decisions, {done} actions done, {failed} failed "
                    "(dead-lettered; see the autoscan command's --retry-failed)", err=True)
+        if st.auth_refused:
+            click.echo(f"autoscan: SKYPORTAL REFUSED THE TOKEN: {st.auth_refused}; nothing more was sent", err=True)
         if still_open:
             click.echo(f"autoscan: {still_open} action(s) not sent yet stay queued in the state: the next run "
                        f"sends them, or `btsbot-fast autoscan --send-pending {safe_url(scan.config.state)} "

@@ -70,7 +70,10 @@ class _AutoscanCollector:
             actions.add_metric([kind, state], n)
         pending = GaugeMetricFamily("btsbot_fast_autoscan_pending_actions", "Actions not finished yet "
                                     "(pending, or sent with no recorded outcome)", value=counts.open_actions)
-        return [decisions, actions, pending]
+        refused = GaugeMetricFamily("btsbot_fast_autoscan_token_refused", "1 while SkyPortal refuses the token "
+                                    "(HTTP 401): nothing is sent, every action stays pending",
+                                    value=int(counts.token_refused))
+        return [decisions, actions, pending, refused]
 
 
 class StreamMetrics:
