@@ -76,7 +76,7 @@ def monitor(state, out_dir, truth_files, skyportal_url, scanner_group_id, token_
             if not url:
                 raise ConfigError("--scanner-group-id and --token-file need --skyportal-url")
             keep = {} if base is None else {k: getattr(base, k) for k in ("timeout", "concurrency", "rate",
-                                                                           "max_attempts", "refresh")}
+                                                                           "max_attempts", "refresh", "cache")}
             config = replace(config, skyportal=MonitorSkyPortal(
                 url=url, scanner_group_id=scanner_group_id if scanner_group_id is not None
                 else (base.scanner_group_id if base else None),
@@ -96,7 +96,8 @@ def monitor(state, out_dir, truth_files, skyportal_url, scanner_group_id, token_
         click.echo("monitor: no truth given (--truth, --skyportal-url): purity and completeness are null", err=True)
     try:
         run = measure_state(state, config, window=window, since=t_since, until=t_until,
-                            cache=cache_path or Path(out_dir) / CACHE_NAME, token=token,
+                            cache=cache_path or (config.skyportal.cache if config.skyportal else None)
+                            or Path(out_dir) / CACHE_NAME, token=token,
                             echo=lambda s: click.echo(s, err=True))
         files = write_outputs(run, out_dir, config, figures=figures)
     except (StateError, TruthError) as exc:

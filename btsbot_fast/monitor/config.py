@@ -13,6 +13,8 @@
     rate = 10.0                      # requests per second at most
     max_attempts = 3                 # per source, on 5xx / timeouts / connection errors
     refresh_hours = 12               # re-ask a cached, still unclassified or unsaved source after this
+    cache = "skyportal_cache.sqlite" # the answers cache (default: DIR/skyportal_cache.sqlite); the night
+                                     # page (report --monitor-config) reads it, asking nothing
 
     [classes]                        # rules in front of the defaults (btsbot_fast.monitor.classes)
     "Other" = true
@@ -42,6 +44,7 @@ class MonitorSkyPortal:
     rate: float = 10.0
     max_attempts: int = 3
     refresh: float = REFRESH_SECONDS
+    cache: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", checked_url(self.url))
@@ -77,9 +80,9 @@ def load_monitor_config(path: str | os.PathLike[str]) -> MonitorConfig:
         if "skyportal" in data:
             t = data["skyportal"]
             _check_keys(t, {"url", "scanner_group_id", "token_file", "timeout", "concurrency", "rate", "max_attempts",
-                            "refresh_hours"}, f"{path} [skyportal]")
+                            "refresh_hours", "cache"}, f"{path} [skyportal]")
             conv = {"scanner_group_id": int, "token_file": rel, "timeout": float, "concurrency": int, "rate": float,
-                    "max_attempts": int}
+                    "max_attempts": int, "cache": rel}
             given = {k: f(t[k]) for k, f in conv.items() if k in t}
             if "refresh_hours" in t:
                 given["refresh"] = float(t["refresh_hours"]) * 3600.0

@@ -118,13 +118,13 @@ def draw_all(result: Mapping[str, Any], delays: Mapping[str, Sequence[float]], o
     out = []
     for policy, figs in result["policies"].items():
         out.append(figure3(policy, result["per_peakmag"][policy], figs, delays.get(policy, []), result["bright_mag"],
-                           out_dir / FIGURE3.format(policy=_safe(policy))))
+                           out_dir / FIGURE3.format(policy=safe_name(policy))))
     out.append(weekly(result["weekly"], threshold, out_dir / WEEKLY))
     return out
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-__all__ = ["FIGURE3", "MPL_HINT", "WEEKLY", "draw_all", "figure3", "require_matplotlib", "weekly"]
+__all__ = ["FIGURE3", "MPL_HINT", "WEEKLY", "draw_all", "figure3", "require_matplotlib", "safe_name", "weekly"]
