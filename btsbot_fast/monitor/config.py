@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..autoscan.config import ConfigError, _check_keys, _load_toml, _reject_secrets, checked_url
+from ..autoscan.config import (
+    ConfigError,
+    _check_keys,
+    _load_toml,
+    _reject_secrets,
+    checked_url,
+)
 from .classes import ClassTable, parse_overrides
 from .measure import BRIGHT_MAG
 from .skyportal import REFRESH_SECONDS

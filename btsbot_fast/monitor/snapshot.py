@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..autoscan.state import POSTGRES_INSTALL_HINT, SCHEMA_VERSION, DecisionRow, StateError, safe_url
+from ..autoscan.state import (
+    POSTGRES_INSTALL_HINT,
+    SCHEMA_VERSION,
+    DecisionRow,
+    StateError,
+    safe_url,
+)
 
 _IN_CHUNK = 500
 

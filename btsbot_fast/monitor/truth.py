@@ -125,7 +125,7 @@ def read_truth(path: str | os.PathLike[str]) -> dict[str, Truth]:
             raise TruthError(f"{where}: {len(cells)} cell(s), the table needs at least {need} "
                              f"({', '.join(k for k in columns if columns[k] < need)})")
 
-        def cell(key: str) -> str | None:
+        def cell(key: str, cells: list[str] = cells) -> str | None:
             i = columns.get(key)
             return cells[i].strip() if i is not None and i < len(cells) else None
 
