@@ -171,12 +171,13 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
 def _register_subcommands() -> None:
     # each group lives beside the code it drives; importing them is cheap (TensorFlow loads on use)
     from .autoscan.commands import autoscan
+    from .monitor.commands import monitor
     from .registry.commands import models
     from .show.commands import report, show
     from .stream.commands import stream
     from .train.commands import evaluate, train
 
-    for command in (models, train, evaluate, stream, autoscan, show, report):
+    for command in (models, train, evaluate, stream, autoscan, monitor, show, report):
         main.add_command(command)
 
 

@@ -69,13 +69,18 @@ def show(paths, candid, output, saliency, patch, dpi, scorer_options: ScorerOpti
 @click.option("--state", default=None, help="An autoscan state (file or postgresql:// URL): show its decisions and "
                                             "the state of their actions (read only).")
 @click.option("--policy", default="bts_p1", show_default=True, help="The policy whose decision the table shows.")
+@click.option("--truth", "truth_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --state: a truth table for the monitor's section (repeatable; see `btsbot-fast monitor`).")
+@click.option("--monitor-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With --state: the monitor's TOML (truth tables, classes; SkyPortal answers from its cache only).")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes drawing pictures (0 = one per core).")
 @click.option("--title", default=None, help="Page title (default: the first SCORES file's name).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for index.html and its pictures.")
 @scorer_options
-def report(scores, alert_paths, state, policy, jobs, title, out_dir, scorer_options: ScorerOptions) -> None:
+def report(scores, alert_paths, state, policy, truth_files, monitor_config, jobs, title, out_dir,
+           scorer_options: ScorerOptions) -> None:
     """A static night page: one row per source (sortable, filterable), a section per source with the `show`
     figure of its best alert, its score history and its alerts; a summary on top. Opens offline.
 
@@ -103,6 +108,9 @@ def report(scores, alert_paths, state, policy, jobs, title, out_dir, scorer_opti
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
     alerts = list(alert_paths) + [p for p in scores if not is_score_table(p)]
+    if (truth_files or monitor_config) and not state:
+        raise click.UsageError("--truth and --monitor-config need --state (the decisions they judge)")
+    monitor = _monitor_section(state, truth_files, monitor_config) if state else None
     with contextlib.ExitStack() as stack:
         store = None
         if state:
@@ -116,5 +124,33 @@ def report(scores, alert_paths, state, policy, jobs, title, out_dir, scorer_opti
                 raise click.ClickException(str(exc)) from None
         page = night_report(rows, out_dir, alerts=alerts, scorer=open_scorer, store=store, policy=policy,
                             jobs=jobs, title=title or f"btsbot-fast night report: {Path(scores[0]).name}",
-                            echo=lambda s: click.echo(s, err=True))
+                            echo=lambda s: click.echo(s, err=True), monitor=monitor)
     click.echo(f"{len(rows)} alerts -> {page} in {time.perf_counter() - t0:.1f} s", err=True)
+
+
+def _monitor_section(state, truth_files, config_path):
+    """The night page's monitor section, as ``monitor`` measures it (SkyPortal answers from its cache only)."""
+    from dataclasses import replace
+
+    from ..autoscan.config import ConfigError
+    from ..autoscan.state import StateError
+    from ..monitor.config import MonitorConfig, load_monitor_config
+    from ..monitor.run import measure_state
+    from ..monitor.section import monitor_section
+    from ..monitor.skyportal import cached_truth
+    from ..monitor.truth import TruthError
+
+    try:
+        config = load_monitor_config(config_path) if config_path else MonitorConfig()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    sp = config.skyportal
+    cached = [cached_truth(sp.cache, sp.url, sp.scanner_group_id)] if sp is not None and sp.cache else []
+    config = replace(config, truth=config.truth + tuple(truth_files), skyportal=None)
+    try:
+        run = measure_state(state, config, extra_truth=cached)
+    except (StateError, TruthError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if cached:
+        run.result["truth"]["skyportal_cache"] = str(sp.cache)
+    return lambda out_dir, links: monitor_section(run, out_dir, config, links)

@@ -186,8 +186,8 @@ def _alert_rows(src: Source, figures: dict[int | None, str]) -> str:
 
 
 def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy: Policy, policies: Sequence[Policy],
-                figures: dict[int | None, str], title: str, notes: Sequence[str] = ()) -> str:
-    """The whole index.html (CSS and JS inlined from the package)."""
+                figures: dict[int | None, str], title: str, notes: Sequence[str] = (), extra: str = "") -> str:
+    """The whole index.html (CSS and JS inlined from the package); ``extra``: a section after the summary."""
     css = resources.files(__package__).joinpath("page.css").read_text(encoding="utf-8")
     js = resources.files(__package__).joinpath("page.js").read_text(encoding="utf-8")
     statuses = Counter(a.status for a in alerts)
@@ -257,7 +257,7 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
     table = f'<table id="sources"><thead><tr>{ths}</tr></thead><tbody>{"".join(trs)}</tbody></table>'
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{css}</style></head>'
-            f'<body><div id="top"></div>{head}{summary}<h2>Sources</h2>{filters}{table}{"".join(sections)}'
+            f'<body><div id="top"></div>{head}{summary}{extra}<h2>Sources</h2>{filters}{table}{"".join(sections)}'
             f"<script>{js}</script></body></html>\n")
 
 

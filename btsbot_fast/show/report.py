@@ -36,10 +36,12 @@ def show_alert(scorer: Scorer, paths: Sequence[str | os.PathLike[str]], candid: 
 def night_report(rows: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str], *,
                  alerts: Sequence[str | os.PathLike[str]] = (), scorer: Callable[[], Scorer] | None = None,
                  store: Any = None, policy: str = "bts_p1", policies: Sequence[str] = (), jobs: int = 0,
-                 title: str = "btsbot-fast night report", echo: Callable[[str], None] = lambda s: None) -> Path:
+                 title: str = "btsbot-fast night report", echo: Callable[[str], None] = lambda s: None,
+                 monitor: Callable[[Path, dict[str, str]], str] | None = None) -> Path:
     """Write ``out_dir/index.html`` and its pictures for score ``rows``. ``alerts``: the packets to draw
     (each source's best alert is looked up there by candid); ``scorer()`` gives the Scorer that draws them;
-    ``store``: an open autoscan state (its decisions and actions are shown)."""
+    ``store``: an open autoscan state (its decisions and actions are shown); ``monitor(out_dir, links)``:
+    the monitor's section (``links``: object id -> the page's link to its show picture)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     main = parse_policies([policy])[0]
@@ -71,7 +73,8 @@ def night_report(rows: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str]
             figures[v.result.candid] = fig
     elif sources:
         notes.append("no alert files given (--alerts): the table has no pictures")
-    return write_page(out, render_page(table, sources, main, pols, figures, title, notes))
+    extra = monitor(out, {s.object_id: s.figure or f"#src-{s.object_id}" for s in sources}) if monitor else ""
+    return write_page(out, render_page(table, sources, main, pols, figures, title, notes, extra))
 
 
 __all__ = ["night_report", "show_alert"]
