@@ -6,7 +6,19 @@ pages import the installed package (with its compiled core), so build it in the 
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from importlib import metadata
+
+# autodoc imports the installed btsbot_fast (with its compiled core), never the bare source tree:
+# `python -m sphinx` from the repository root puts the root first on sys.path, where the sources (no
+# compiled core) would shadow the installed package. An editable install still maps these sources.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_removed = [p for p in sys.path if os.path.abspath(p or os.curdir) == _ROOT]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
+if importlib.util.find_spec("btsbot_fast") is None:  # nothing installed: the source tree is all there is
+    sys.path[:0] = _removed
 
 project = "btsbot-fast"
 author = "btsbot-fast developers"
