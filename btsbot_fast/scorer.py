@@ -209,14 +209,17 @@ class Scorer:
 
     @property
     def model_name(self) -> str:
+        """The model's name (``btsbot-v1.0.1``), as every result records it."""
         return self.resolved.name
 
     @property
     def model_version(self) -> str:
+        """The model's version (``1.0.1``)."""
         return self.resolved.version
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """The metadata features this model takes, in its input order (``score_arrays``' columns)."""
         return self.resolved.feature_names
 
     # --- already-preprocessed inputs -------------------------------------------------------------
