@@ -4,7 +4,7 @@
 #
 #   bash benchmarks/gpu_check.sh [ALERTS_DIR]      (default: ../shared/data/ztf/dev, else tests/data/ztf/dev)
 #
-# Needs btsbot-fast installed with onnxruntime-gpu as the only ONNX Runtime (README, section GPU).
+# Needs btsbot-fast installed with onnxruntime-gpu as the only ONNX Runtime (docs/gpu.md).
 # Exit status: 0 when CUDA ran and matched the CPU (max |diff| <= 1e-5, no flip across 0.5), 1 when a
 # device that is present disagrees, 2 when CUDA is not usable here (the CPU figures are still printed).
 set -uo pipefail
@@ -81,7 +81,7 @@ for device, fp16 in configs:
         if device != "cpu" and not fp16 and (diff > 1e-5 or flips):
             status = 1
 if "cuda" in unusable:
-    print("\nCUDA is not usable here: this check needs a CUDA machine with onnxruntime-gpu (README, GPU).")
+    print("\nCUDA is not usable here: this check needs a CUDA machine with onnxruntime-gpu (docs/gpu.md).")
     status = max(status, 2)
 sys.exit(status)
 PY

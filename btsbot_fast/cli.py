@@ -88,8 +88,14 @@ def _check_paths(paths) -> None:
         raise click.ClickException(f"no such file or directory: {', '.join(missing)}")
 
 
+#: a small real sample that ships with the package (PROVENANCE.md beside it says where each file comes from)
+EXAMPLE_ALERTS = Path(__file__).resolve().parent / "examples" / "alerts"
+
+
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--example", is_flag=True,
+              help="Score the small sample of real alerts that ships with the package, instead of PATHs.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file: .csv, .jsonl or .parquet (default: CSV to stdout).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
@@ -97,11 +103,19 @@ def _check_paths(paths) -> None:
 @scorer_options
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress line on stderr, shown only when stderr is a terminal that rows are not printed to.")
-def score(paths, output, fmt, scorer_options: ScorerOptions, progress) -> None:
-    """Score alert files, directories (recursive) and .tar/.tar.gz nights. One row per alert record.
+def score(paths, example, output, fmt, scorer_options: ScorerOptions, progress) -> None:
+    """Score alert files, directories (searched recursively), .tar/.tar.gz nights and Parquet alert
+    tables. One row per alert record; `--example` scores the sample that ships with the package.
 
     Exits 0 when every PATH held alerts, even if some of them failed (their rows say why); exits 1 when
     a PATH does not exist or a directory/archive holds no alert file."""
+    if example and paths:
+        raise click.UsageError("give PATHs or --example, not both")
+    if example:
+        paths = (EXAMPLE_ALERTS,)
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...' (or --example: score the sample that ships with "
+                               "the package)")
     _check_paths(paths)
     try:
         writer = ResultWriter(output, fmt)

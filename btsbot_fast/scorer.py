@@ -27,23 +27,64 @@ DEFAULT_BATCH_SIZE = 64
 class Scorer:
     """Score ZTF alerts with a BTSbot model.
 
-    The ONNX Runtime session is created once. ``score_files`` reads, preprocesses and scores in
-    batches of ``batch_size``. Thread counts follow btsbot_fast/threads.py (0 / None = decide): native
-    preprocessing threads (``threads``), ONNX Runtime intra-op threads (``intra_op_threads``) and the
-    batches preprocessed ahead on a background thread (``prefetch``: by default none when the model runs
-    on the CPU, 2 on a GPU). ``max_inflight_bytes`` caps the bytes the native reader holds at once in
-    any one call (btsbot_fast/prep/native_avro.py; default 256 MiB).
+    The ONNX Runtime session is created once, when the scorer is; every ``score_*`` method then reads,
+    preprocesses and scores in batches of ``batch_size``. One scorer serves ``score``, ``stream``,
+    ``autoscan`` and Spark alike.
 
-    ``device`` is ``cpu`` (default), ``cuda`` or ``tensorrt`` (on GPU ``device_id``; ``fp16`` lets
-    TensorRT use half precision, its engines are cached under ``<model home>/tensorrt``). A device that
-    cannot be used raises :class:`~btsbot_fast.backends.DeviceUnavailableError`; it never falls back to
-    the CPU silently.
+    Parameters
+    ----------
+    model : str or path-like, default ``"btsbot-v1.0.1"``
+        A registry name (``btsbot-v1.0.1``, or the family alias ``btsbot``), an ``.onnx`` file (with a
+        ``model_card.json`` beside it) or a training run directory. The official model ships with the
+        package.
+    engine : {"native", "python"}, default ``"native"``
+        Preprocessing in the C++ core, or the pure-Python twin (needs astropy, the ``[reference]``
+        extra).
+    batch_size : int, default 64
+        Alerts per model call.
+    threads : int, default 0
+        Native preprocessing threads; 0 decides (every core the process may run on; btsbot_fast/threads.py).
+    intra_op_threads : int, default 0
+        ONNX Runtime intra-op threads; 0 decides (every core, 1 with a GPU provider).
+    prefetch : int or None, default None
+        Batches preprocessed ahead on a background thread; None decides (none when the model runs on the
+        CPU, 2 on a GPU).
+    home : str or path-like or None, default None
+        The model cache (default ``$BTSBOT_FAST_HOME``, else the user cache directory).
+    device : {"cpu", "cuda", "tensorrt"}, default ``"cpu"``
+        Where the model runs. ``device_id`` picks the GPU; ``fp16`` lets TensorRT use half precision
+        (its engines are cached under ``<model home>/tensorrt``).
+    device_id : int, default 0
+        The GPU, for ``cuda`` and ``tensorrt``.
+    fp16 : bool, default False
+        Let TensorRT use half precision.
+    max_inflight_bytes : int or None, default None
+        A cap on the bytes the native reader holds at once in any one call (default 256 MiB;
+        btsbot_fast/prep/native_avro.py).
+    precision : {"exact", "fast"}, default ``"exact"``
+        ``exact``: every score from the fp32 model. ``fast``: scores from the model's int8 screening
+        model, except those within its margin of any of ``decision_thresholds``, which are re-scored with
+        the fp32 model (btsbot_fast/precision.py). ``fast`` runs on the CPU and needs a model with an
+        int8 section (the shipped official model has one; others: ``btsbot-fast models quantize``).
+    decision_thresholds : iterable of float or None, default None
+        The thresholds ``fast`` keeps every decision at (default 0.5 and 0.85).
 
-    ``precision``: ``exact`` (default: every score from the fp32 model) or ``fast``: scores from the model's
-    int8 screening model, except those within its margin of any of ``decision_thresholds`` (default 0.5
-    and 0.85), which are re-scored with the fp32 model (btsbot_fast/precision.py). ``fast`` runs on the CPU
-    and needs a model with an int8 section (the shipped official model has one; others: ``btsbot-fast
-    models quantize``).
+    Raises
+    ------
+    btsbot_fast.backends.DeviceUnavailableError
+        The device cannot be used; a scorer never falls back to the CPU silently.
+    btsbot_fast.registry.ModelCardError
+        ``precision="fast"`` with a model that has no int8 screening model.
+    ValueError
+        Options that cannot go together (``precision="fast"`` on a GPU, ``batch_size < 1``, a model for
+        another preprocessing variant).
+
+    Examples
+    --------
+    >>> from btsbot_fast import Scorer
+    >>> scorer = Scorer("btsbot-v1.0.1", batch_size=64)
+    >>> for r in scorer.score_files(["night.tar.gz", "alerts/"]):  # doctest: +SKIP
+    ...     print(r.objectId, r.candid, r.score, r.status, r.error)
     """
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, engine: str = "native",
@@ -107,21 +148,41 @@ class Scorer:
 
     @property
     def model_name(self) -> str:
+        """The model's name (``btsbot-v1.0.1``), as every result records it."""
         return self.resolved.name
 
     @property
     def model_version(self) -> str:
+        """The model's version (``1.0.1``)."""
         return self.resolved.version
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """The metadata features this model takes, in its input order (``score_arrays``' columns)."""
         return self.resolved.feature_names
 
     # --- already-preprocessed inputs -------------------------------------------------------------
     def score_arrays(self, triplets: np.ndarray, metadata: np.ndarray) -> np.ndarray:
-        """Scores (float32, shape (N,)) for preprocessed inputs: ``triplets`` (N, 63, 63, 3) and
-        ``metadata`` (N, F) holding this model's own features (``feature_names``), in that order. With
-        ``precision="fast"``, the fast mode's scores (int8, exact near the decision thresholds)."""
+        """Scores for inputs already preprocessed.
+
+        Parameters
+        ----------
+        triplets : numpy.ndarray
+            (N, 63, 63, 3) float32: science, template and difference cutouts as the model sees them.
+        metadata : numpy.ndarray
+            (N, F) float32: this model's own features (``feature_names``), in that order.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N,) float32 scores. With ``precision="fast"``, the fast mode's scores (int8, exact near the
+            decision thresholds).
+
+        Raises
+        ------
+        ValueError
+            An array of the wrong shape.
+        """
         triplets = np.ascontiguousarray(triplets, dtype=np.float32)
         metadata = np.ascontiguousarray(metadata, dtype=np.float32)
         if triplets.ndim != 4 or triplets.shape[1:] != (STAMP_SIZE, STAMP_SIZE, 3):
@@ -137,8 +198,18 @@ class Scorer:
 
     # --- alert records ---------------------------------------------------------------------------
     def score_batch(self, batch: Batch) -> list[ScoreResult]:
-        """Score one preprocessed batch; failed rows get their status and no score. Raises
-        :class:`~btsbot_fast.backends.ModelRunError` when ONNX Runtime fails on the batch."""
+        """Score one preprocessed batch (a :class:`btsbot_fast.prep.Batch`).
+
+        Returns
+        -------
+        list of ScoreResult
+            One per record of the batch, in its order; failed rows get their status and no score.
+
+        Raises
+        ------
+        btsbot_fast.backends.ModelRunError
+            ONNX Runtime failed on the batch (a broken provider, a CUDA failure): nothing of it is a row.
+        """
         scores: dict[int, float] = {}
         exact: np.ndarray | None = None
         status = batch.status.copy()
@@ -173,23 +244,69 @@ class Scorer:
             yield from self.score_batch(batch)
 
     def score_records(self, records: Iterable[AlertRecord]) -> Iterator[ScoreResult]:
-        """Score already-decoded records (e.g. from :func:`btsbot_fast.io.read_alerts`)."""
+        """Score records already decoded.
+
+        Parameters
+        ----------
+        records : iterable of btsbot_fast.io.AlertRecord
+            E.g. from ``btsbot_fast.io.read_alerts``.
+
+        Returns
+        -------
+        iterator of ScoreResult
+            One per record, in input order.
+        """
         return self._score_batches(batches(records, self.batch_size, self.engine, self.threads))
 
     def score_files(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[ScoreResult]:
-        """One :class:`ScoreResult` per alert record in files, directories (recursive), tar archives and
-        Parquet files. With the native engine, Avro bytes are decoded in C++."""
+        """Score alert files: what ``btsbot-fast score PATH...`` does.
+
+        Parameters
+        ----------
+        paths : iterable of str or path-like
+            ``.avro`` files (one or many records), directories (searched recursively), ``.tar`` /
+            ``.tar.gz`` nights (streamed, never extracted) and Parquet alert tables (the ``[parquet]``
+            extra).
+
+        Returns
+        -------
+        iterator of ScoreResult
+            One per alert record, in input order, also for records that fail (a corrupt file is one
+            ``decode_error`` result naming it). With the native engine, Avro bytes are decoded in C++.
+        """
         return self._score_batches(path_batches(paths, self.batch_size, self.engine, self.threads,
                                                 max_inflight_bytes=self.max_inflight_bytes))
 
     def score_buffers(self, buffers: Iterable[bytes], source: str = "<buffer>") -> Iterator[ScoreResult]:
-        """Score Avro OCF byte strings (e.g. Kafka message values, one alert each); sources are
-        named ``source[i]``."""
+        """Score Avro container byte strings, e.g. Kafka message values (one alert each).
+
+        Parameters
+        ----------
+        buffers : iterable of bytes
+            Avro object container files in memory.
+        source : str, default ``"<buffer>"``
+            Each result's ``source`` is ``source[i]``, ``i`` the buffer's index.
+
+        Returns
+        -------
+        iterator of ScoreResult
+            One per alert record, in input order.
+        """
         return self.score_named_buffers((f"{source}[{i}]", data) for i, data in enumerate(buffers))
 
     def score_named_buffers(self, buffers: Iterable[tuple[str, bytes]]) -> Iterator[ScoreResult]:
-        """Score ``(source, bytes)`` pairs: Avro OCF buffers under names of the caller's choosing (the
-        stream names them ``topic[partition]@offset``); each result's ``source`` is its buffer's name."""
+        """Score Avro container buffers under names of the caller's choosing.
+
+        Parameters
+        ----------
+        buffers : iterable of (str, bytes)
+            ``(source, bytes)`` pairs; the stream names them ``topic[partition]@offset``.
+
+        Returns
+        -------
+        iterator of ScoreResult
+            One per alert record, in input order; each result's ``source`` is its buffer's name.
+        """
         return self._score_batches(buffer_batches(buffers, self.batch_size, self.engine, self.threads,
                                                   max_inflight_bytes=self.max_inflight_bytes))
 

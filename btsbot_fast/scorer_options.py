@@ -89,13 +89,13 @@ _OPTIONS = (
                  help="ONNX Runtime intra-op threads (0 = all cores)."),
     engine_option,
     click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
-                 help="Where the model runs. cuda/tensorrt need onnxruntime-gpu (README, GPU); an unusable "
+                 help="Where the model runs. cuda/tensorrt need onnxruntime-gpu (docs/gpu.md); an unusable "
                       "device is an error, never a silent CPU run."),
     click.option("--device-id", type=click.IntRange(min=0), default=0, show_default=True, help="GPU index."),
     click.option("--fp16", is_flag=True, help="Let TensorRT use half precision (--device tensorrt only)."),
     click.option("--precision", type=click.Choice(PRECISIONS), default="exact", show_default=True,
                  help="exact: every score from the fp32 model. fast: int8 model, re-scored with the fp32 model "
-                      "near every decision threshold, so no decision changes (README, Fast mode)."),
+                      "near every decision threshold, so no decision changes (docs/fast-mode.md)."),
     click.option("--decision-thresholds", default=None, metavar="T[,T...]",
                  help="With --precision fast: the score thresholds decisions are taken at [default: 0.5,0.85; "
                       "autoscan adds its policy's]."),

@@ -9,6 +9,21 @@ import enum
 
 
 class Status(enum.IntEnum):
+    """What happened to one alert record: the ``status`` of a :class:`~btsbot_fast.scorer.ScoreResult`.
+
+    Output rows carry the lower-case name (:attr:`label`: ``ok``, ``bad_cutout``, ...); the integer
+    codes are those of the native core. Only ``OK`` rows have a score; the others say why in ``error``.
+
+    Examples
+    --------
+    >>> from btsbot_fast import Status
+    >>> Status.BAD_CUTOUT.label
+    'bad_cutout'
+    >>> Status(0) is Status.OK
+    True
+    """
+
+    #: scored
     OK = 0
     #: the file / Avro container / record could not be decoded at all
     DECODE_ERROR = 1
@@ -33,4 +48,5 @@ class Status(enum.IntEnum):
 
 
 def status_label(code: int) -> str:
+    """The output label of an integer status code (``status_label(2) == "bad_cutout"``)."""
     return Status(int(code)).label

@@ -285,3 +285,39 @@ def test_scoring_never_imports_tensorflow(sample, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "s.csv").is_file()
+
+
+def test_score_example_scores_the_shipped_sample_like_production(official_model, reference):
+    """`score --example`: the sample inside the installed package, searched recursively, scored as the
+    production code scored the same real packets; every file a byte copy of one in the reference set."""
+    from btsbot_fast.cli import EXAMPLE_ALERTS
+
+    files = sorted(p for p in EXAMPLE_ALERTS.rglob("*") if p.is_file())
+    assert len(files) == 8 and sum(p.stat().st_size for p in files) < 1_000_000
+    for p in files:  # the same relative path in the reference set, the same bytes
+        assert p.read_bytes() == (reference.dev / p.relative_to(EXAMPLE_ALERTS)).read_bytes(), p
+    assert (EXAMPLE_ALERTS.parent / "PROVENANCE.md").is_file()
+
+    res = CliRunner().invoke(main, ["score", "--example"], env=_home_env(official_model))
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert len(rows) == 8
+    # sub-directories two levels down are read (Ampel-ZTF/ipac_2017/)
+    assert {os.path.relpath(r["source"], EXAMPLE_ALERTS).split(os.sep)[0] for r in rows} == {
+        "Ampel-ZTF", "boom", "fink-alert-schemas", "kowalski", "pittgoogle-client", "ztf-avro-alert"}
+    want = {row["source_file"]: float(row["score_tf"]) for row in reference.rows}
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 7
+    for r in ok:
+        assert abs(float(r["score"]) - want[os.path.relpath(r["source"], EXAMPLE_ALERTS)]) < 2e-6, r
+    (bad,) = [r for r in rows if r["status"] != "ok"]
+    assert bad["status"] == "bad_cutout" and "JPEG" in bad["error"]
+    assert "scored 7, failed 1, 8 alerts" in res.stderr
+
+
+def test_score_needs_paths_or_example(official_model, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["score"], env=_home_env(official_model))
+    assert res.exit_code == 2 and "Missing argument 'PATHS...' (or --example" in res.output
+    res = runner.invoke(main, ["score", "--example", str(tmp_path)], env=_home_env(official_model))
+    assert res.exit_code == 2 and "give PATHs or --example, not both" in res.output

@@ -33,7 +33,7 @@ ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
 GPU_INSTALL_HINT = ("for CUDA/TensorRT the only ONNX Runtime installed must be onnxruntime-gpu: "
                     "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu "
-                    "(README, section GPU)")
+                    "(docs/gpu.md)")
 
 # the errors ONNX Runtime raises for a file it cannot load as a model (they derive from Exception only)
 _LOAD_ERRORS = tuple(getattr(_ort_errors, n) for n in ("Fail", "InvalidArgument", "NoSuchFile", "InvalidProtobuf",

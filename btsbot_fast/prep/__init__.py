@@ -93,8 +93,28 @@ class Preprocessed:
 
 def preprocess_paths(paths: Iterable[str | os.PathLike[str]], engine: str = "native", threads: int = 0,
                      batch_size: int = 1024) -> Preprocessed:
-    """Read and preprocess every alert record under ``paths`` into one in-memory :class:`Preprocessed`
-    (``btsbot-fast preprocess`` streams to an .npz instead: btsbot_fast/prep/npz.py)."""
+    """Read and preprocess every alert record under ``paths`` into memory: the model's inputs.
+
+    ``btsbot-fast preprocess`` streams to an ``.npz`` instead (btsbot_fast/prep/npz.py); for a night
+    too big for memory use :func:`path_batches`.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Files, directories (searched recursively), tar archives and Parquet alert tables.
+    engine : {"native", "python"}, default ``"native"``
+        The C++ core or the pure-Python twin (the ``[reference]`` extra).
+    threads : int, default 0
+        Native threads; 0: every core the process may run on.
+    batch_size : int, default 1024
+        Records read per native call.
+
+    Returns
+    -------
+    Preprocessed
+        ``triplets`` (N, 63, 63, 3) and ``metadata`` (N, 25) float32, with each record's ``candid``,
+        ``objectId``, ``jd``, ``status`` and message, in input order.
+    """
     parts = list(path_batches(paths, batch_size, engine, threads))
     n = sum(len(b) for b in parts)
     out = Preprocessed(np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), np.float32), np.empty((n, len(FEATURE_NAMES)), np.float32),

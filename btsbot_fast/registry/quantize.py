@@ -3,7 +3,7 @@
 ONNX Runtime's static quantization (``onnxruntime.quantization.quantize_static``) of the layers named in
 ``layers`` (default: convolutions 2-4 of mm_cnn; everything else stays fp32), QDQ format, int8 weights
 per output channel, int8 activations with MinMax ranges collected on real alerts (``calibration``). The
-choice was measured on real alerts (README, Fast mode; models/README.md): the first convolution and the
+choice was measured on real alerts (docs/fast-mode.md; models/README.md): the first convolution and the
 dense layers in int8 cost accuracy for no speed, per-tensor weights and percentile/entropy ranges were no
 better. The same model, alerts and library versions give the same bytes.
 

@@ -38,15 +38,43 @@ def _column(type: str, nullable: bool, role: str, doc: str = "", *, streamed: bo
 
 @dataclass(kw_only=True)
 class ScoreResult:
-    """The outcome for one alert record. ``score`` is None unless ``status == "ok"``; ``precision`` says
-    which model gave it, ``fp32`` (the exact model) or ``int8`` (``precision="fast"``, away from every
-    decision threshold; btsbot_fast/precision.py), None when there is no score; ``jd``, ``ra``, ``dec``,
-    ``magpsf`` and ``fid`` are the candidate's (None when the record has no readable candidate).
+    """The outcome for one alert record: one row of ``btsbot-fast score``'s output.
 
-    ``bts_candidate``: the Bright Transient Survey filter's verdict (btsbot_fast/prep/bts.py), whatever
-    the status: True / False, None when a field it reads is missing; ``bts_reject``: the failed criteria
-    (``"bright,stationary"``; ``""`` when it passes) or ``"missing:<field>"`` when unknown (a record
-    without a readable candidate: ``"missing:candidate"``)."""
+    Every alert record gets one, also a record that could not be scored (its ``status`` and ``error``
+    say why). ``as_dict()`` gives the row as the output files write it.
+
+    Attributes
+    ----------
+    objectId : str or None
+        The alert's object id (``ZTF20aajcdad``); None when the record could not be decoded.
+    candid : int or None
+        The alert's candidate id, a 64-bit integer.
+    jd, ra, dec, magpsf, fid : float, float, float, float, int or None
+        The candidate's time (Julian date), position (J2000 degrees), PSF magnitude and filter; None
+        when the record has no readable candidate.
+    score : float or None
+        BTSbot's probability that the alert is a bright transient; None unless ``status == "ok"``.
+    precision : str or None
+        The model the score came from: ``"fp32"`` (the exact model) or ``"int8"`` (``precision="fast"``,
+        away from every decision threshold; btsbot_fast/precision.py); None when there is no score.
+    status : str
+        The outcome, a :class:`~btsbot_fast.Status` label: ``"ok"``, ``"bad_cutout"``, ...
+    error : str
+        Why the record was not scored; ``""`` when it was.
+    bts_candidate : bool or None
+        The Bright Transient Survey filter's verdict (btsbot_fast/prep/bts.py), whatever the status;
+        None when a field it reads is missing.
+    bts_reject : str
+        The criteria the alert fails, comma-separated (``"bright,stationary"``; ``""`` when it passes),
+        or ``"missing:<field>"`` when the verdict is unknown (``"missing:candidate"`` for a record
+        without a readable candidate).
+    model, model_version : str
+        Which model scored it (``"btsbot-v1.0.1"``, ``"1.0.1"``).
+    source : str
+        Where the record came from: the file, ``archive.tar.gz::member.avro``, or a buffer's name.
+    record_index : int
+        The record's index in its file or buffer.
+    """
 
     objectId: str | None = _column("string", True, "id")
     candid: int | None = _column("long", True, "id")

@@ -53,24 +53,56 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
                       model_threads: int | None = None, home: str | os.PathLike[str] | None = None,
                       keep: Sequence[str] | None = None, result_ids: bool = False, precision: str = "exact",
                       decision_thresholds: Sequence[float] | None = None) -> Any:
-    """``df`` with ``btsbot_score``, ``btsbot_precision``, ``btsbot_status``, ``btsbot_error`` and the
-    ``btsbot_bts_*`` columns appended (columns of those names already there are replaced: re-scoring a
-    scored table). Lazy like any
-    transformation.
+    """Score an alert DataFrame: ``df`` with the score columns appended. Lazy, like any transformation.
 
-    ``model``: a registry name, ``.onnx`` file, model directory (or a ``ResolvedModel``), resolved on the
-    driver (``home``: the model cache, default ``$BTSBOT_FAST_HOME``) and broadcast to the executors.
-    ``batch_size``: alerts per model call. ``threads`` / ``model_threads``: native preprocessing / ONNX
-    Runtime intra-op threads per task; None (default) = ``spark.task.cpus``, which keeps each Python
-    worker to the cores Spark gave its task. ``keep``: the columns of ``df`` returned beside the scores
-    (default: all). Every row goes to a Python worker and, by default, comes back whole: leaving out the
-    cutouts and the history (e.g. ``keep=["objectId", "candid"]``) saves sending them back.
-    ``result_ids``: also return the ids and candidate values (``RESULT_ID_COLUMNS``: objectId, candid, jd,
-    ...) as scoring read them (the CLI's columns: candid from the top-level integer column, else the
-    candidate's), before the score columns;
-    needs ``keep`` without those names.
-    ``precision`` / ``decision_thresholds``: as for :class:`~btsbot_fast.Scorer` (``fast``: int8 scores,
-    exact ones near the thresholds; the int8 model is broadcast beside the fp32 one).
+    Appends ``btsbot_score``, ``btsbot_precision``, ``btsbot_status``, ``btsbot_error`` and the
+    ``btsbot_bts_*`` columns, one value per row, rows in the same order (columns of those names already
+    there are replaced: re-scoring a scored table). Scores and statuses are those ``btsbot-fast score``
+    gives for the same alerts.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+        A ZTF/Fink alert table (``objectId``, ``candid``, ``candidate``, ``prv_candidates``, the three
+        cutouts with ``stampData``). A DataFrame that is not one gets ``unsupported_schema`` rows.
+    model : str or path-like or ResolvedModel, default ``"btsbot-v1.0.1"``
+        A registry name, ``.onnx`` file or model directory, resolved on the driver (``home``: the model
+        cache, default ``$BTSBOT_FAST_HOME``) and broadcast to the executors.
+    batch_size : int, default 64
+        Alerts per model call.
+    threads, model_threads : int or None, default None
+        Native preprocessing / ONNX Runtime intra-op threads per task; None: ``spark.task.cpus``, which
+        keeps each Python worker to the cores Spark gave its task.
+    home : str or path-like or None, default None
+        The driver's model cache.
+    keep : sequence of str or None, default None
+        The columns of ``df`` returned beside the scores (default: all). Every row goes to a Python
+        worker and, by default, comes back whole: leaving out the cutouts and the history (e.g.
+        ``keep=["objectId", "candid"]``) saves sending them back.
+    result_ids : bool, default False
+        Also return ``objectId, candid, jd, ra, dec, magpsf, fid`` (``RESULT_ID_COLUMNS``) as scoring read them (the CLI's columns: candid
+        from the top-level integer column, else the candidate's), before the score columns; needs
+        ``keep`` without those names.
+    precision, decision_thresholds
+        As for :class:`~btsbot_fast.Scorer` (``fast``: int8 scores, exact ones near the thresholds; the
+        int8 model is broadcast beside the fp32 one).
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``df`` (or its ``keep`` columns) with the score columns.
+
+    Raises
+    ------
+    ValueError
+        Unusable options (``batch_size < 1``, a ``keep`` column that is not there ...).
+
+    Examples
+    --------
+    >>> from btsbot_fast.spark import with_btsbot_score
+    >>> scored = with_btsbot_score(spark.read.parquet("/archive/ztf/2024/"),  # doctest: +SKIP
+    ...                            keep=["objectId", "candid"])
+    >>> scored.where("btsbot_score > 0.5").show()  # doctest: +SKIP
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")

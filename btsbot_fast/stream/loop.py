@@ -452,9 +452,46 @@ def run_stream(*, bootstrap_servers: str, group_id: str, topics: Iterable[str] =
                model: str | os.PathLike[str] = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH_SIZE,
                idle_timeout: float | None = None, max_alerts: int | None = None, scorer: Scorer | None = None,
                **options: Any) -> StreamSummary:
-    """Build a :class:`Scorer` (unless one is given) and a :class:`StreamScorer`, and run it until it stops;
-    SIGINT/SIGTERM stop it gracefully when called from the main thread. ``options`` are
-    :class:`StreamScorer`'s keyword arguments (``output_topic``, ``output_file``, ``on_batch``...)."""
+    """Score a Kafka stream until it stops: what ``btsbot-fast stream`` does.
+
+    Builds a :class:`~btsbot_fast.Scorer` (unless one is given) and a :class:`StreamScorer`, and runs
+    it; SIGINT/SIGTERM stop it gracefully (the current batch finished, flushed and committed) when called
+    from the main thread. Offsets are committed only once a batch's rows are durable: at least once.
+
+    Parameters
+    ----------
+    bootstrap_servers : str
+        ``HOST:PORT[,HOST:PORT...]`` of the Kafka brokers.
+    group_id : str
+        The consumer group; a restart with the same group goes on where the last commit left off.
+    topics : iterable of str, optional
+        Topics to consume; or ``topic_pattern``, a regular expression (``^ztf_\\d{8}_programid1$``).
+    topic_pattern : str or None, optional
+        Consume every topic that matches, also those created later.
+    model, batch_size
+        As for :class:`~btsbot_fast.Scorer`; ignored when ``scorer`` is given.
+    idle_timeout : float or None, optional
+        Stop after this many seconds without a message.
+    max_alerts : int or None, optional
+        Stop after this many messages.
+    scorer : Scorer or None, optional
+        A scorer to use instead of building one.
+    **options
+        :class:`StreamScorer`'s keyword arguments (``output_topic``, ``output_file``, ``on_batch``,
+        ``kafka_config``, ``from_beginning`` ...).
+
+    Returns
+    -------
+    StreamSummary
+        Counts of the run: messages, rows per status, alerts per second, commits.
+
+    Raises
+    ------
+    StreamError
+        The brokers cannot be reached, a topic does not exist or an output cannot be written.
+    StreamHookError
+        ``on_batch`` raised; that batch's offsets are not committed.
+    """
     scorer = scorer or Scorer(model, batch_size=batch_size)
     stream = StreamScorer(scorer, bootstrap_servers=bootstrap_servers, group_id=group_id, topics=list(topics),
                           topic_pattern=topic_pattern, **options)
