@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from .messages import install_hint
+
 COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "precision", "status", "error", "bts_candidate",
            "bts_reject", "model", "model_version", "source", "record_index")
 #: float32 values, written with 9 significant digits (enough to round-trip any float32)
@@ -59,7 +61,7 @@ def require_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise ValueError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from None
+        raise ValueError("parquet output needs pyarrow: " + install_hint("parquet")) from None
 
 
 class OutputLockedError(OSError):

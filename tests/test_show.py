@@ -345,9 +345,9 @@ def test_show_and_report_say_which_extra_is_missing(tmp_path, monkeypatch, data_
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [report] extra were not installed
     res = CliRunner().invoke(main, ["show", str(data_root / KOWALSKI), "-o", str(tmp_path / "x.png")])
-    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    assert res.exit_code == 1 and 'pip install "btsbot-fast[report]"' in res.output
     res = CliRunner().invoke(main, ["report", str(data_root / KOWALSKI), "-o", str(tmp_path / "page")])
-    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    assert res.exit_code == 1 and 'pip install "btsbot-fast[report]"' in res.output
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "page").exists()
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..messages import install_hint
 from .config import TOKEN_ENV
 
-INSTALL_HINT = "acting on SkyPortal needs requests: pip install 'btsbot-fast[autoscan]'"
+INSTALL_HINT = "acting on SkyPortal needs requests: " + install_hint("autoscan")
 
 
 class SkyPortalError(Exception):

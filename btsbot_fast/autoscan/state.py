@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..messages import install_hint
+
 SCHEMA_VERSION = "1"
-POSTGRES_INSTALL_HINT = "a PostgreSQL state needs psycopg 3: pip install 'btsbot-fast[postgres]'"
+POSTGRES_INSTALL_HINT = "a PostgreSQL state needs psycopg 3: " + install_hint("postgres")
 #: SQLite's limit on bound parameters is 999 on old builds: membership tests go in chunks of this size
 _IN_CHUNK = 500
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..messages import install_hint
 from ..prep.variant import STAMP_SIZE
 from .alert import CHANNELS, FILTERS, AlertView
 
-REPORT_HINT = "pip install 'btsbot-fast[report]'"
+REPORT_HINT = install_hint("report")
 TILE_GAP = 3
 BAND_COLORS = {1: "#2a9d3a", 2: "#d62728", 3: "#e0a800", None: "0.4"}
 #: the figure's size in inches at FIGURE_DPI: 1400 x 820 px with the occlusion row, 1400 x 620 without
@@ -25,13 +26,19 @@ FIGURE_SIZE = (14.0, 8.2)  # with the occlusion row; 6.2 in high without it
 FIGURE_DPI = 100
 
 
-def require_figures(what: str = "figures") -> None:
+def require_figures(what: str = "drawing figures") -> None:
     """An ImportError naming the extra to install when matplotlib or astropy is missing."""
-    try:
-        import astropy.visualization  # noqa: F401
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"{what} need matplotlib and astropy ({exc.name} is missing): {REPORT_HINT}") from None
+    import importlib
+
+    missing = []
+    for module in ("matplotlib", "astropy.visualization"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module.split(".")[0])
+    if missing:
+        raise ImportError(f"{what} needs matplotlib and astropy ({' and '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} missing): {REPORT_HINT}")
 
 
 def scanner_stretch(image: np.ndarray | None) -> np.ndarray | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..messages import plural
 from ..scorer_options import ScorerOptions, scorer_options
 
 
@@ -148,8 +149,9 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
         if scan is not None:
             _close_autoscan(scan, autoscan_report)
     failed = sum(n for s, n in summary.status.items() if s != "ok")
-    click.echo(f"stream: stopped ({summary.stopped_by}): {summary.messages} alerts, {summary.rows} rows "
-               f"({failed} failed), {summary.commits} commits, {summary.alerts_per_second:,.1f} alerts/s "
+    click.echo(f"stream: stopped ({summary.stopped_by}): {plural(summary.messages, 'alert')}, "
+               f"{plural(summary.rows, 'row')} ({failed} failed), {plural(summary.commits, 'commit')}, "
+               f"{summary.alerts_per_second:,.1f} alerts/s "
                f"with {scorer.model_name}", err=True)
 
 
@@ -183,12 +185,14 @@ def _close_autoscan(scan, report_dir: Path | None) -> None:
         st = scan.stats
         done, failed = st.actions_in("done"), st.actions_in("failed")
         on = "BTS candidates" if scan.candidates == "bts" else "all sources"
-        click.echo(f"autoscan {scan.policy.name} on {on}: {len(st.sources)} sources "
-                   f"({len(st.candidate_sources)} BTS candidates), {st.new_alerts} new alerts, "
-                   f"{sum(st.decisions.values())} new decisions, {done} actions done, {failed} failed "
-                   "(dead-lettered; see the autoscan command's --retry-failed)", err=True)
+        dead = (" (dead-lettered; rerun autoscan with --retry-failed once the cause is fixed)"
+                if failed else "")
+        click.echo(f"autoscan {scan.policy.name} on {on}: {plural(len(st.sources), 'source')} "
+                   f"({plural(len(st.candidate_sources), 'BTS candidate')}), {plural(st.new_alerts, 'new alert')}, "
+                   f"{plural(sum(st.decisions.values()), 'new decision')}, {plural(done, 'action')} done, "
+                   f"{failed} failed{dead}", err=True)
         if still_open:
-            click.echo(f"autoscan: {still_open} action(s) not sent yet stay queued in the state: the next run "
+            click.echo(f"autoscan: {plural(still_open, 'action')} not sent yet stay queued in the state: the next run "
                        f"sends them, or `btsbot-fast autoscan --send-pending {safe_url(scan.config.state)} "
                        "--skyportal-url URL`", err=True)
     finally:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..messages import install_hint
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
 from .rows import (MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row,
@@ -82,7 +83,7 @@ def _require_kafka():
     try:
         import confluent_kafka
     except ImportError:
-        raise ImportError("streaming needs confluent-kafka: pip install 'btsbot-fast[kafka]'") from None
+        raise ImportError("streaming needs confluent-kafka: " + install_hint("kafka")) from None
     return confluent_kafka
 
 
