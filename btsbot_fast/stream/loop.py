@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from ..messages import install_hint
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
+from .kafka_logs import RepeatFolder
 from .rows import (MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row,
                    utc_now)
 from .sinks import KafkaTopicSink, Sink, SinkError, open_file_sink
@@ -146,6 +147,8 @@ class StreamScorer:
         self._closing = False
         self._committed: dict[tuple[str, int], int] = {}
         self.stats = StreamStats()
+        #: librdkafka's repeated lines (an unreachable broker: many a second) folded into a count
+        self._repeats = RepeatFolder(kafka_log)
 
     # --- control ---------------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -175,11 +178,12 @@ class StreamScorer:
         ck = _require_kafka()
         # every line of the stream's loggers passes the redactor (a filter acts on its own logger's records)
         for logger in (log, kafka_log):
-            for f in [f for f in logger.filters if isinstance(f, (RedactingFilter, _ScopeNoiseFilter))]:
+            for f in [f for f in logger.filters if isinstance(f, (RedactingFilter, _ScopeNoiseFilter, RepeatFolder))]:
                 logger.removeFilter(f)
         kafka_log.addFilter(_ScopeNoiseFilter())
         for logger in (log, kafka_log):
             logger.addFilter(RedactingFilter(self.redact))
+        kafka_log.addFilter(self._repeats)
         try:
             consumer = ck.Consumer(self._consumer_config())
         except ck.KafkaException as exc:
@@ -287,6 +291,7 @@ class StreamScorer:
             raise StreamError(str(exc)) from None
         finally:
             self._close()
+            self._repeats.flush()  # the count of a repeated line comes before the stream's own error
             reporter.report(self.stats.snapshot(final_lag), final=True)
             reporter.close()
         return StreamSummary(self.stats.messages, self.stats.rows, dict(self.stats.status), self.stats.commits,
