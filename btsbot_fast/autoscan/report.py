@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..messages import install_hint
 from ..evaluate.figures import pyplot, save
+from ..messages import install_hint
 from .runner import Autoscan, jd_to_unix, unix_to_utc
 
 

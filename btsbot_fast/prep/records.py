@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..messages import install_hint
 from ..io.records import AlertRecord
+from ..messages import install_hint
 from ..status import Status
 from ..threads import native_threads
 from .batch import Batch, empty_arrays

@@ -247,8 +247,8 @@ def not_found_message(name: str, home: Path) -> str:
     close = difflib.get_close_matches(name, names, n=1)
     lines = [f"no model named {name!r}: it is neither a registry entry ({', '.join(names)}) nor in the model cache"
              + (f"; did you mean {close[0]}?" if close else "."),
-             "Pass a registry name, a path to a .onnx file or a training run directory, or import a model of "
-             "your own first:",
+             ("Pass a registry name, a path to a .onnx file or a training run directory, or import a model of "
+              "your own first:"),
              f"  btsbot-fast models import /path/to/saved_model_or.tar --name {name}"]
     return "\n".join(lines + [where])
 

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..autoscan.inputs import cell_float, cell_int
-from ..policies import DEFAULT_POLICIES, Policy, parse_verdict
 from ..messages import plural
+from ..policies import DEFAULT_POLICIES, Policy, parse_verdict
 from .alert import score_text
 from .figure import jd_utc
 
