@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ..messages import install_hint
+from ..messages import install_hint, plural
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
 from .kafka_logs import RepeatFolder
@@ -198,7 +198,7 @@ class StreamScorer:
         missing = [t for t in self.topics if t not in metadata.topics or metadata.topics[t].error is not None]
         if missing:
             raise StreamError(f"unknown topic(s) on {self.bootstrap_servers}: {', '.join(missing)} "
-                              f"(the brokers list {len(metadata.topics)} topic(s); use --topic-pattern to wait "
+                              f"(the brokers list {plural(len(metadata.topics), 'topic')}; use --topic-pattern to wait "
                               "for topics that do not exist yet)")
         if self.topic_pattern:
             import re
@@ -236,7 +236,8 @@ class StreamScorer:
         for _, offsets in self._pending:
             for tp in lost:
                 offsets.pop(tp, None)
-        log.warning("lost %d partition(s) to a rebalance; their uncommitted messages will be scored again", len(lost))
+        log.warning("lost %s to a rebalance; their uncommitted messages will be scored again",
+                    plural(len(lost), "partition"))
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self, *, idle_timeout: float | None = None, max_alerts: int | None = None) -> StreamSummary:
