@@ -176,3 +176,14 @@ def test_help_says_how_score_ends_and_what_every_preprocess_option_does():
     assert "\n    2  a wrong option" in score
     pre = CliRunner().invoke(main, ["preprocess", "--help"]).output
     assert re.search(r"--batch-size INTEGER RANGE\s+Alerts per preprocessed batch", pre), pre
+
+
+def test_the_live_autoscan_line_names_dead_letters_only_when_there_are_some():
+    from btsbot_fast.stream.commands import autoscan_line
+
+    assert autoscan_line("bts_p1", True, 1, 1, 1, 1, 1, 0) == (
+        "autoscan bts_p1 on BTS candidates: 1 source (1 BTS candidate), 1 new alert, 1 new decision, 1 action done, "
+        "0 failed")
+    assert autoscan_line("gt1", False, 12, 0, 30, 2, 3, 1) == (
+        "autoscan gt1 on all sources: 12 sources (0 BTS candidates), 30 new alerts, 2 new decisions, 3 actions done, "
+        "1 failed (dead-lettered; rerun autoscan with --retry-failed once the cause is fixed)")

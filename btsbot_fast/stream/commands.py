@@ -173,6 +173,15 @@ def _open_autoscan(config_path: Path, report_dir: Path | None):
         raise click.ClickException(str(exc)) from None
 
 
+def autoscan_line(policy: str, on_candidates: bool, sources: int, candidates: int, new_alerts: int, decisions: int,
+                  done: int, failed: int) -> str:
+    """The live autoscan's closing line; the dead letters and their remedy only when there are some."""
+    dead = " (dead-lettered; rerun autoscan with --retry-failed once the cause is fixed)" if failed else ""
+    return (f"autoscan {policy} on {'BTS candidates' if on_candidates else 'all sources'}: "
+            f"{plural(sources, 'source')} ({plural(candidates, 'BTS candidate')}), {plural(new_alerts, 'new alert')}, "
+            f"{plural(decisions, 'new decision')}, {plural(done, 'action')} done, {failed} failed{dead}")
+
+
 def _close_autoscan(scan, report_dir: Path | None) -> None:
     from ..autoscan.state import safe_url
 
@@ -183,14 +192,9 @@ def _close_autoscan(scan, report_dir: Path | None) -> None:
 
             write_report(scan, report_dir)
         st = scan.stats
-        done, failed = st.actions_in("done"), st.actions_in("failed")
-        on = "BTS candidates" if scan.candidates == "bts" else "all sources"
-        dead = (" (dead-lettered; rerun autoscan with --retry-failed once the cause is fixed)"
-                if failed else "")
-        click.echo(f"autoscan {scan.policy.name} on {on}: {plural(len(st.sources), 'source')} "
-                   f"({plural(len(st.candidate_sources), 'BTS candidate')}), {plural(st.new_alerts, 'new alert')}, "
-                   f"{plural(sum(st.decisions.values()), 'new decision')}, {plural(done, 'action')} done, "
-                   f"{failed} failed{dead}", err=True)
+        click.echo(autoscan_line(scan.policy.name, scan.candidates == "bts", len(st.sources),
+                                 len(st.candidate_sources), st.new_alerts, sum(st.decisions.values()),
+                                 st.actions_in("done"), st.actions_in("failed")), err=True)
         if still_open:
             click.echo(f"autoscan: {plural(still_open, 'action')} not sent yet stay queued in the state: the next run "
                        f"sends them, or `btsbot-fast autoscan --send-pending {safe_url(scan.config.state)} "
