@@ -37,9 +37,12 @@ def test_an_unreachable_broker_is_one_line_a_count_and_the_clear_error(official_
     assert res.exit_code == 1, res.output
     lines = res.stderr.splitlines()
     refused = [i for i, line in enumerate(lines) if f"Connect to ipv4#127.0.0.1:{port} failed" in line]
-    assert len(refused) == 1, res.stderr  # librdkafka retried many times: shown once
-    count = lines[refused[0] + 1]
-    assert re.fullmatch(r"stream: error: \(the line above came \d+ more times?\)", count), res.stderr
+    assert len(refused) == 2, res.stderr  # librdkafka retried many times: shown once, then counted
+    count = lines[refused[1]]
+    assert refused[1] == refused[0] + 1 and lines[refused[0]].startswith("stream: error: FAIL ["), res.stderr
+    assert re.fullmatch(rf"stream: error: \(\d+ more times?: 127.0.0.1:{port}/bootstrap: Connect to "
+                        rf"ipv4#127.0.0.1:{port} failed: Connection refused \(after \d+ms in state CONNECT\)\)",
+                        count), res.stderr
     assert int(re.search(r"\d+", count).group()) >= 3  # several reconnects in 3 s, all folded
     assert lines[-1] == (f"Error: cannot reach the Kafka brokers at 127.0.0.1:{port} within 3 s (Failed to get "
                          "metadata: Local: Broker transport failure); check --bootstrap-servers and the security "
@@ -63,7 +66,7 @@ def test_repeat_folder_counts_repeats_up_to_what_librdkafka_varies():
     folder = RepeatFolder(logger)
     logger.addFilter(folder)
     try:
-        fail = "FAIL [c#consumer-{}] b: Connect to ipv4#127.0.0.1:9 failed: refused (after {}ms in state CONNECT)"
+        fail = "FAIL [c#consumer-{}] [thrd:b]: b: Connect to ipv4#127.0.0.1:9 failed: refused (after {}ms in state CONNECT)"
         for i in range(5):
             logger.error(fail.format(1 + i % 2, i))
         logger.error("a different line")
@@ -74,8 +77,8 @@ def test_repeat_folder_counts_repeats_up_to_what_librdkafka_varies():
     finally:
         logger.removeFilter(folder)
         logger.removeHandler(handler)
-    assert seen == [fail.format(1, 0), "(the line above came 4 more times)", "a different line",
-                    "(the line above came 1 more time)", "a third line"]
+    assert seen == [fail.format(1, 0), "(4 more times: b: Connect to ipv4#127.0.0.1:9 failed: refused (after 4ms in "
+                    "state CONNECT))", "a different line", "(1 more time: a different line)", "a third line"]
 
 
 def test_a_lasting_run_of_repeats_is_reported_as_it_goes():
@@ -93,7 +96,7 @@ def test_a_lasting_run_of_repeats_is_reported_as_it_goes():
     logger.addFilter(RepeatFolder(logger, report_every=0.0))  # every repeat is "a minute later"
     for _ in range(3):
         logger.error("broker down")
-    assert seen == ["broker down", "(the line above came 1 more time)", "(the line above came 1 more time)"]
+    assert seen == ["broker down", "(1 more time: broker down)", "(1 more time: broker down)"]
 
 
 def test_every_install_hint_has_the_one_form():

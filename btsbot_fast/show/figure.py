@@ -251,7 +251,6 @@ class _LightCurve:
             self.legends[key] = Legend(ax, *zip(*entries), fontsize=7, loc="upper left", ncol=2)
         ax.legend_ = self.legends.get(key)
 
-
     def _place_note(self, xy: tuple[float, float]) -> None:
         """"this alert" level with the ringed point, on the side towards the middle of the axes: the alert
         is often the newest (right edge) and brightest (top) point, where a label above it left the axes."""

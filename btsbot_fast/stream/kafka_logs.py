@@ -3,7 +3,7 @@ line many times a second (``Connect to ipv4#127.0.0.1:9092 failed: Connection re
 one clear error the stream raises after ``--connect-timeout``.
 
 :class:`RepeatFolder` lets the first of a run of identical lines through and counts the rest; the count
-comes out as one line when a different line arrives, when the stream flushes it (before its own error,
+comes out as one line (the count and the line, without librdkafka's prefix) when a different line arrives, when the stream flushes it (before its own error,
 at the end of a run), and once a minute while the run of repeats goes on (an outage mid-night still
 shows it is ongoing). Lines are "identical" up to what librdkafka varies between them: the milliseconds
 in ``(after 0ms in state CONNECT)``, its own "N identical error(s) suppressed" note and the client's
@@ -21,6 +21,8 @@ from ..messages import plural
 
 #: the parts of a librdkafka line that change between repeats of the same event
 _VARYING = re.compile(r"\d+ms|, \d+ identical error\(s\) suppressed|#(consumer|producer)-\d+")
+#: librdkafka's "FAIL [btsbot-fast-host#consumer-1] [thrd:127.0.0.1:9/bootstrap]: " before what happened
+_PREFIX = re.compile(r"^[A-Z_]+ \[[^\]]*\] \[[^\]]*\]: ")
 #: a run of repeats that lasts is reported this often (seconds)
 REPORT_EVERY = 60.0
 
@@ -66,8 +68,9 @@ class RepeatFolder(logging.Filter):
         self._last, self._repeats, self._since = None, 0, now
         if last is None or n == 0:
             return None
-        # no duration: librdkafka's lines reach Python in bursts (when the client is polled), not when logged
-        text = f"(the line above came {plural(n, 'more time')})"
+        # the line itself, less librdkafka's "FAIL [client] [thrd:...]: " prefix: other output (the stats
+        # line) may come in between; no duration: librdkafka's lines reach Python in bursts, when polled
+        text = f"({plural(n, 'more time')}: {_PREFIX.sub('', last.getMessage(), count=1)})"
         return logging.makeLogRecord({"name": last.name, "levelno": last.levelno, "levelname": last.levelname,
                                       "msg": text, "args": None, "folded_count": True})
 
