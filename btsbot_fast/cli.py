@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .backends import ModelRunError
+from .messages import plural
 from .output import ResultWriter
 from .scorer_options import ScorerOptions, engine_option, scorer_options, threads_option
 
@@ -40,7 +41,7 @@ class _Progress:
             return
         self.last = now
         rate = done / max(now - self.start, 1e-9)
-        click.echo(f"\r{done} alerts ({failed} failed), {rate:,.0f} alerts/s ", nl=final, err=True)
+        click.echo(f"\r{plural(done, 'alert')} ({failed} failed), {rate:,.0f} alerts/s ", nl=final, err=True)
 
 
 def _progress_allowed(rows_to_stdout: bool) -> bool:
@@ -107,8 +108,12 @@ def score(paths, example, output, fmt, scorer_options: ScorerOptions, progress) 
     """Score alert files, directories (searched recursively), .tar/.tar.gz nights and Parquet alert
     tables. One row per alert record; `--example` scores the sample that ships with the package.
 
-    Exits 0 when every PATH held alerts, even if some of them failed (their rows say why); exits 1 when
-    a PATH does not exist or a directory/archive holds no alert file."""
+    \b
+    Exit status:
+      0  every PATH held alerts, even if some of them failed (their rows say why)
+      1  a PATH does not exist, a directory or archive holds no alert file, the model
+         cannot be opened, or the output cannot be written
+      2  a wrong option or value (see --help)"""
     if example and paths:
         raise click.UsageError("give PATHs or --example, not both")
     if example:
@@ -151,7 +156,7 @@ def score(paths, example, output, fmt, scorer_options: ScorerOptions, progress) 
     screen = scorer.screening
     fast = (f", precision fast: {screen.rescored} of {screen.screened} re-scored in fp32 near "
             f"{', '.join(f'{t:g}' for t in scorer.decision_thresholds)}") if screen is not None else ""
-    click.echo(f"scored {done - failed}, failed {failed}, {done} alerts in {elapsed:.2f} s "
+    click.echo(f"scored {done - failed}, failed {failed}, {plural(done, 'alert')} in {elapsed:.2f} s "
                f"({done / max(elapsed, 1e-9):,.0f} alerts/s) with {scorer.model_name} on {scorer_options.device}"
                f"{fast}{where}", err=True)
     empty = tally.empty()
@@ -163,7 +168,8 @@ def score(paths, example, output, fmt, scorer_options: ScorerOptions, progress) 
 @_paths_arg
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .npz file.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Alerts per preprocessed batch (up to three batches are in memory at once).")
 @threads_option
 @engine_option
 def preprocess(paths, output, batch_size, threads, engine) -> None:
@@ -179,7 +185,7 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
     # batch k+1 is preprocessed (GIL released) while batch k is written; 3 array sets in turn: the one
     # written, the one queued, the one being filled
     rows, ok = write_npz(prefetched(path_batches(paths, batch_size, engine, threads, recycle=3), 1), output)
-    click.echo(f"preprocessed {rows} alerts ({ok} ok, {rows - ok} failed) -> {output}", err=True)
+    click.echo(f"preprocessed {plural(rows, 'alert')} ({ok} ok, {rows - ok} failed) -> {output}", err=True)
 
 
 def _register_subcommands() -> None:

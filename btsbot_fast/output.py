@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from .messages import install_hint
 from .rows import SCORE_COLUMNS, csv_cell
 
 #: the columns of every row, in order (btsbot_fast.rows: the fields of ScoreResult)
@@ -49,7 +50,7 @@ def require_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise ValueError("parquet output needs pyarrow: pip install 'btsbot-fast[parquet]'") from None
+        raise ValueError("parquet output needs pyarrow: " + install_hint("parquet")) from None
 
 
 class OutputLockedError(OSError):

@@ -212,7 +212,7 @@ def test_score_without_pyarrow_writes_a_row_per_parquet_file(data_root, official
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = {r["source"]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert rows[str(src)]["status"] == "decode_error" and "pip install 'btsbot-fast[parquet]'" in rows[str(src)]["error"]
+    assert rows[str(src)]["status"] == "decode_error" and 'pip install "btsbot-fast[parquet]"' in rows[str(src)]["error"]
     assert rows[str(avro)]["status"] == "ok"
 
 

@@ -275,7 +275,7 @@ def test_without_pyarrow_each_parquet_file_gets_a_row_saying_how_to_install(pref
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     recs = list(read_alerts([pref.files[0]]))
     assert len(recs) == 1 and recs[0].status == Status.DECODE_ERROR
-    assert "pip install 'btsbot-fast[parquet]'" in recs[0].message
+    assert 'pip install "btsbot-fast[parquet]"' in recs[0].message
 
 
 def test_directory_walk(pref, reference):

@@ -236,7 +236,7 @@ def _chrome():
     return webdriver.Chrome(options=opts, service=Service(driver))
 
 
-def test_report_page_in_chromium(night):
+def test_report_page_in_chromium(night, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -286,8 +286,24 @@ def test_report_page_in_chromium(night):
         assert column("object-id") == ["ZTF20aajcdad"]
         Select(browser.find_element(By.ID, "f-decision")).select_by_value("all")
 
+        # the rank orders the sources as the page lists them; near 1 the scores show 6 decimals
+        browser.find_element(By.CSS_SELECTOR, '#sources th[data-key="rank"]').click()  # descending
+        browser.find_element(By.CSS_SELECTOR, '#sources th[data-key="rank"]').click()  # ascending
+        ranks = [int(r) for r in column("rank")]
+        assert ranks == list(range(1, n + 1))
+        by_rank = [float(s) for s in column("score") if s]
+        assert by_rank == sorted(by_rank, reverse=True)
+        cells = browser.find_elements(By.CSS_SELECTOR, 'tr[data-object-id="ZTF20aajcdad"] td')
+        assert cells[0].text == "1" and re.fullmatch(r"0\.9996\d\d", cells[2].text), [c.text for c in cells]
+        # a screenshot as a person sees the page: the table is drawn, not blank
+        shot = tmp_path / "page.png"
+        assert browser.save_screenshot(str(shot))
+        assert png_size(shot) == tuple(browser.execute_script("return [window.innerWidth, window.innerHeight]")) \
+            or png_size(shot)[0] >= 1000
+        assert_not_blank(shot, 0.05)
+
         # a click opens the source's section: its show figure loads, its alert rows are there
-        browser.find_element(By.CSS_SELECTOR, 'tr[data-object-id="ZTF20aajcdad"] td:nth-child(2)').click()
+        browser.find_element(By.CSS_SELECTOR, 'tr[data-object-id="ZTF20aajcdad"] td:nth-child(3)').click()
         section = browser.find_element(By.ID, "src-ZTF20aajcdad")
         assert section.is_displayed()
         assert browser.execute_script(
@@ -345,9 +361,9 @@ def test_show_and_report_say_which_extra_is_missing(tmp_path, monkeypatch, data_
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [report] extra were not installed
     res = CliRunner().invoke(main, ["show", str(data_root / KOWALSKI), "-o", str(tmp_path / "x.png")])
-    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    assert res.exit_code == 1 and 'pip install "btsbot-fast[report]"' in res.output
     res = CliRunner().invoke(main, ["report", str(data_root / KOWALSKI), "-o", str(tmp_path / "page")])
-    assert res.exit_code == 1 and "pip install 'btsbot-fast[report]'" in res.output
+    assert res.exit_code == 1 and 'pip install "btsbot-fast[report]"' in res.output
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "page").exists()
 
 
@@ -370,3 +386,78 @@ def test_page_decisions_follow_the_bts_candidacy_rule_when_rows_carry_verdicts()
     plain = [{k: v for k, v in r.items() if not k.startswith("bts_")} for r in rows]
     _, sources = group_sources(plain, [gt1])
     assert {s.object_id: s.decisions["gt1"].candid for s in sources} == {"ZTFa": 1, "ZTFb": 3}
+
+
+def test_show_figure_explains_its_saliency_map(tmp_path, data_root, scorer):
+    """What a reader needs to read the figure is on it: both colours of the occlusion map and its scale, why a
+    near-certain score leaves the map faint, one score in header and footer, "this alert" inside its axes."""
+    from btsbot_fast.show import figure
+    from btsbot_fast.show.alert import score_text
+
+    view = show_alert(scorer, [data_root / KOWALSKI], output=tmp_path / "s.png", saliency=True)
+    drawn = figure._FIGURES[3]
+    occ = view.occlusion
+    assert drawn.occlusion.title.get_text() == ("occlusion saliency: red = masking the patch lowers the score, "
+                                                "blue = raises it, grey = no change")
+    top, middle, bottom = (t.get_text() for t in drawn.key_labels)
+    assert (top, middle, bottom) == (f"+{occ.largest:.2g}\n(score\ndrops)", "0", f"(score\nrises)\n\u2212{occ.largest:.2g}")
+    # header and footer print the same score
+    shown = score_text(view.result.score)
+    assert shown == "0.999685" and score_text(occ.base) == shown
+    assert f"score {shown} " in drawn.title.get_text() and f"score {shown} minus the masked score" in drawn.method.get_text()
+    # near 1 the map is faint, and the figure says why
+    assert occ.largest < 0.01
+    assert drawn.faint.get_text() == (f"a faint map: at {shown} the model is near certain and no single patch moves "
+                                      f"the score by more than {occ.largest:.2g}; the colours are scaled to that "
+                                      "largest change")
+    # the colour key really is red at the top and blue at the bottom (pixels of the written PNG)
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(tmp_path / "s.png")[..., :3]
+    renderer = drawn.fig.canvas.get_renderer()
+    key = next(ax for ax in drawn.fig.axes if ax.get_images() and ax.get_position().width < 0.02)
+    box = key.get_window_extent(renderer)
+    cx, h = int((box.x0 + box.x1) / 2), img.shape[0]
+    red, blue = img[h - int(box.y1) + 3, cx], img[h - int(box.y0) - 3, cx]
+    assert red[0] > red[2] + 0.15 and blue[2] > blue[0] + 0.15, (red, blue)
+    # "this alert" stays inside the light curve's axes
+    lc = drawn.light_curve
+    note, axes = lc.note.get_window_extent(renderer), lc.ax.get_window_extent(renderer)
+    assert lc.note.get_visible() and axes.x0 <= note.x0 and note.x1 <= axes.x1 and axes.y0 <= note.y0 \
+        and note.y1 <= axes.y1, (note, axes)
+
+
+def test_occlusion_note_says_why_a_map_shows_little():
+    from btsbot_fast.show.alert import Occlusion
+
+    assert Occlusion(1.0, np.zeros((3, 7, 7)), 9).note == (
+        "no patch changes the score at all: at 1.000000 the model is saturated (no single patch decides it), so "
+        "the map is uniform grey")
+    drop = np.zeros((3, 7, 7))
+    drop[2, 3, 3] = 0.2
+    assert Occlusion(0.6, drop, 9).note == "" and Occlusion(0.6, drop, 9).largest == 0.2
+
+
+def test_page_ranks_sources_near_1_and_prints_the_digits_that_differ():
+    from btsbot_fast.policies import Policy
+    from btsbot_fast.show.page import group_sources, render_page
+
+    def row(oid, candid, score):
+        return {"objectId": oid, "candid": candid, "jd": 2460000.5 + candid / 10, "magpsf": 18.0, "fid": 1,
+                "score": score, "status": "ok" if score is not None else "missing_cutout", "error": "",
+                "source": "x.avro", "record_index": 0}
+
+    rows = [row("ZTFone", 1, 1.0), row("ZTFtwo", 2, 1.0), row("ZTFtwo", 3, 0.9), row("ZTFhigh", 4, 0.999690),
+            row("ZTFlow", 5, 0.999684), row("ZTFmid", 6, 0.5), row("ZTFnone", 7, None)]
+    gt1 = Policy.parse("gt1")
+    alerts, sources = group_sources(rows, [gt1])
+    assert [s.object_id for s in sources] == ["ZTFtwo", "ZTFone", "ZTFhigh", "ZTFlow", "ZTFmid", "ZTFnone"]
+    text = render_page(alerts, sources, gt1, [gt1], {}, "t")
+    cells = re.findall(r'<tr data-object-id="(\w+)" data-rank="(\d+)".*?<td>\d+</td><td><a [^>]+>\w+</a></td>'
+                       r"<td>([^<]+)</td>", text)
+    assert cells == [("ZTFtwo", "1", "1.000000"), ("ZTFone", "2", "1.000000"), ("ZTFhigh", "3", "0.999690"),
+                     ("ZTFlow", "4", "0.999684"), ("ZTFmid", "5", "0.5000"), ("ZTFnone", "6", "—")]
+    assert ('<p class="muted">rank: by best score; 2 sources share a best score with another; 2 sources reach '
+            "exactly 1, the most the model's float32 output can say: those are ordered by their next best alerts' "
+            "scores, then by their number of alerts.</p>") in text
+    assert "<p>7 alerts, 6 scored, 1 failed; 6 sources" in text and "rank 1: best score 1.000000" in text

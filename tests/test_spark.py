@@ -308,7 +308,7 @@ def test_import_without_pyspark_says_how_to_install(monkeypatch):
     for name in [m for m in sys.modules if m == "btsbot_fast.spark" or m.startswith("btsbot_fast.spark.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "pyspark", None)
-    with pytest.raises(ImportError, match=r"pip install 'btsbot-fast\[spark\]'"):
+    with pytest.raises(ImportError, match=r'pip install "btsbot-fast\[spark\]"'):
         import btsbot_fast.spark  # noqa: F401
 
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..messages import install_hint
 from ..policies import CANDIDATE_MODES, Policy
 from ..secrets import SecretError, require_https, require_private_file, url_has_password
 from .state import is_postgres_location
@@ -247,7 +248,7 @@ def _load_toml(path: Path) -> dict[str, Any]:
         try:
             import tomli as tomllib
         except ImportError as exc:
-            raise ConfigError("reading TOML on Python 3.10 needs tomli: pip install 'btsbot-fast[autoscan]'") from exc
+            raise ConfigError("reading TOML on Python 3.10 needs tomli: " + install_hint("autoscan")) from exc
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

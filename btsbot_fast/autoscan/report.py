@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..evaluate.figures import pyplot, save
+from ..messages import install_hint
 from .runner import Autoscan, jd_to_unix, unix_to_utc
 
 
 def _needs_matplotlib(what: str) -> str:
-    return f"{what} needs matplotlib: pip install 'btsbot-fast[report]'"
+    return f"{what} needs matplotlib: " + install_hint("report")
 
 
 MPL_HINT = _needs_matplotlib("the decisions figure")

@@ -26,9 +26,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from ..messages import install_hint
 from .config import TOKEN_ENV
 
-INSTALL_HINT = "acting on SkyPortal needs requests: pip install 'btsbot-fast[autoscan]'"
+INSTALL_HINT = "acting on SkyPortal needs requests: " + install_hint("autoscan")
 #: follow-up requests per page of ``GET /api/followup_request`` (SkyPortal's default and maximum)
 PAGE_SIZE = 100
 #: pages read at most for one source (100 000 requests: an answer that never ends is not read forever)

@@ -44,10 +44,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..messages import install_hint
+
 SCHEMA_VERSION = "1"
 #: the ``meta`` note that SkyPortal refused the token (the time, ISO UTC), set and cleared by the sender
 TOKEN_REFUSED_KEY = "skyportal_token_refused_at"
-POSTGRES_INSTALL_HINT = "a PostgreSQL state needs psycopg 3: pip install 'btsbot-fast[postgres]'"
+POSTGRES_INSTALL_HINT = "a PostgreSQL state needs psycopg 3: " + install_hint("postgres")
 #: SQLite's limit on bound parameters is 999 on old builds: membership tests go in chunks of this size
 _IN_CHUNK = 500
 

@@ -61,7 +61,23 @@ def records_from_buffer(source: str, data: bytes | Exception) -> Iterator[AlertR
                 yield _to_alert_record(source, index, record, name, foreign)
                 index += 1
     except CORRUPT_AVRO_ERRORS as exc:  # each corrupt source becomes one row
-        yield error_record(source, index, corrupt_avro(index, exception_detail(exc)))
+        yield error_record(source, index, corrupt_avro(index, _corruption(exc, index, len(data))))
+
+
+#: fastavro's words for a header it cannot parse (the magic is checked before, so it is an Avro file)
+_FASTAVRO_BAD_HEADER = "cannot read header"
+#: what a user can do about a file cut short or damaged on the way
+REFETCH = "copy or download it again"
+
+
+def _corruption(exc: BaseException, index: int, size: int) -> str:
+    """fastavro's error in words that say what happened to the file and what to do about it."""
+    if index == 0 and isinstance(exc, ValueError) and str(exc).startswith(_FASTAVRO_BAD_HEADER):
+        return (f"its header (the schema) cannot be read from these {size} bytes: the file is truncated or "
+                f"corrupt; {REFETCH}")
+    if isinstance(exc, EOFError):
+        return f"the data ends early ({exception_detail(exc)}): the file is truncated; {REFETCH}"
+    return exception_detail(exc)
 
 
 def _to_alert_record(source: str, index: int, record: Any, name: str, foreign: bool) -> AlertRecord:

@@ -29,10 +29,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..messages import install_hint
 from ..status import Status
 from .records import AlertRecord, cannot_read, corrupt_parquet, error_record, exception_detail
 
-INSTALL_HINT = "reading Parquet needs pyarrow: pip install 'btsbot-fast[parquet]'"
+INSTALL_HINT = "reading Parquet needs pyarrow: " + install_hint("parquet")
 
 CUTOUT_COLUMNS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 #: the columns an alert table must have (prv_candidates may be null per row, but not absent)

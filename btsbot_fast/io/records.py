@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..messages import plural
 from ..status import Status
 
 #: writer-schema names of alert packets this scorer knows are not ZTF alerts
@@ -45,12 +46,12 @@ def error_record(source: str, index: int, message: str, status: Status = Status.
 
 def corrupt_avro(index: int, detail: str) -> str:
     """A source whose Avro data breaks at record ``index``."""
-    where = f" after {index} record(s)" if index else ""
+    where = f" after {plural(index, 'record')}" if index else ""
     return f"corrupt Avro data{where}: {detail}"
 
 
 def corrupt_parquet(index: int, detail: str) -> str:
-    where = f" after {index} row(s)" if index else ""
+    where = f" after {plural(index, 'row')}" if index else ""
     return f"corrupt Parquet data{where}: {detail}"
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..io.records import AlertRecord
+from ..messages import install_hint
 from ..status import Status
 from ..threads import native_threads
 from .batch import Batch, empty_arrays
@@ -28,7 +29,7 @@ def require_engine(engine: str) -> None:
         try:
             import astropy.io.fits  # noqa: F401
         except ImportError:
-            raise ImportError("the python engine needs astropy: pip install 'btsbot-fast[reference]'") from None
+            raise ImportError("the python engine needs astropy: " + install_hint("reference")) from None
 
 
 def _row_info(rec: AlertRecord) -> list[float]:

@@ -228,21 +228,29 @@ def _from_card(card: Mapping[str, Any], onnx_path: Path, where: str, default_nam
 
 
 def not_found_message(name: str, home: Path) -> str:
-    lines = [f"model {name!r} is not in the model cache ({home}). Get it with one of:"]
+    """Why ``name`` is no model here, and what to type instead: a registry entry to pull, a close name, or
+    a model of one's own to import (the cache folder is named: ``$BTSBOT_FAST_HOME`` moves it)."""
+    import difflib
+
     try:
         entry = get_entry(name)
     except ModelNotFoundError:
         entry = None
+    where = f"(the model cache is {home}; ${HOME_ENV} moves it; `btsbot-fast models list` shows what it holds)"
     if entry is not None:
-        lines.append(f"  btsbot-fast models import /path/to/{entry.name}.tar"
-                     + (f"    # offline: the file from {entry.url} (sha256 {entry.sha256})" if entry.url else ""))
-        lines.append(f"  btsbot-fast models pull {entry.name}    # downloads and imports it")
-    else:
-        lines.append(f"  btsbot-fast models import /path/to/saved_model_or.tar --name {name}")
-        known = ", ".join(e.name for e in list_entries())
-        lines.append(f"(registry entries: {known}; or pass a path to a .onnx file or a run directory)")
-    lines.append(f"(the cache is ${HOME_ENV}, or pass --home)")
-    return "\n".join(lines)
+        lines = [f"model {name!r} is not in the model cache yet. Get it with one of:",
+                 f"  btsbot-fast models pull {entry.name}    # downloads and imports it",
+                 f"  btsbot-fast models import /path/to/{entry.name}.tar"
+                 + (f"    # offline: the file from {entry.url} (sha256 {entry.sha256})" if entry.url else "")]
+        return "\n".join(lines + [where])
+    names = [e.name for e in list_entries()]
+    close = difflib.get_close_matches(name, names, n=1)
+    lines = [f"no model named {name!r}: it is neither a registry entry ({', '.join(names)}) nor in the model cache"
+             + (f"; did you mean {close[0]}?" if close else "."),
+             ("Pass a registry name, a path to a .onnx file or a training run directory, or import a model of "
+              "your own first:"),
+             f"  btsbot-fast models import /path/to/saved_model_or.tar --name {name}"]
+    return "\n".join(lines + [where])
 
 
 def _looks_like_path(s: str) -> bool:

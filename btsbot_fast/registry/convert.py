@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..messages import install_hint
 from .cache import (CARD_FILE, _io_name, ONNX_FILE, ResolvedModel, default_spec, load_spec, model_home, resolve,
                     resolve_shipped, sha256_file, spec_from_entry)
 from .entries import (DEFAULT_INPUTS, DEFAULT_OUTPUT, ModelEntry, canonical_name, check_features, check_name, find_entry_by_sha256, get_entry,
@@ -209,7 +210,7 @@ def _tf_signature(saved_model: Path, signature: str):
         import tensorflow as tf
     except ImportError:
         raise ModelImportError("importing a TensorFlow model needs TensorFlow and tf2onnx: "
-                               "pip install 'btsbot-fast[tf]'") from None
+                               + install_hint("tf")) from None
     try:
         loaded = tf.saved_model.load(str(saved_model))
     except Exception as exc:  # noqa: BLE001 - TF raises many kinds

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..messages import install_hint
 from .cache import CARD_FILE, INT8_FILE, ONNX_FILE, ResolvedModel, model_home, read_card, resolve, sha256_file
 from .errors import ModelImportError
 
@@ -47,7 +48,7 @@ def _require_onnx() -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise ModelImportError("models quantize needs onnx: pip install 'btsbot-fast[quantize]'") from None
+        raise ModelImportError("models quantize needs onnx: " + install_hint("quantize")) from None
 
 
 def real_alert_inputs(model: ResolvedModel, paths: Sequence[str | os.PathLike[str]],

@@ -35,6 +35,16 @@ OCCLUSION_PATCH = 9
 OCCLUSION_FILL = "channel median"
 
 MEMBER_SEPARATOR = "::"
+#: below this largest score change the occlusion map is called faint (a near-certain score: see Occlusion.note)
+FAINT_OCCLUSION = 0.01
+
+
+def score_text(score: float) -> str:
+    """A score as every picture and page prints it: 4 decimals; 6 near 1, where a night's best sources
+    differ (0.999684 and 0.999690 are both 0.9997 at 4); 3 significant digits below 0.001."""
+    if 0 < score < 0.001:
+        return f"{score:.3g}"
+    return f"{score:.6f}" if score >= 0.999 else f"{score:.4f}"
 
 
 class AlertNotFound(LookupError):
@@ -62,9 +72,27 @@ class Occlusion:
     fill: str = OCCLUSION_FILL
 
     @property
+    def largest(self) -> float:
+        """The largest change of the score that masking one patch makes (either way)."""
+        return float(np.abs(self.drop).max()) if self.drop.size else 0.0
+
+    @property
     def method(self) -> str:
-        return (f"occlusion: each {self.patch}x{self.patch} px patch of one channel replaced by the {self.fill}, "
-                f"scored with the ONNX model; colour = score drop (base {self.base:.3f})")
+        return (f"occlusion: each {self.patch}x{self.patch} px patch of one channel in turn replaced by the "
+                f"{self.fill} and scored with the ONNX model; colour = the alert's score {score_text(self.base)} "
+                "minus the masked score")
+
+    @property
+    def note(self) -> str:
+        """Why a map shows little: at a near-certain score no single patch moves it much (the model's
+        output is saturated), so even the strongest patch is a tiny change."""
+        if self.largest >= FAINT_OCCLUSION:
+            return ""
+        if self.largest == 0.0:
+            return (f"no patch changes the score at all: at {score_text(self.base)} the model is saturated "
+                    "(no single patch decides it), so the map is uniform grey")
+        return (f"a faint map: at {score_text(self.base)} the model is near certain and no single patch moves the "
+                f"score by more than {self.largest:.2g}; the colours are scaled to that largest change")
 
     def full(self, channel: int) -> np.ndarray:
         """The channel's drop map at stamp resolution (63x63)."""
@@ -238,5 +266,6 @@ def inspect_records(scorer: Scorer, records: Sequence[AlertRecord], *, saliency:
     return views
 
 
-__all__ = ["AlertNotFound", "AlertView", "CHANNELS", "FILTERS", "LightCurvePoint", "OCCLUSION_PATCH", "Occlusion",
-           "find_record", "inspect_records", "iter_records", "light_curve", "occlusion", "raw_stamps"]
+__all__ = ["AlertNotFound", "AlertView", "CHANNELS", "FAINT_OCCLUSION", "FILTERS", "LightCurvePoint", "OCCLUSION_PATCH",
+           "Occlusion", "find_record", "inspect_records", "iter_records", "light_curve", "occlusion", "raw_stamps",
+           "score_text"]

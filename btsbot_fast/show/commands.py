@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..scorer_options import ScorerOptions, scorer_options
-from .alert import OCCLUSION_PATCH
+from .alert import OCCLUSION_PATCH, score_text
 from .figure import FIGURE_DPI
 
 
@@ -55,10 +55,13 @@ def show(paths, candid, output, saliency, patch, dpi, scorer_options: ScorerOpti
         raise click.ClickException(str(exc)) from None
     r = view.result
     if output is None:
-        output = Path(f"{r.objectId or 'alert'}_{r.candid}.png")
+        output = Path(f"{r.objectId or 'alert'}_{r.candid}.png" if r.candid is not None
+                      else f"{Path(r.source).stem}_{r.record_index}.png")
     draw_alert(view, output, dpi=dpi)
-    score = f"score {r.score:.4f}" if r.score is not None else f"{r.status}: {r.error}"
-    click.echo(f"{r.objectId} candid {r.candid}: {score} -> {output}", err=True)
+    score = f"score {score_text(r.score)}" if r.score is not None else f"{r.status}: {r.error}"
+    # an alert that could not be read has no ids: the file and record index name it
+    alert = f"{r.objectId} candid {r.candid}" if r.candid is not None else f"{r.source}[{r.record_index}]"
+    click.echo(f"{alert}: {score} -> {output}", err=True)
 
 
 @click.command()

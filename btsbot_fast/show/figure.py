@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..messages import install_hint, plural
 from ..prep.variant import STAMP_SIZE
-from .alert import CHANNELS, FILTERS, AlertView
+from .alert import CHANNELS, FILTERS, AlertView, score_text
 
-REPORT_HINT = "pip install 'btsbot-fast[report]'"
+REPORT_HINT = install_hint("report")
 TILE_GAP = 3
 BAND_COLORS = {1: "#2a9d3a", 2: "#d62728", 3: "#e0a800", None: "0.4"}
 #: the figure's size in inches at FIGURE_DPI: 1400 x 820 px with the occlusion row, 1400 x 620 without
@@ -25,13 +26,19 @@ FIGURE_SIZE = (14.0, 8.2)  # with the occlusion row; 6.2 in high without it
 FIGURE_DPI = 100
 
 
-def require_figures(what: str = "figures") -> None:
+def require_figures(what: str = "drawing figures") -> None:
     """An ImportError naming the extra to install when matplotlib or astropy is missing."""
-    try:
-        import astropy.visualization  # noqa: F401
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"{what} need matplotlib and astropy ({exc.name} is missing): {REPORT_HINT}") from None
+    import importlib
+
+    missing = []
+    for module in ("matplotlib", "astropy.visualization"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module.split(".")[0])
+    if missing:
+        raise ImportError(f"{what} needs matplotlib and astropy ({' and '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} missing): {REPORT_HINT}")
 
 
 def scanner_stretch(image: np.ndarray | None) -> np.ndarray | None:
@@ -85,7 +92,7 @@ def verdict_text(view: AlertView) -> str:
 
 def title_text(view: AlertView) -> str:
     r = view.result
-    score = f"score {r.score:.4f}" if r.score is not None else f"no score ({r.status}: {r.error})"
+    score = f"score {score_text(r.score)}" if r.score is not None else f"no score ({r.status}: {r.error})"
     return (f"{r.objectId or '?'}   candid {r.candid}   {jd_utc(r.jd)}   {score}   "
             f"model {r.model} {r.model_version}")
 
@@ -221,9 +228,6 @@ class _LightCurve:
                 detections.append((container, container.get_label()))
         ring = [(p.jd - t0, p.magpsf) for p in pts if p.is_alert and p.magpsf is not None]
         self.ring.set_data([r[0] for r in ring], [r[1] for r in ring])
-        self.note.set_visible(bool(ring))
-        if ring:
-            self.note.xy = ring[-1]
         # the data limits set anew (not accumulated over alerts), then matplotlib's own autoscaling
         ax.ignore_existing_data_limits = True
         points = np.concatenate(xy) if xy else np.empty((0, 2))
@@ -232,8 +236,11 @@ class _LightCurve:
         else:
             ax.dataLim.set_points(np.array([[0.0, 0.0], [1.0, 1.0]]))
         ax.autoscale_view()
+        self.note.set_visible(bool(ring))
+        if ring:
+            self._place_note(ring[-1])
         ndet = sum(p.magpsf is not None for p in pts)
-        self.title.set_text(f"light curve: {ndet} detections, {len(pts) - ndet} upper limits "
+        self.title.set_text(f"light curve: {plural(ndet, 'detection')}, {plural(len(pts) - ndet, 'upper limit')} "
                             "(prv_candidates + alert)")
         entries = limits + detections
         key = tuple(label for _, label in entries)
@@ -243,6 +250,16 @@ class _LightCurve:
             # "upper left": "best" searches positions, slow
             self.legends[key] = Legend(ax, *zip(*entries), fontsize=7, loc="upper left", ncol=2)
         ax.legend_ = self.legends.get(key)
+
+    def _place_note(self, xy: tuple[float, float]) -> None:
+        """"this alert" level with the ringed point, on the side towards the middle of the axes: the alert
+        is often the newest (right edge) and brightest (top) point, where a label above it left the axes."""
+        fx = self.ax.transLimits.transform(xy)[0]  # axes fraction
+        right = fx > 0.5
+        self.note.xy = xy
+        self.note.set_position((-9 if right else 9, 0))
+        self.note.set_horizontalalignment("right" if right else "left")
+        self.note.set_verticalalignment("center")
 
 
 class _FeatureTable:
@@ -308,11 +325,15 @@ class _ShowFigure:
                                "model input (after preprocessing; each channel shown over its own range)")
         self.scanner = _StampRow(fig.add_subplot(gs[2, 0:3]), "as a scanner sees it (raw cutout, zscale + asinh)")
         rows_drawn = [self.model, self.scanner]
-        self.occlusion = self.method = None
+        self.occlusion = self.method = self.faint = None
+        self.key_labels = []
         if rows == 3:
-            self.occlusion = _StampRow(fig.add_subplot(gs[3, 0:3]), "")
-            self.method = fig.text(0.02, 0.015, "", fontsize=8)
+            occ_ax = fig.add_subplot(gs[3, 0:3])
+            self.occlusion = _StampRow(occ_ax, "")
+            self.method = fig.text(0.02, 0.027, "", fontsize=8)
+            self.faint = fig.text(0.02, 0.006, "", fontsize=8, style="italic", color="#8b0000")
             rows_drawn.append(self.occlusion)
+            self.key_labels = self._colour_key(occ_ax)
         right = gs[1:, 3:5].subgridspec(2, 1, height_ratios=[1.15, 1.0], hspace=0.42)
         self.light_curve = _LightCurve(fig.add_subplot(right[0, 0]))
         self.features = _FeatureTable(fig.add_subplot(right[1, 0]), fig.canvas.get_renderer())
@@ -324,11 +345,29 @@ class _ShowFigure:
                         + [t for r in rows_drawn for t in r.labels + r.missing] + self.features.values
                         + [self.light_curve.ax])
         if self.occlusion is not None:
-            self.dynamic += [self.occlusion.title, self.method]
+            self.dynamic += [self.occlusion.title, self.method, self.faint, *self.key_labels]
         for artist in self.dynamic:
             artist.set_animated(True)
         self.background = None
         self.background_key = None
+
+    def _colour_key(self, occ_ax) -> list:
+        """A colour bar right of the occlusion row, in the background (the same for every alert): red at
+        the top (masking lowers the score), grey in the middle, blue at the bottom. Returns its three
+        scale labels, set per alert (the scale follows the largest change)."""
+        import matplotlib
+
+        fig = self.fig
+        occ_ax.apply_aspect()  # where the stamps really are (equal aspect shrinks the axes)
+        box = occ_ax.get_position()
+        key = fig.add_axes((box.x1 + 0.006, box.y0, 0.008, box.height))
+        ramp = matplotlib.colormaps["RdBu_r"](np.linspace(0.0, 1.0, 128))[:, None, :3] * 0.75 + 0.5 * 0.25
+        key.imshow(ramp, origin="lower", aspect="auto", interpolation="nearest")
+        key.set_xticks([])
+        key.set_yticks([])
+        x = box.x1 + 0.017
+        return [fig.text(x, y, "", va=va, fontsize=7, linespacing=1.05)
+                for y, va in ((box.y1, "top"), (box.y0 + box.height / 2, "center"), (box.y0, "bottom"))]
 
     def fill(self, view: AlertView) -> None:
         self.title.set_text(title_text(view))
@@ -345,13 +384,17 @@ class _ShowFigure:
             import matplotlib
 
             occ = view.occlusion
-            lim = max(float(np.abs(occ.drop).max()), 1e-6)
+            lim = max(occ.largest, 1e-6)
             cmap = matplotlib.colormaps["RdBu_r"]
             tiles = [cmap(np.clip(occ.full(c) / lim * 0.5 + 0.5, 0, 1))[..., :3] * 0.75 + _gray(chans[c]) * 0.25
                      for c in range(3)]
             self.occlusion.fill(tiles, [f"{n}: max drop {occ.drop[c].max():+.3g}" for c, n in enumerate(CHANNELS)],
-                                f"occlusion saliency: red = the score drops when the patch is masked (±{lim:.3g} full scale)")
+                                "occlusion saliency: red = masking the patch lowers the score, blue = raises it, "
+                                "grey = no change")
+            for text, value in zip(self.key_labels, (f"+{occ.largest:.2g}\n(score\ndrops)", "0", f"(score\nrises)\n\u2212{occ.largest:.2g}")):
+                text.set_text(value)
             self.method.set_text(occ.method)
+            self.faint.set_text(occ.note)
         self.light_curve.fill(view)
         self.features.fill(view)
 

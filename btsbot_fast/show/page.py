@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ..messages import plural
 from ..policies import DEFAULT_POLICIES, Policy
 from ..rows import ScoreResult
+from .alert import score_text
 from .figure import jd_utc
 
 PAGE = "index.html"
@@ -90,8 +92,20 @@ def group_sources(rows: Iterable[dict[str, Any]], policies: Sequence[Policy]) ->
             i = p.walk(scores, mags, verdicts=verdicts) if len(scored) else -1
             src.decisions[p.name] = scored[i] if i >= 0 else None
         sources.append(src)
-    sources.sort(key=lambda s: (-(s.best_score if s.best_score is not None else -1.0), s.object_id))
+    sources.sort(key=_rank_key(sources))
     return alerts, sources
+
+
+def _rank_key(sources: Sequence[Source]):
+    """The page's order, its rank column: best score first; sources with the same best score (many reach
+    exactly 1, the most a float32 output can say) by their next best scores, then by more alerts; sources
+    without a scored alert last."""
+    longest = max((len(s.scored) for s in sources), default=0)
+
+    def key(s: Source) -> tuple:
+        scores = sorted((a.score for a in s.scored), reverse=True)
+        return (not scores, tuple(-x for x in scores) + (0.0,) * (longest - len(scores)), -len(s.alerts), s.object_id)
+    return key
 
 
 def read_state(store: Any, sources: Sequence[Source], policies: Sequence[Policy]) -> None:
@@ -110,6 +124,10 @@ def _e(x: Any) -> str:
 
 def _num(v: float | None, fmt: str = ".3f") -> str:
     return "—" if v is None else format(v, fmt)
+
+
+def _score(v: float | None) -> str:
+    return "—" if v is None else score_text(v)
 
 
 def _attr(v: float | None) -> str:
@@ -142,7 +160,7 @@ def _history_svg(src: Source, t0: float, threshold: float, width: int = 560, hei
     x = lambda h: 40 + (width - 60) * ((h - lo) / span if len(pts) > 1 else 0.5)  # noqa: E731
     y = lambda s: 10 + (height - 40) * (1.0 - s)  # noqa: E731
     line = " ".join(f"{x(h):.1f},{y(s):.1f}" for h, (_, s) in zip(hours, pts))
-    dots = "".join(f'<circle cx="{x(h):.1f}" cy="{y(s):.1f}" r="3.5" fill="#26547C"><title>{h:.2f} h: {s:.4f}'
+    dots = "".join(f'<circle cx="{x(h):.1f}" cy="{y(s):.1f}" r="3.5" fill="#26547C"><title>{h:.2f} h: {score_text(s)}'
                    f'</title></circle>' for h, (_, s) in zip(hours, pts))
     return (f'<svg width="{width}" height="{height}" role="img" aria-label="score history">'
             f'<line x1="40" y1="{y(threshold):.1f}" x2="{width - 20}" y2="{y(threshold):.1f}" stroke="#999" '
@@ -180,7 +198,7 @@ def _alert_rows(src: Source, figures: dict[int | None, str]) -> str:
         link = f'<a href="{_e(fig)}">{_e(a.candid)}</a>' if fig else _e(a.candid)
         cls = "" if a.status == "ok" else ' class="failed"'
         out.append(f"<tr{cls}><td>{link}</td><td>{_e(jd_utc(a.jd))}</td><td>{_num(a.magpsf, '.2f')}</td>"
-                   f"<td>{_e({1: 'g', 2: 'r', 3: 'i'}.get(a.fid, '?'))}</td><td>{_num(a.score, '.4f')}</td>"
+                   f"<td>{_e({1: 'g', 2: 'r', 3: 'i'}.get(a.fid, '?'))}</td><td>{_score(a.score)}</td>"
                    f"<td>{_e(a.status)}</td><td>{_e(bts)}</td><td>{_e(a.error)}</td></tr>")
     return "".join(out)
 
@@ -206,8 +224,9 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
     fail_rows = "".join(f"<tr><td>{_e(k)}</td><td>{v}</td></tr>" for k, v in sorted(failures.items())) or \
         '<tr><td colspan="2" class="muted">none</td></tr>'
     head = (f"<h1>{_e(title)}</h1>"
-            f"<p>{len(alerts)} alerts, {len(scores)} scored, {len(alerts) - len(scores)} failed; {len(sources)} sources"
-            + (f"; {no_id} rows without an objectId" if no_id else "")
+            f"<p>{plural(len(alerts), 'alert')}, {len(scores)} scored, {len(alerts) - len(scores)} failed; "
+            f"{plural(len(sources), 'source')}"
+            + (f"; {plural(no_id, 'row')} without an objectId" if no_id else "")
             + (f"; night {_e(jd_utc(min(jds)))} – {_e(jd_utc(max(jds)))}" if jds else "") + "</p>"
             + "".join(f'<p class="muted">{_e(n)}</p>' for n in notes))
     summary = (
@@ -215,7 +234,7 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
         f'<div><h2>Decisions per policy</h2><table><tr><th>policy</th><th>from the scores</th>'
         + ("<th>in the state</th>" if stored else "") + f"</tr>{''.join(dec_rows)}</table></div>"
         f'<div><h2>Failures by status</h2><table><tr><th>status</th><th>alerts</th></tr>{fail_rows}</table></div>'
-        f'<div><h2>Scores ({len(scores)} alerts)</h2>{_histogram_svg(scores)}</div></div>')
+        f'<div><h2>Scores ({plural(len(scores), "alert")})</h2>{_histogram_svg(scores)}</div></div>')
 
     opts_dec = "".join(f'<option value="{v}">{t}</option>' for v, t in
                        (("all", "any"), ("selected", f"selected by {policy.name}"), ("none", "not selected")))
@@ -226,39 +245,61 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
                '<label>score from <input id="f-min" type="number" min="0" max="1" step="0.05" value="0"></label>'
                '<label>to <input id="f-max" type="number" min="0" max="1" step="0.05" value="1"></label>'
                '<span id="shown"></span></div>')
-    cols = (("object-id", "object", "str"), ("score", "best score", "num"), ("n", "alerts", "num"),
+    cols = (("rank", "rank", "num"), ("object-id", "object", "str"), ("score", "best score", "num"), ("n", "alerts", "num"),
             ("mag", "brightest mag", "num"), ("candidate", "BTS candidate", "str"),
             ("decision", f"decision ({policy.name})", "str"), ("actions", "actions", "str"), ("", "best alert", ""))
-    ths = "".join(f'<th data-key="{k}" data-type="{t}">{_e(label)}</th>' if k else f"<th>{_e(label)}</th>"
-                  for k, label, t in cols)
+    ths = "".join(f'<th data-key="{k}" data-type="{t}"{_HEAD_TIPS.get(k, "")}>{_e(label)}</th>' if k
+                  else f"<th>{_e(label)}</th>" for k, label, t in cols)
     trs, sections = [], []
-    for s in sources:
+    for rank, s in enumerate(sources, 1):
         cand_value, cand_cell = _candidate_cell(s.candidate)
         dec_value, dec_cell, act_cell = _decision(s, policy)
         thumb = f'<img src="{_e(s.thumbnail)}" alt="triplet of {_e(s.best.candid)}">' if s.thumbnail else \
             '<span class="muted">no picture</span>'
         oid = _e(s.object_id)
-        trs.append(f'<tr data-object-id="{oid}" data-score="{_attr(s.best_score)}" data-n="{len(s.alerts)}" '
+        trs.append(f'<tr data-object-id="{oid}" data-rank="{rank}" data-score="{_attr(s.best_score)}" '
+                   f'data-n="{len(s.alerts)}" '
                    f'data-mag="{_attr(s.brightest)}" data-candidate="{cand_value}" data-decision="{dec_value}" '
                    f'data-actions="{_e(html.unescape(re.sub("<[^>]+>", "", act_cell)))}">'
-                   f'<td><a href="#src-{oid}">{oid}</a></td><td>{_num(s.best_score, ".4f")}</td>'
+                   f'<td>{rank}</td><td><a href="#src-{oid}">{oid}</a></td><td>{_score(s.best_score)}</td>'
                    f'<td>{len(s.alerts)}</td><td>{_num(s.brightest, ".2f")}</td><td>{cand_cell}</td>'
                    f'<td>{dec_cell}</td><td>{act_cell}</td><td>{thumb}</td></tr>')
         fig = f'<img class="figure" src="{_e(s.figure)}" alt="show figure of {_e(s.best.candid)}" loading="lazy">' \
             if s.figure else '<p class="muted">no picture: the alert packet was not given (--alerts)</p>'
         sections.append(
             f'<section class="source" id="src-{oid}"><h2>{oid} <a href="#top" class="muted">(back to the table)</a></h2>'
-            f"<p>best score {_num(s.best_score, '.4f')} at candid {_e(s.best.candid)}; {len(s.alerts)} alerts; "
+            f"<p>rank {rank}: best score {_score(s.best_score)} at candid {_e(s.best.candid)}; "
+            f"{plural(len(s.alerts), 'alert')}; "
             f"BTS: {cand_cell}; decision ({_e(policy.name)}): {dec_cell}; actions: {act_cell}</p>{fig}"
             f"<h3>Score history</h3>{_history_svg(s, t0, policy.threshold)}"
             '<h3>Alerts</h3><table class="alerts"><tr><th>candid</th><th>date</th><th>magpsf</th><th>band</th>'
             f'<th>score</th><th>status</th><th>BTS filter</th><th>error</th></tr>{_alert_rows(s, figures)}</table>'
             "</section>")
-    table = f'<table id="sources"><thead><tr>{ths}</tr></thead><tbody>{"".join(trs)}</tbody></table>'
+    table = (_ties_note(sources)
+             + f'<table id="sources"><thead><tr>{ths}</tr></thead><tbody>{"".join(trs)}</tbody></table>')
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{css}</style></head>'
             f'<body><div id="top"></div>{head}{summary}{extra}<h2>Sources</h2>{filters}{table}{"".join(sections)}'
             f"<script>{js}</script></body></html>\n")
+
+
+_HEAD_TIPS = {
+    "rank": ' title="by best score; the same best score: by the next best alerts, then by more alerts"',
+    "score": ' title="the best alert\'s score: 4 decimals, 6 from 0.999 on (where the best sources differ)"',
+}
+
+
+def _ties_note(sources: Sequence[Source]) -> str:
+    """Why sources with the same shown score have different ranks (a night has many at exactly 1)."""
+    best = Counter(s.best_score for s in sources if s.best_score is not None)
+    tied = sum(n for n in best.values() if n > 1)
+    if not tied:
+        return ""
+    at_one = best.get(1.0, 0)
+    ones = (f"; {plural(at_one, 'source')} reach exactly 1, the most the model's float32 output can say"
+            if at_one > 1 else "")
+    return (f'<p class="muted">rank: by best score; {plural(tied, "source")} share a best score with another{ones}: '
+            "those are ordered by their next best alerts' scores, then by their number of alerts.</p>")
 
 
 def write_page(out_dir: str | os.PathLike[str], text: str) -> Path:

@@ -29,11 +29,13 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from ..messages import install_hint
+
 try:
     import pyarrow  # noqa: F401
     import pyspark  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised by a test with pyspark hidden
-    raise ImportError("btsbot_fast.spark needs pyspark and pyarrow: pip install 'btsbot-fast[spark]'") from exc
+    raise ImportError("btsbot_fast.spark needs pyspark and pyarrow: " + install_hint("spark")) from exc
 
 from .. import registry
 from ..precision import check_precision

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..messages import plural
 from ..scorer_options import ScorerOptions, scorer_options
 
 
@@ -148,8 +149,9 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
         if scan is not None:
             _close_autoscan(scan, autoscan_report)
     failed = sum(n for s, n in summary.status.items() if s != "ok")
-    click.echo(f"stream: stopped ({summary.stopped_by}): {summary.messages} alerts, {summary.rows} rows "
-               f"({failed} failed), {summary.commits} commits, {summary.alerts_per_second:,.1f} alerts/s "
+    click.echo(f"stream: stopped ({summary.stopped_by}): {plural(summary.messages, 'alert')}, "
+               f"{plural(summary.rows, 'row')} ({failed} failed), {plural(summary.commits, 'commit')}, "
+               f"{summary.alerts_per_second:,.1f} alerts/s "
                f"with {scorer.model_name}", err=True)
 
 
@@ -171,6 +173,15 @@ def _open_autoscan(config_path: Path, report_dir: Path | None):
         raise click.ClickException(str(exc)) from None
 
 
+def autoscan_line(policy: str, on_candidates: bool, sources: int, candidates: int, new_alerts: int, decisions: int,
+                  done: int, failed: int) -> str:
+    """The live autoscan's closing line; the dead letters and their remedy only when there are some."""
+    dead = " (dead-lettered; rerun autoscan with --retry-failed once the cause is fixed)" if failed else ""
+    return (f"autoscan {policy} on {'BTS candidates' if on_candidates else 'all sources'}: "
+            f"{plural(sources, 'source')} ({plural(candidates, 'BTS candidate')}), {plural(new_alerts, 'new alert')}, "
+            f"{plural(decisions, 'new decision')}, {plural(done, 'action')} done, {failed} failed{dead}")
+
+
 def _close_autoscan(scan, report_dir: Path | None) -> None:
     from ..autoscan.state import safe_url
 
@@ -181,16 +192,13 @@ def _close_autoscan(scan, report_dir: Path | None) -> None:
 
             write_report(scan, report_dir)
         st = scan.stats
-        done, failed = st.actions_in("done"), st.actions_in("failed")
-        on = "BTS candidates" if scan.candidates == "bts" else "all sources"
-        click.echo(f"autoscan {scan.policy.name} on {on}: {len(st.sources)} sources "
-                   f"({len(st.candidate_sources)} BTS candidates), {st.new_alerts} new alerts, "
-                   f"{sum(st.decisions.values())} new decisions, {done} actions done, {failed} failed "
-                   "(dead-lettered; see the autoscan command's --retry-failed)", err=True)
+        click.echo(autoscan_line(scan.policy.name, scan.candidates == "bts", len(st.sources),
+                                 len(st.candidate_sources), st.new_alerts, sum(st.decisions.values()),
+                                 st.actions_in("done"), st.actions_in("failed")), err=True)
         if st.auth_refused:
             click.echo(f"autoscan: SKYPORTAL REFUSED THE TOKEN: {st.auth_refused}; nothing more was sent", err=True)
         if still_open:
-            click.echo(f"autoscan: {still_open} action(s) not sent yet stay queued in the state: the next run "
+            click.echo(f"autoscan: {plural(still_open, 'action')} not sent yet stay queued in the state: the next run "
                        f"sends them, or `btsbot-fast autoscan --send-pending {safe_url(scan.config.state)} "
                        "--skyportal-url URL`", err=True)
     finally:

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ..backends import ModelRunError
+from ..messages import install_hint, plural
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
+from .kafka_logs import RepeatFolder
 from .rows import (MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row,
                    utc_now)
 from .sinks import KafkaTopicSink, Sink, SinkError, open_file_sink
@@ -84,7 +86,7 @@ def _require_kafka():
     try:
         import confluent_kafka
     except ImportError:
-        raise ImportError("streaming needs confluent-kafka: pip install 'btsbot-fast[kafka]'") from None
+        raise ImportError("streaming needs confluent-kafka: " + install_hint("kafka")) from None
     return confluent_kafka
 
 
@@ -147,6 +149,8 @@ class StreamScorer:
         self._closing = False
         self._committed: dict[tuple[str, int], int] = {}
         self.stats = StreamStats()
+        #: librdkafka's repeated lines (an unreachable broker: many a second) folded into a count
+        self._repeats = RepeatFolder(kafka_log)
 
     # --- control ---------------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -176,11 +180,12 @@ class StreamScorer:
         ck = _require_kafka()
         # every line of the stream's loggers passes the redactor (a filter acts on its own logger's records)
         for logger in (log, kafka_log):
-            for f in [f for f in logger.filters if isinstance(f, (RedactingFilter, _ScopeNoiseFilter))]:
+            for f in [f for f in logger.filters if isinstance(f, (RedactingFilter, _ScopeNoiseFilter, RepeatFolder))]:
                 logger.removeFilter(f)
         kafka_log.addFilter(_ScopeNoiseFilter())
         for logger in (log, kafka_log):
             logger.addFilter(RedactingFilter(self.redact))
+        kafka_log.addFilter(self._repeats)
         try:
             consumer = ck.Consumer(self._consumer_config())
         except ck.KafkaException as exc:
@@ -195,7 +200,7 @@ class StreamScorer:
         missing = [t for t in self.topics if t not in metadata.topics or metadata.topics[t].error is not None]
         if missing:
             raise StreamError(f"unknown topic(s) on {self.bootstrap_servers}: {', '.join(missing)} "
-                              f"(the brokers list {len(metadata.topics)} topic(s); use --topic-pattern to wait "
+                              f"(the brokers list {plural(len(metadata.topics), 'topic')}; use --topic-pattern to wait "
                               "for topics that do not exist yet)")
         if self.topic_pattern:
             import re
@@ -233,7 +238,8 @@ class StreamScorer:
         for _, offsets in self._pending:
             for tp in lost:
                 offsets.pop(tp, None)
-        log.warning("lost %d partition(s) to a rebalance; their uncommitted messages will be scored again", len(lost))
+        log.warning("lost %s to a rebalance; their uncommitted messages will be scored again",
+                    plural(len(lost), "partition"))
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self, *, idle_timeout: float | None = None, max_alerts: int | None = None) -> StreamSummary:
@@ -290,6 +296,7 @@ class StreamScorer:
             raise StreamError(f"scoring stopped: {exc}; this batch's offsets were not committed") from None
         finally:
             self._close()
+            self._repeats.flush()  # the count of a repeated line comes before the stream's own error
             reporter.report(self.stats.snapshot(final_lag), final=True)
             reporter.close()
         return StreamSummary(self.stats.messages, self.stats.rows, dict(self.stats.status), self.stats.commits,

@@ -14,9 +14,11 @@ import threading
 import time
 from typing import Any
 
+from ..messages import install_hint
+
 log = logging.getLogger("btsbot_fast.stream")
 
-INSTALL_HINT = "--metrics-port needs prometheus_client: pip install 'btsbot-fast[metrics]'"
+INSTALL_HINT = "--metrics-port needs prometheus_client: " + install_hint("metrics")
 #: /healthz answers 503 when the loop has not turned for this long (stuck in a sink, the hook, a commit)
 STALE_AFTER_SECONDS = 120.0
 #: how often the loop asks the brokers for the lag (two requests per assigned partition)

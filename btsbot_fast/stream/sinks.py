@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..messages import plural
 from ..output import OutputLock, OutputLockedError, format_for, require_pyarrow
 from ..rows import STREAM_COLUMNS, Column, csv_cell
 from .rows import OUTPUT_FIELDS, encode_json
@@ -79,7 +80,8 @@ class KafkaTopicSink:
         waited = 0.0
         while (left := self.producer.flush(5.0)) > 0:
             waited += 5.0
-            log.warning("waiting for the Kafka brokers to acknowledge %d score message(s) (%.0f s)", left, waited)
+            log.warning("waiting for the Kafka brokers to acknowledge %s (%.0f s)", plural(left, "score message"),
+                        waited)
         if self._failure is not None:
             raise SinkError(self.redact(self._failure))
         return True

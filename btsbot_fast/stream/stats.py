@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..messages import plural
 from .rows import utc_now
 
 
@@ -92,7 +93,8 @@ def format_line(snap: dict[str, Any]) -> str:
     err_text = ", ".join(f"{s} {n}" for s, n in errors.items()) or "none"
     lag = snap["lag"]
     lag_text = " ".join(f"{tp}={n}" for tp, n in list(lag.items())[:8]) + (" ..." if len(lag) > 8 else "")
-    return (f"stream: {snap['alerts']} alerts, {snap['rows']} rows, {snap['alerts_per_s']:,.1f} alerts/s; "
+    return (f"stream: {plural(snap['alerts'], 'alert')}, {plural(snap['rows'], 'row')}, "
+            f"{snap['alerts_per_s']:,.1f} alerts/s; "
             f"errors: {err_text}; lag {snap['lag_total']}" + (f" ({lag_text})" if lag else ""))
 
 
