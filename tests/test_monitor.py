@@ -101,6 +101,9 @@ def make_truth(decisions, candidates, no_peak=(), no_save=()):
     if candidates:  # at least one bright real BTS source
         first = min(candidates)
         truth[first] = ("SN Ia", truth[first][1] and 17.0, truth[first][2])
+    wrong = sorted(set(jd) - set(candidates))[-1:]  # and at least one false positive (few decisions on a bare clone)
+    for oid in wrong:
+        truth[oid] = ("AGN", *truth[oid][1:])
     return truth
 
 

@@ -92,6 +92,9 @@ def monitor(state, out_dir, truth_files, skyportal_url, scanner_group_id, token_
         raise click.ClickException(str(exc)) from None
     if "://" not in state and not os.path.exists(state):
         raise click.ClickException(f"no autoscan state at {state}")
+    if config.skyportal is not None and config.skyportal.scanner_group_id is None:
+        click.echo("monitor: no --scanner-group-id: SkyPortal gives classes but no scanners' save times (no delays)",
+                   err=True)
     if not config.truth and config.skyportal is None:
         click.echo("monitor: no truth given (--truth, --skyportal-url): purity and completeness are null", err=True)
     try:
