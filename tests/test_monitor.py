@@ -276,6 +276,28 @@ def test_bad_truth_rows_name_the_file_and_line(scored, env, tmp_path):
         assert "Traceback" not in res.output
 
 
+def test_config_and_option_errors_are_clear(scored, env, tmp_path):
+    state = scored[2]["bts"][0]
+    config = tmp_path / "monitor.toml"
+    config.write_text('[skyportal]\nurl = "https://fritz.science"\ntoken = "s3cret-token"\n')
+    res = monitor(["--state", state, "-o", tmp_path / "o", "--config", config], env, expect=2)
+    assert "secrets never go in the config file" in res.output and "s3cret-token" not in res.output
+    config.write_text('[classes]\n"Other" = "yes"\n')
+    res = monitor(["--state", state, "-o", tmp_path / "o", "--config", config], env, expect=2)
+    assert "[classes] maps a class pattern to true (real) or false" in res.output
+    config.write_text('[skyportal]\nurl = "http://skyportal.example.org"\n')
+    res = monitor(["--state", state, "-o", tmp_path / "o", "--config", config], env, expect=2)
+    assert "skyportal.url" in res.output  # the token would travel in clear text
+    res = monitor(["--state", "postgresql://me:pa55word@127.0.0.1/db", "-o", tmp_path / "o"], env, expect=2)
+    assert "no passwords on the command line" in res.output and "pa55word" not in res.output
+    res = monitor(["--state", tmp_path / "missing.sqlite", "-o", tmp_path / "o"], env, expect=1)
+    assert "no autoscan state at" in res.output
+    not_a_state = tmp_path / "other.sqlite"
+    sqlite3.connect(not_a_state).execute("CREATE TABLE x (y)").connection.commit()
+    res = monitor(["--state", not_a_state, "-o", tmp_path / "o"], env, expect=1)
+    assert "is not an autoscan state" in res.output
+
+
 def test_bts_sample_explorer_csv(scored, env, tmp_path):
     """The Sample Explorer's own layout: its 15 columns, '-' for a missing number, an empty type."""
     _, _, states = scored
