@@ -101,6 +101,9 @@ def make_truth(decisions, candidates, no_peak=(), no_save=()):
     if candidates:  # at least one bright real BTS source
         first = min(candidates)
         truth[first] = ("SN Ia", truth[first][1] and 17.0, truth[first][2])
+    wrong = sorted(set(jd) - set(candidates))[-1:]  # and at least one false positive (few decisions on a bare clone)
+    for oid in wrong:
+        truth[oid] = ("AGN", *truth[oid][1:])
     return truth
 
 
@@ -271,6 +274,28 @@ def test_bad_truth_rows_name_the_file_and_line(scored, env, tmp_path):
         res = monitor(["--state", state, "-o", tmp_path / f"out{i}", "--truth", path], env, expect=1)
         assert f"{path}{message}" in res.output, (text, res.output)
         assert "Traceback" not in res.output
+
+
+def test_config_and_option_errors_are_clear(scored, env, tmp_path):
+    state = scored[2]["bts"][0]
+    config = tmp_path / "monitor.toml"
+    config.write_text('[skyportal]\nurl = "https://fritz.science"\ntoken = "s3cret-token"\n')
+    res = monitor(["--state", state, "-o", tmp_path / "o", "--config", config], env, expect=2)
+    assert "secrets never go in the config file" in res.output and "s3cret-token" not in res.output
+    config.write_text('[classes]\n"Other" = "yes"\n')
+    res = monitor(["--state", state, "-o", tmp_path / "o", "--config", config], env, expect=2)
+    assert "[classes] maps a class pattern to true (real) or false" in res.output
+    config.write_text('[skyportal]\nurl = "http://skyportal.example.org"\n')
+    res = monitor(["--state", state, "-o", tmp_path / "o", "--config", config], env, expect=2)
+    assert "skyportal.url" in res.output  # the token would travel in clear text
+    res = monitor(["--state", "postgresql://me:pa55word@127.0.0.1/db", "-o", tmp_path / "o"], env, expect=2)
+    assert "no passwords on the command line" in res.output and "pa55word" not in res.output
+    res = monitor(["--state", tmp_path / "missing.sqlite", "-o", tmp_path / "o"], env, expect=1)
+    assert "no autoscan state at" in res.output
+    not_a_state = tmp_path / "other.sqlite"
+    sqlite3.connect(not_a_state).execute("CREATE TABLE x (y)").connection.commit()
+    res = monitor(["--state", not_a_state, "-o", tmp_path / "o"], env, expect=1)
+    assert "is not an autoscan state" in res.output
 
 
 def test_bts_sample_explorer_csv(scored, env, tmp_path):

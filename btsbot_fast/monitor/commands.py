@@ -57,6 +57,7 @@ def monitor(state, out_dir, truth_files, skyportal_url, scanner_group_id, token_
     from ..autoscan.state import StateError
     from ..secrets import SecretError, refuse_password_in_url
     from .config import MonitorConfig, MonitorSkyPortal, load_monitor_config
+    from .prom import require_prometheus_client
     from .run import measure_state, write_outputs
     from .skyportal import CACHE_NAME
     from .truth import TruthError
@@ -82,6 +83,7 @@ def monitor(state, out_dir, truth_files, skyportal_url, scanner_group_id, token_
                 else (base.scanner_group_id if base else None),
                 token_file=token_file or (base.token_file if base else None), **keep))
         token = read_token(config.skyportal.token_file) if config.skyportal else None
+        require_prometheus_client()
         if figures:
             from .figures import require_matplotlib
 
@@ -92,6 +94,9 @@ def monitor(state, out_dir, truth_files, skyportal_url, scanner_group_id, token_
         raise click.ClickException(str(exc)) from None
     if "://" not in state and not os.path.exists(state):
         raise click.ClickException(f"no autoscan state at {state}")
+    if config.skyportal is not None and config.skyportal.scanner_group_id is None:
+        click.echo("monitor: no --scanner-group-id: SkyPortal gives classes but no scanners' save times (no delays)",
+                   err=True)
     if not config.truth and config.skyportal is None:
         click.echo("monitor: no truth given (--truth, --skyportal-url): purity and completeness are null", err=True)
     try:

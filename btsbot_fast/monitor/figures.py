@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-MPL_HINT = "the monitor's figures need matplotlib: pip install 'btsbot-fast[report]'"
+MPL_HINT = "the monitor's figures need matplotlib: pip install 'btsbot-fast[monitor]' (or --no-figures)"
 DPI = 110
 FIGURE3 = "figure3_{policy}.png"
 WEEKLY = "purity_weekly.png"
@@ -95,11 +95,15 @@ def weekly(weeks: Mapping[str, Sequence[Mapping[str, Any]]], threshold: float | 
         ys = [w["purity"] for w in ws if w["purity"] is not None]
         if xs:
             ax.plot(xs, ys, "o-", label=policy)
+            for w in ws:
+                if w["purity"] is not None:
+                    ax.annotate(f"{w['real']}/{w['classified']}", (x_of[w["start"]], w["purity"]),
+                                textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7, color="#555")
     if threshold is not None:
         ax.axhline(threshold, color="#999", ls="--", lw=1, label=f"alert below {threshold:g}")
     ax.set_xticks(range(len(labels)), [f"week of {s}" for s in labels], rotation=30, ha="right", fontsize=7)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("purity (real / classified)")
+    ax.set_ylabel("purity (labels: real / classified)")
     ax.set_title("purity of the decisions per week (drift)", fontsize=9, loc="left")
     if not labels:
         ax.text(0.5, 0.5, "no decision yet", ha="center", va="center", transform=ax.transAxes, color="#555")

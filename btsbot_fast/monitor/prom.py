@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 PROM_NAME = "monitor.prom"
-INSTALL_HINT = "monitor.prom needs prometheus_client: pip install 'btsbot-fast[metrics]'"
+INSTALL_HINT = "monitor.prom needs prometheus_client: pip install 'btsbot-fast[monitor]'"
 PREFIX = "btsbot_fast_monitor_"
 #: monitor.json field -> (metric suffix, help)
 FIGURES = {
@@ -74,6 +74,13 @@ class _Collector:
                                 value=self.now)
 
 
+def require_prometheus_client() -> None:
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise ImportError(INSTALL_HINT) from None
+
+
 def write_prom(result: Mapping[str, Any], out_dir: str | os.PathLike[str], now: float | None = None) -> Path:
     try:
         from prometheus_client import CollectorRegistry, write_to_textfile
@@ -86,4 +93,4 @@ def write_prom(result: Mapping[str, Any], out_dir: str | os.PathLike[str], now: 
     return path
 
 
-__all__ = ["FIGURES", "PREFIX", "PROM_NAME", "write_prom"]
+__all__ = ["FIGURES", "PREFIX", "PROM_NAME", "require_prometheus_client", "write_prom"]
