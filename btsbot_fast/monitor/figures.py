@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-MPL_HINT = "the monitor's figures need matplotlib: pip install 'btsbot-fast[monitor]' (or --no-figures)"
+from ..messages import install_hint
+
+MPL_HINT = "the monitor's figures need matplotlib: " + install_hint("monitor") + " (or --no-figures)"
 DPI = 110
 FIGURE3 = "figure3_{policy}.png"
 WEEKLY = "purity_weekly.png"

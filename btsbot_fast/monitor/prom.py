@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..messages import install_hint
+
 PROM_NAME = "monitor.prom"
-INSTALL_HINT = "monitor.prom needs prometheus_client: pip install 'btsbot-fast[monitor]'"
+INSTALL_HINT = "monitor.prom needs prometheus_client: " + install_hint("monitor")
 PREFIX = "btsbot_fast_monitor_"
 #: monitor.json field -> (metric suffix, help)
 FIGURES = {
