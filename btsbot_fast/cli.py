@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .output import ResultWriter
 from .scorer_options import ScorerOptions, engine_option, scorer_options, threads_option
 
@@ -165,10 +165,11 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
 def _register_subcommands() -> None:
     # each group lives beside the code it drives; importing them is cheap (TensorFlow loads on use)
     from .autoscan.commands import autoscan
+    from .evaluate.commands import evaluate
     from .registry.commands import models
     from .show.commands import report, show
     from .stream.commands import stream
-    from .train.commands import evaluate, train
+    from .train.commands import train
 
     for command in (models, train, evaluate, stream, autoscan, show, report):
         main.add_command(command)

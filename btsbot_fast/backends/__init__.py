@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-#: where a model can run (``Scorer(device=...)``, ``btsbot-fast score --device``)
-DEVICES = ("cpu", "cuda", "tensorrt")
-
-
-class DeviceUnavailableError(RuntimeError):
-    """The requested device cannot run the model here. Never replaced by a silent CPU run."""
-
-
-class ModelLoadError(ValueError):
-    """ONNX Runtime cannot load the file, or the model's inputs/outputs are not a BTSbot model's."""
-
+from .base import DEVICES, DeviceUnavailableError, ModelLoadError
 
 __all__ = ["DEVICES", "DeviceUnavailableError", "ModelLoadError", "OnnxBackend"]
 
