@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .backends import ModelRunError
 from .messages import plural
 from .output import ResultWriter
@@ -192,10 +192,11 @@ def _register_subcommands() -> None:
     # each group lives beside the code it drives; importing them is cheap (TensorFlow loads on use)
     from .autoscan.commands import autoscan
     from .monitor.commands import monitor
+    from .evaluate.commands import evaluate
     from .registry.commands import models
     from .show.commands import report, show
     from .stream.commands import stream
-    from .train.commands import evaluate, train
+    from .train.commands import train
 
     for command in (models, train, evaluate, stream, autoscan, monitor, show, report):
         main.add_command(command)

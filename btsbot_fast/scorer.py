@@ -310,19 +310,5 @@ class Scorer:
         return self._score_batches(buffer_batches(buffers, self.batch_size, self.engine, self.threads,
                                                   max_inflight_bytes=self.max_inflight_bytes))
 
-    # --- looking at one alert --------------------------------------------------------------------
-    def show(self, paths: Iterable[str | os.PathLike[str]], candid: int | None = None,
-             output: str | os.PathLike[str] | None = None, *, saliency: bool = False, patch: int | None = None):
-        """One alert as this model sees it (``btsbot-fast show``): the record with ``candid`` among
-        ``paths`` (or the only one), preprocessed and scored here; returns its
-        :class:`~btsbot_fast.show.AlertView` (model inputs, raw cutouts, light curve, result and, with
-        ``saliency``, the occlusion map of ``patch`` px patches, default 9) and draws it to ``output`` (a
-        PNG; needs the ``[report]`` extra) when given."""
-        from .show import show_alert
-        from .show.alert import OCCLUSION_PATCH
-
-        return show_alert(self, list(paths), candid, output, saliency=saliency,
-                          patch=OCCLUSION_PATCH if patch is None else patch)
-
 
 __all__ = ["DEFAULT_MODEL", "ScoreResult", "Scorer"]

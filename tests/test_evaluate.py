@@ -230,7 +230,7 @@ def test_evaluate_command_end_to_end(tmp_path):
     pytest.importorskip("matplotlib")
     from click.testing import CliRunner
 
-    from btsbot_fast.train.commands import evaluate
+    from btsbot_fast.evaluate.commands import evaluate
     from btsbot_fast.train.synthetic import write_dataset
 
     data = tmp_path / "data"
@@ -294,7 +294,7 @@ def test_evaluate_command_on_bts_candidates(tmp_path):
 
     from click.testing import CliRunner
 
-    from btsbot_fast.train.commands import evaluate
+    from btsbot_fast.evaluate.commands import evaluate
     from btsbot_fast.train.synthetic import write_dataset
 
     data = tmp_path / "data"
@@ -386,7 +386,7 @@ def test_evaluate_gallery_of_confident_mistakes_on_real_packets(tmp_path, data_r
 
     from click.testing import CliRunner
 
-    from btsbot_fast.train.commands import evaluate
+    from btsbot_fast.evaluate.commands import evaluate
 
     data = tmp_path / "packets"
     data.mkdir()

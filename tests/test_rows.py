@@ -15,6 +15,7 @@ from dataclasses import fields
 
 import pytest
 
+from btsbot_fast import Status
 from btsbot_fast.rows import (CANDIDATE_FIELDS, HOOK_FIELDS, SCORE_COLUMNS, SPARK_ID_COLUMNS, SPARK_SCORE_COLUMNS,
                               STREAM_COLUMNS, ScoreResult, names, stream_avro_schema)
 
@@ -26,11 +27,11 @@ _PYTHON = {"string": str, "long": int, "int": int, "double": float, "float": flo
 
 def _results() -> list[ScoreResult]:
     base = dict(model="btsbot-v1.0.1", model_version="1.0.1", source="night.tar.gz:x.avro")
-    values = {c.name: {"string": "ZTF24aaaaaaa", "long": 2_475_433_850_015_015_001, "int": 2, "double": 2460000.123456789,
-                       "float": 0.5, "boolean": True}[c.type] for c in SCORE_COLUMNS}
+    example = {"string": "ZTF24aaaaaaa", "long": 2_475_433_850_015_015_001, "int": 2, "double": 2460000.123456789,
+               "float": 0.5, "boolean": True}
+    values = {c.name: example[c.type] for c in SCORE_COLUMNS}
     return [ScoreResult(**dict(values, status="ok", error="", bts_reject="", precision="fp32", record_index=1, **base)),
-            ScoreResult.unscored(__import__("btsbot_fast").Status.BAD_CUTOUT, "gzip: broken", record_index=3,
-                                 candid=7, **base)]
+            ScoreResult.unscored(Status.BAD_CUTOUT, "gzip: broken", record_index=3, candid=7, **base)]
 
 
 def test_the_dataclass_is_the_definition():
@@ -110,7 +111,8 @@ def test_spark_columns_are_the_definition():
     assert RESULT_ID_COLUMNS == names(SPARK_ID_COLUMNS)
     schema = output_schema(StructType([StructField("keep_me", StringType())]), ["keep_me"], result_ids=True)
     assert schema.fieldNames() == ["keep_me", *RESULT_ID_COLUMNS, *OUTPUT_COLUMNS]
-    assert [f.dataType for f in schema.fields[1:]] == [c.spark_type() for c in (*SPARK_ID_COLUMNS, *SPARK_SCORE_COLUMNS)]
+    columns = (*SPARK_ID_COLUMNS, *SPARK_SCORE_COLUMNS)
+    assert [f.dataType for f in schema.fields[1:]] == [c.spark_type() for c in columns]
 
 
 def test_spark_worker_batches_are_the_definition(official_model, data_root):

@@ -349,9 +349,11 @@ def test_report_rebuilt_reuses_the_pictures(night, data_root):
     assert after == before
 
 
-def test_scorer_show_api(tmp_path, scorer, data_root):
+def test_show_alert_api(tmp_path, scorer, data_root):
+    from btsbot_fast.show import show_alert
+
     out = tmp_path / "api.png"
-    view = scorer.show([data_root / KOWALSKI], output=out)
+    view = show_alert(scorer, [data_root / KOWALSKI], output=out)
     assert view.occlusion is None and view.result.candid == KOWALSKI_CANDID
     assert png_size(out)[0] >= 800
 

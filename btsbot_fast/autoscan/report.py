@@ -19,25 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate.figures import pyplot, save
-from ..messages import install_hint
+from ..plotting import REPORT_HINT, pyplot, require, save
 from .runner import Autoscan, jd_to_unix, unix_to_utc
 
 
-def _needs_matplotlib(what: str) -> str:
-    return f"{what} needs matplotlib: " + install_hint("report")
-
-
-MPL_HINT = _needs_matplotlib("the decisions figure")
+MPL_HINT = f"the decisions figure needs matplotlib: {REPORT_HINT}"
 
 
 def require_matplotlib(option: str) -> None:
     """For a command to check before its run that it can write the report ``option`` asks for: an
     ImportError naming the option and the extra to install when matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError(_needs_matplotlib(option)) from None
+    require(option)
 
 
 def summary(scan: Autoscan) -> dict[str, Any]:

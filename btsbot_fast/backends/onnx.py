@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_errors
 
-from . import DEVICES, DeviceUnavailableError, ModelLoadError, ModelRunError
+from .base import DEVICES, DeviceUnavailableError, ModelLoadError, ModelRunError
 
 #: the provider that must head the session's active list for each device
 PRIMARY_PROVIDER = {

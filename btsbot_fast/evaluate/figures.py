@@ -7,25 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..plotting import pyplot, save
+
 COLORS = {"tp": "#26547C", "fp": "#A9BCD0", "tn": "#BA5A31", "fn": "#E59F71"}
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (files only, no display); ImportError without matplotlib."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save(plt, fig, path: Path) -> Path:
-    """Lay out, write and close a figure (closing frees it: evaluation makes several per run)."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _fmt(x) -> str:

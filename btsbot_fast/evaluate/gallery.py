@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..io.records import AlertRecord
+from ..plotting import pyplot
 from ..policies import above
 from ..prep.bts import NO_CANDIDATE, describe
-from ..scorer import ScoreResult
+from ..rows import ScoreResult
 from ..show.alert import AlertView, inspect_records, iter_records
 from ..show.pictures import draw_pictures
-from . import figures
 
 GALLERY_SIZE = 8
 
@@ -78,7 +78,7 @@ def _views(scorer: Any, parts: list[Any], rows: np.ndarray, scores: np.ndarray) 
 def _overview(path: Path, groups: dict[str, list[AlertView]], labels: dict[str, str]) -> Path:
     """One PNG: a row per kind of mistake, per alert its three model-input channels (each over its own
     range) with objectId, candid and score."""
-    plt = figures.pyplot()
+    plt = pyplot()
     ncol = max(1, max(len(v) for v in groups.values()))
     fig, axes = plt.subplots(len(groups), ncol, figsize=(2.9 * ncol, 2.0 * len(groups) + 0.4), squeeze=False)
     for ax in axes.flat:

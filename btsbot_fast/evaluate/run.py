@@ -50,7 +50,7 @@ def read_ref_times(path: str | Path) -> dict[str, float]:
 
 def score_alerts(model: Any, data: AlertSet, home: str | os.PathLike | None = None) -> tuple[np.ndarray, Any]:
     """Scores for every alert of ``data`` through ``Scorer(model).score_arrays`` (in chunks)."""
-    from .. import Scorer
+    from ..scorer import Scorer
 
     scorer = Scorer(model=model, home=home) if home is not None else Scorer(model=model)
     names = list(scorer.feature_names)

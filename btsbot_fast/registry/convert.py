@@ -24,41 +24,22 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..messages import install_hint
 from .cache import (CARD_FILE, _io_name, ONNX_FILE, ResolvedModel, default_spec, load_spec, model_home, resolve,
                     resolve_shipped, sha256_file, spec_from_entry)
 from .entries import (DEFAULT_INPUTS, DEFAULT_OUTPUT, ModelEntry, canonical_name, check_features, check_name, find_entry_by_sha256, get_entry,
                       list_entries)
 from .errors import ModelImportError
+from .parity import (PROBE_DESCRIPTION, PROBE_SEED, input_dirs, max_abs_diff, probe_inputs, recorded_parity,
+                     tf_signature)
 
 MIN_OPSET, MAX_OPSET = 17, 18
 DEFAULT_TOLERANCE = 1e-5
 #: how far a replacement of a shipped model may score the golden and reference inputs from the production
 #: scores recorded with them (the shipped file: 2.1e-7)
 RECORDED_TOLERANCE = 1e-6
-PROBE_SEED = 20240917
 #: refuse archives that unpack to more than this (the official one is 3 MB)
 MAX_UNPACKED_BYTES = 4 << 30
 MAX_MEMBERS = 10_000
-
-#: plausible ranges for the probe metadata (uniform draws; rounded where the feature is a count)
-_PROBE_RANGES: dict[str, tuple[float, float]] = {
-    "sgscore1": (0.0, 1.0), "distpsnr1": (0.0, 15.0), "sgscore2": (0.0, 1.0), "distpsnr2": (0.0, 30.0),
-    "fwhm": (1.5, 5.0), "magpsf": (15.0, 21.0), "sigmapsf": (0.02, 0.25), "chipsf": (0.5, 10.0),
-    "ra": (0.0, 360.0), "dec": (-30.0, 90.0), "diffmaglim": (19.0, 21.5), "ndethist": (1, 200),
-    "nmtchps": (0, 30), "age": (0.0, 100.0), "days_since_peak": (0.0, 50.0), "days_to_peak": (0.0, 50.0),
-    "peakmag_so_far": (15.0, 21.0), "drb": (0.0, 1.0), "ncovhist": (1, 2000), "nnotdet": (0, 1500),
-    "chinr": (0.0, 10.0), "sharpnr": (-0.5, 0.5), "scorr": (5.0, 100.0), "sky": (-2.0, 2.0),
-    "maxmag_so_far": (15.0, 21.0),
-}
-_COUNTS = {"ndethist", "nmtchps", "ncovhist", "nnotdet"}
-PROBE_DESCRIPTION = (
-    "seeded synthetic batch: noise + Gaussian-PSF science/template/difference channels, each divided by its "
-    "float32-rounded L2 norm; metadata drawn uniformly from plausible ranges, some sgscore2/distpsnr2 = -999; "
-    "edge cases: a stamp padded with 1e-9 at the bottom, a zeroed template channel, an all-1e-9 triplet with "
-    "zero metadata; compared as one batch and again one alert at a time"
-)
-
 
 # --------------------------------------------------------------------------------------------- archives
 def safe_extract(archive: Path, dest: Path) -> None:
@@ -119,55 +100,7 @@ def _strip_archive_suffix(name: str) -> str:
     return name
 
 
-# --------------------------------------------------------------------------------------------- probe
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float32)
-    norm = np.float32(np.sqrt(np.sum(x.astype(np.float64) ** 2)))
-    return x / norm
-
-
-def probe_inputs(feature_names, n: int = 40, seed: int = PROBE_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """The built-in parity probe: ``n`` triplets (n,63,63,3) and metadata (n,F), float32, seeded."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:63, :63].astype(np.float64)
-    trip = np.empty((n, 63, 63, 3), np.float32)
-    for i in range(n):
-        cy, cx = 31 + rng.normal(0, 1.5, 2)
-        sig = rng.uniform(0.8, 3.0)
-        psf = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sig**2))
-        bkg = rng.uniform(50, 500)
-        host = rng.uniform(0, 3) * np.exp(-((xx - cx - rng.normal(0, 3)) ** 2 + (yy - cy) ** 2) / (2 * 6.0**2))
-        amp = rng.uniform(20, 3000)
-        ref = bkg * (1 + host) + rng.normal(0, np.sqrt(bkg), (63, 63)) * 0.5
-        sci = bkg * (1 + host) + amp * psf + rng.normal(0, np.sqrt(bkg), (63, 63))
-        diff = amp * rng.choice([1.0, -1.0], p=[0.85, 0.15]) * psf + rng.normal(0, np.sqrt(bkg), (63, 63))
-        for c, ch in enumerate((sci, ref, diff)):
-            trip[i, :, :, c] = _l2_normalise(ch)
-    meta = np.empty((n, len(feature_names)), np.float32)
-    for j, f in enumerate(feature_names):
-        lo, hi = _PROBE_RANGES.get(f, (0.0, 1.0))
-        col = rng.uniform(lo, hi, n)
-        meta[:, j] = np.round(col) if f in _COUNTS else col
-    names = list(feature_names)
-    for f in ("sgscore2", "distpsnr2"):  # no second PS1 match
-        if f in names:
-            meta[::5, names.index(f)] = -999.0
-    if n >= 4:
-        k = n - 3  # a stamp cut by the CCD edge: 12 rows short, padded bottom with 1e-9 after normalising
-        for c in range(3):
-            trip[k, :, :, c] = np.vstack([_l2_normalise(trip[k, :51, :, c]), np.full((12, 63), 1e-9, np.float32)])
-        trip[n - 2, :, :, 1] = 0.0  # template overflowed -> all zeros (production behaviour)
-        trip[n - 1] = np.float32(1e-9)  # all-zero-ish edge case
-        meta[n - 1] = 0.0
-    return trip, meta
-
-
 # --------------------------------------------------------------------------------------------- helpers
-def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """The largest |a - b| of two score arrays, in float64 (0 for empty arrays)."""
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if len(a) else 0.0
-
-
 def _version(dist: str) -> str | None:
     try:
         return _md.version(dist)
@@ -176,7 +109,7 @@ def _version(dist: str) -> str | None:
 
 
 def _btsbot_fast_version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -202,26 +135,6 @@ def _run_tf2onnx(saved_model: Path, signature: str, opset: int, out: Path) -> fl
         tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-25:])
         raise ModelImportError(f"tf2onnx failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
     return time.perf_counter() - t0
-
-
-def _tf_signature(saved_model: Path, signature: str):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise ModelImportError("importing a TensorFlow model needs TensorFlow and tf2onnx: "
-                               + install_hint("tf")) from None
-    try:
-        loaded = tf.saved_model.load(str(saved_model))
-    except Exception as exc:  # noqa: BLE001 - TF raises many kinds
-        raise ModelImportError(f"TensorFlow could not load the SavedModel {saved_model}: {exc}") from None
-    if signature not in loaded.signatures:
-        raise ModelImportError(f"SavedModel {saved_model} has no signature {signature!r} "
-                               f"(it has: {', '.join(loaded.signatures)})")
-    fn = loaded.signatures[signature]
-    inputs = {k: (tuple(v.shape.as_list()), v.dtype.name) for k, v in fn.structured_input_signature[1].items()}
-    outputs = list(fn.structured_outputs)
-    return tf, loaded, fn, inputs, outputs
 
 
 def _store_atomically(home_dir: Path, name: str, onnx_src: Path, card: Mapping[str, Any]) -> Path:
@@ -334,8 +247,6 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
             return resolve_shipped(entry)
         recorded_dirs = None
         if entry is not None and entry.shipped:  # before the slow conversion: the gate's inputs must exist
-            from .verify_shipped import input_dirs
-
             recorded_dirs = input_dirs(golden, reference, f"replacing the shipped {entry.name}")
 
         opset = int(opset if opset is not None else (entry.opset if entry else MIN_OPSET))
@@ -353,7 +264,7 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
 
         # 3. spec
         signature = entry.signature if entry else "serving_default"
-        tf, _loaded, fn, tf_inputs, tf_outputs = _tf_signature(saved_model, signature)
+        tf, _loaded, fn, tf_inputs, tf_outputs = tf_signature(saved_model, signature)
         if entry is not None:
             card_spec = spec_from_entry(entry)
         elif spec is not None:
@@ -416,8 +327,6 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
                 f"> tolerance {tol:g}; nothing was stored")
         recorded = None
         if recorded_dirs is not None:
-            from .verify_shipped import recorded_parity
-
             recorded = recorded_parity(backend, features, *recorded_dirs)
             if not max(recorded.values()) <= RECORDED_TOLERANCE:
                 raise ModelImportError(

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..messages import install_hint, plural
+from .. import plotting
+from ..messages import plural
 from ..prep.variant import STAMP_SIZE
 from .alert import CHANNELS, FILTERS, AlertView, score_text
 
-REPORT_HINT = install_hint("report")
 TILE_GAP = 3
 BAND_COLORS = {1: "#2a9d3a", 2: "#d62728", 3: "#e0a800", None: "0.4"}
 #: the figure's size in inches at FIGURE_DPI: 1400 x 820 px with the occlusion row, 1400 x 620 without
@@ -28,17 +28,7 @@ FIGURE_DPI = 100
 
 def require_figures(what: str = "drawing figures") -> None:
     """An ImportError naming the extra to install when matplotlib or astropy is missing."""
-    import importlib
-
-    missing = []
-    for module in ("matplotlib", "astropy.visualization"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module.split(".")[0])
-    if missing:
-        raise ImportError(f"{what} needs matplotlib and astropy ({' and '.join(missing)} "
-                          f"{'is' if len(missing) == 1 else 'are'} missing): {REPORT_HINT}")
+    plotting.require(what, astropy=True)
 
 
 def scanner_stretch(image: np.ndarray | None) -> np.ndarray | None:
@@ -175,9 +165,9 @@ class _LightCurve:
     curve must not cost an artist per point), the alert itself ringed; limits and legend follow the data."""
 
     def __init__(self, ax):
-        from matplotlib.collections import LineCollection
-        from matplotlib.container import ErrorbarContainer
-        from matplotlib.transforms import offset_copy
+        LineCollection = plotting.part("collections").LineCollection
+        ErrorbarContainer = plotting.part("container").ErrorbarContainer
+        offset_copy = plotting.part("transforms").offset_copy
 
         self.ax = ax
         self.bands = {}
@@ -245,7 +235,7 @@ class _LightCurve:
         entries = limits + detections
         key = tuple(label for _, label in entries)
         if entries and key not in self.legends:
-            from matplotlib.legend import Legend
+            Legend = plotting.part("legend").Legend
 
             # "upper left": "best" searches positions, slow
             self.legends[key] = Legend(ax, *zip(*entries), fontsize=7, loc="upper left", ncol=2)
@@ -271,8 +261,8 @@ class _FeatureTable:
     WIDTH = 28  # characters: a 16-character name column, then values right-aligned in 12
 
     def __init__(self, ax, renderer):
-        from matplotlib.font_manager import FontProperties
-        from matplotlib.transforms import offset_copy
+        FontProperties = plotting.part("font_manager").FontProperties
+        offset_copy = plotting.part("transforms").offset_copy
 
         ax.axis("off")
         style = {"fontsize": 8.5, "family": "monospace", "va": "top", "linespacing": 1.35}
@@ -309,8 +299,8 @@ class _ShowFigure:
     Not thread-safe (matplotlib is not): one per process."""
 
     def __init__(self, rows: int):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        FigureCanvasAgg = plotting.part("backends.backend_agg").FigureCanvasAgg
+        Figure = plotting.part("figure").Figure
 
         self.rows = rows
         fig = self.fig = Figure(figsize=(FIGURE_SIZE[0], FIGURE_SIZE[1] - (2.0 if rows == 2 else 0.0)), dpi=FIGURE_DPI)
@@ -381,11 +371,9 @@ class _ShowFigure:
         self.scanner.fill([_gray(s) for s in scanner_stamps(view)],
                           [f"{name}: {err}" if err else name for name, err in zip(CHANNELS, errors)])
         if self.occlusion is not None:
-            import matplotlib
-
             occ = view.occlusion
             lim = max(occ.largest, 1e-6)
-            cmap = matplotlib.colormaps["RdBu_r"]
+            cmap = plotting.matplotlib().colormaps["RdBu_r"]
             tiles = [cmap(np.clip(occ.full(c) / lim * 0.5 + 0.5, 0, 1))[..., :3] * 0.75 + _gray(chans[c]) * 0.25
                      for c in range(3)]
             self.occlusion.fill(tiles, [f"{n}: max drop {occ.drop[c].max():+.3g}" for c, n in enumerate(CHANNELS)],
@@ -455,7 +443,7 @@ def draw_alert(view: AlertView, path: str | os.PathLike[str], dpi: int = FIGURE_
 def triplet_thumbnail(view: AlertView, path: str | os.PathLike[str], size: int = 63) -> Path:
     """The science / template / difference stamps side by side as a scanner sees them (zscale + asinh),
     written straight to a PNG (no figure: fast enough for every source of a night)."""
-    from matplotlib.image import imsave
+    imsave = plotting.part("image").imsave
 
     tiles = []
     for s in scanner_stamps(view):

@@ -44,8 +44,8 @@ def scored_table(spark, input_path: str, model: str, batch_size: int, *, threads
         scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,
                                    precision=precision, decision_thresholds=decision_thresholds)
         return scored.select("*", *model_columns)
-    # objectId, candid, jd, magpsf, fid come back from the workers as scoring read them (the CLI's values,
-    # one definition); the alert columns go to the workers and are not sent back
+    # the ids and candidate values (RESULT_ID_COLUMNS) come back from the workers as scoring read them (the
+    # CLI's values, one definition); the alert columns go to the workers and are not sent back
     hidden_source = "__btsbot_source"
     df = df.select(*[c for c in SCORING_COLUMNS if c in df.columns], source.alias(hidden_source))
     scored = with_btsbot_score(df, resolved, batch_size, threads=threads, model_threads=model_threads,

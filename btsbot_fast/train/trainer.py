@@ -147,7 +147,7 @@ def _versions() -> dict[str, str]:
             out[mod] = __import__(mod).__version__
         except Exception:  # pragma: no cover
             pass
-    from .. import __version__
+    from .._version import __version__
 
     out["btsbot_fast"] = __version__
     return out
