@@ -71,6 +71,7 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
     groups and, with --allocation-id, gets one follow-up request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
     """
+    from ..backends import ModelRunError
     from ..secrets import SecretError, refuse_password_in_url
     from .config import AutoscanConfig, ConfigError, parse_constraints, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
@@ -147,6 +148,8 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
             st = scan.stats
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
+    except ModelRunError as exc:  # a broken runtime: the batches decided before it stay recorded
+        raise click.ClickException(f"scoring stopped: {exc}") from None
     except StateError as exc:
         raise click.ClickException(str(exc)) from None
     except scan.store.errors as exc:  # the database failed mid-run: what was committed stays consistent
