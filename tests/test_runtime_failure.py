@@ -127,3 +127,18 @@ def test_stream_stops_with_exit_1_and_commits_nothing_of_the_failed_batch(kafka,
     assert all(r["status"] == "ok" for r in rows)  # no model_error rows
     assert (last_partition, last_offset) not in {(r["partition"], r["offset"]) for r in rows}
     assert len(rows) >= committed.get(last_partition, 0)  # what was committed had been written
+
+
+def test_autoscan_on_alerts_stops_with_exit_1_and_decides_nothing_on_the_failed_batch(alerts, scorer_probe,
+                                                                                        tmp_path):
+    import sqlite3
+
+    model = _model(tmp_path, scorer_probe)  # every batch fails
+    state = tmp_path / "autoscan.sqlite"
+    res = CliRunner().invoke(main, ["autoscan", *map(str, alerts), "--policy", "gt1", "--candidates", "all",
+                                    "--state", str(state), "--model", str(model)])
+    assert res.exit_code == 1, res.output
+    assert "scoring stopped: ONNX Runtime failed on a batch" in res.output
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT count(*) FROM alerts").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM decisions").fetchone() == (0,)

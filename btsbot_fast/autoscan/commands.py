@@ -100,6 +100,7 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
     reached: the next run or --send-pending sends them), 4 SkyPortal refused the token (every action stays
     pending), 2 a usage error.
     """
+    from ..backends import ModelRunError
     from ..secrets import SecretError, refuse_password_in_url
     from .config import AutoscanConfig, ConfigError, parse_constraints, parse_ignore_groups, parse_payload
     from .inputs import InputError, batched, result_rows
@@ -186,6 +187,8 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
                 would_send = [describe(a.kind, a.request) for a in queued]
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
+    except ModelRunError as exc:  # a broken runtime: the batches decided before it stay recorded
+        raise click.ClickException(f"scoring stopped: {exc}") from None
     except StateError as exc:
         raise click.ClickException(str(exc)) from None
     except scan.store.errors as exc:  # the database failed mid-run: what was committed stays consistent
