@@ -1,7 +1,7 @@
 """The monitor's PNGs: the seed paper's Figure 3 for the live decisions (completeness and purity per
 peak-magnitude bin; the histogram of delays against the scanners, with its median), and purity per week
 over the season (drift). matplotlib (the ``[report]`` extra) on the Agg canvas, files only: every figure
-is made by :func:`_figure`, the one place this package touches matplotlib's setup.
+is made by :func:`_figure`, through the package's one gate to matplotlib (btsbot_fast/plotting.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import plotting
 from ..messages import install_hint
 
 MPL_HINT = "the monitor's figures need matplotlib: " + install_hint("monitor") + " (or --no-figures)"
@@ -23,15 +24,15 @@ WEEKLY = "purity_weekly.png"
 
 def require_matplotlib() -> None:
     try:
-        import matplotlib  # noqa: F401
+        plotting.matplotlib()
     except ImportError:
         raise ImportError(MPL_HINT) from None
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, Any]:
     """A Figure on the Agg canvas (no display, no global pyplot state) and its axes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    Figure = plotting.part("figure").Figure
+    FigureCanvasAgg = plotting.part("backends.backend_agg").FigureCanvasAgg
 
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -80,9 +81,7 @@ def figure3(policy: str, bins: Sequence[Mapping[str, Any]], figures: Mapping[str
                    transform=right.transAxes, color="#555")
     right.set_xlabel("decision's alert jd − scanners' save (days; < 0: the bot was earlier)")
     right.set_ylabel("sources")
-    from matplotlib.ticker import MaxNLocator
-
-    right.yaxis.set_major_locator(MaxNLocator(integer=True))
+    right.yaxis.set_major_locator(plotting.part("ticker").MaxNLocator(integer=True))
     right.set_title(f"{policy}: delay against the scanners (n = {len(delays)})", fontsize=9, loc="left")
     return _save(fig, path)
 

@@ -345,13 +345,11 @@ class _ShowFigure:
         """A colour bar right of the occlusion row, in the background (the same for every alert): red at
         the top (masking lowers the score), grey in the middle, blue at the bottom. Returns its three
         scale labels, set per alert (the scale follows the largest change)."""
-        import matplotlib
-
         fig = self.fig
         occ_ax.apply_aspect()  # where the stamps really are (equal aspect shrinks the axes)
         box = occ_ax.get_position()
         key = fig.add_axes((box.x1 + 0.006, box.y0, 0.008, box.height))
-        ramp = matplotlib.colormaps["RdBu_r"](np.linspace(0.0, 1.0, 128))[:, None, :3] * 0.75 + 0.5 * 0.25
+        ramp = plotting.matplotlib().colormaps["RdBu_r"](np.linspace(0.0, 1.0, 128))[:, None, :3] * 0.75 + 0.5 * 0.25
         key.imshow(ramp, origin="lower", aspect="auto", interpolation="nearest")
         key.set_xticks([])
         key.set_yticks([])
