@@ -276,6 +276,7 @@ def test_secrets_stay_off_command_lines_clear_text_and_open_files(tmp_path, monk
     assert res.exit_code == 2 and SECRET not in res.output and not any(tmp_path.glob("host=*"))
     # the TOML config may hold it (a file the operator keeps private)
     (tmp_path / "autoscan.toml").write_text(f'policy = "bts_p1"\nstate = "postgresql://btsbot:{SECRET}@db/btsbot"\n')
+    (tmp_path / "autoscan.toml").chmod(0o600)  # readable by others, it is refused (test_autoscan_secrets.py)
     assert load_config(tmp_path / "autoscan.toml").state.endswith("@db/btsbot")
 
     with pytest.raises(ConfigError, match="clear text"):
