@@ -154,6 +154,12 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     assert {o: g for o, g in server.sources.items()} == {o: {GROUP} for o in want}
     saves = collections.Counter(r.body["id"] for r in server.calls("POST", "/api/sources"))
     assert saves == {o: 1 for o in want}
+    # saves carry the triggering candidate's position: any SkyPortal can create the object
+    position = {r.body["id"]: (r.body["ra"], r.body["dec"]) for r in server.calls("POST", "/api/sources")}
+    for d in got:
+        t = table[d["candid"]]
+        assert position[d["objectId"]] == (t["ra"], t["dec"]) and t["ra"] is not None
+    assert set(server.objects) == set(want)
     assert sorted(f["obj_id"] for f in server.followups) == sorted(want)
     assert all(f["payload"]["priority"] == 4 and f["payload"]["observation_type"] == "IFU" for f in server.followups)
 

@@ -58,7 +58,8 @@ from typing import IO, Any
 import numpy as np
 
 from ..rows import cell_float, cell_int, parse_verdict
-from .actions import FOLLOWUP, FOLLOWUP_COMMENT, KINDS, ActionRunner, DecisionFacts, annotation_update, plan
+from .actions import (ANNOTATION, CANDIDATE, COMMENT, FOLLOWUP, FOLLOWUP_COMMENT, KINDS, SAVE, ActionRunner,
+                      DecisionFacts, annotation_update, plan)
 from .config import AutoscanConfig, load_config
 from .sender import DecisionKey, Sender, SenderThread, SweepResult
 from .skyportal import SkyPortal
@@ -69,6 +70,9 @@ log = logging.getLogger("btsbot_fast.autoscan")
 #: Julian date of the Unix epoch
 JD_UNIX_EPOCH = 2440587.5
 _TRANSACTION_TRIES = 5
+#: the trail (and a candidate) planned for an earlier decision only while the action it goes with is not
+#: done yet: an old save gets no comment when the trail is switched on later
+_LATE_TRAIL_GATE = {CANDIDATE: SAVE, COMMENT: SAVE, ANNOTATION: SAVE, FOLLOWUP_COMMENT: FOLLOWUP}
 
 
 def jd_to_unix(jd: float) -> float:
@@ -405,6 +409,9 @@ class Autoscan:
                     if kind in (FOLLOWUP, FOLLOWUP_COMMENT) and now - d.decided_at > fu.validity_days * 86400.0:
                         too_old += kind == FOLLOWUP
                         continue
+                    gate = _LATE_TRAIL_GATE.get(kind)
+                    if gate is not None and self.store.action_state(d.object_id, gate) == "done":
+                        continue  # no comment (or candidate) long after the save it belongs with
                     facts = self._facts(d, self.store.history([d.object_id]).get(d.object_id, []))
                     for action in plan(facts, sp, fu, unix_to_utc(now)):
                         if action.kind == kind:
