@@ -447,3 +447,26 @@ def test_the_stand_in_answers_like_skyportal(server):
     assert len(utcnow().isoformat()) in (19, 26)
     assert requests.get(f"{api}/followup_request", headers={"Authorization": "token nope"},
                         timeout=5).status_code == 401
+
+
+def test_which_failures_may_have_taken_effect(server):
+    """A refused connection never reached SkyPortal (a follow-up may be posted again at once); a timeout
+    after sending may have (the follow-up waits for it to appear)."""
+    import socket
+
+    from btsbot_fast.autoscan.skyportal import SkyPortal, SkyPortalError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(SkyPortalError) as refused:
+        SkyPortal(f"http://127.0.0.1:{closed}", server.token, timeout=1).call("POST", "/api/followup_request")
+    assert refused.value.retryable and not refused.value.uncertain
+    server.delay[("POST", "/api/followup_request")] = 1.0
+    with pytest.raises(SkyPortalError) as late:
+        SkyPortal(server.url, server.token, timeout=0.2).call("POST", "/api/followup_request", body={})
+    assert late.value.retryable and late.value.uncertain
+    server.down(60)
+    with pytest.raises(SkyPortalError) as down:
+        SkyPortal(server.url, server.token, timeout=1).call("GET", "/api/followup_request")
+    assert down.value.status == 503 and down.value.retryable and down.value.uncertain
