@@ -145,6 +145,21 @@ def test_an_outage_leaves_everything_pending_and_the_next_run_sends_it_once(stat
     assert cli(args, server).exit_code == 0 and len(server.requests) == n  # a third run: nothing to send
 
 
+def test_during_an_outage_a_long_run_tries_every_so_often_not_every_batch(state, server):
+    server.down(3600)
+    now = [1_700_000_000.0]
+    cfg = config(state, server, followup=False)  # 2 tries per action
+    with Autoscan(cfg, token=server.token, sleep=lambda s: None, clock=lambda: now[0]) as scan:
+        for i in range(50):  # 50 batches, one a second
+            scan.process([row(f"ZTF24{i:03d}", i, 2460000.5 + i / 100, 0.9)])
+            now[0] += 1.0
+        # tries at 0 s, then after pauses of 10 and 20 s: 3 sweeps of one action's 2 tries
+        assert len(server.requests) == 6 and scan.stats.unreachable
+        server.down_until = 0.0
+        scan.resume()
+    assert len(open_actions(state)) == 0 and len(server.sources) == 50
+
+
 def test_a_revoked_token_stops_sending_keeps_everything_and_says_so(state, server, tmp_path):
     t = table(tmp_path / "night.csv", night(3))
     args = [t, "--policy", "gt1", "--state", state, "--skyportal-url", server.url, "--group-id", GROUP,

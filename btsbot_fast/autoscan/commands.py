@@ -170,6 +170,8 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
             scan.resume()
             for rows in batched(result_rows(list(paths), make_scorer, candidates), ROWS_PER_BATCH):
                 scan.process(rows)
+            if scan.stats.unreachable:  # SkyPortal was down during a long run: one more try at its end
+                scan.resume(force=False)
             if report_dir is not None:
                 from .report import write_report
 
