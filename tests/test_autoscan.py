@@ -427,7 +427,8 @@ def test_report(tmp_path, server):
              row("ZTFc", 4, 2460000.95, None, status="bad_cutout")]
     with Autoscan(cfg, token=server.token, sleep=lambda s: None) as scan:
         scan.process(batch)
-        scan.process(batch[:1])
+        assert scan.process(batch[:1]) == []  # SkyPortal failed moments ago: recorded, not sent
+        scan.resume()  # sends now
         data = write_report(scan, tmp_path / "report")
     assert data["alerts"] == {"rows": 5, "scored": 4, "failed": 1, "unusable": 0, "new": 4, "already_seen": 1}
     assert data["sources"] == 3 and data["decisions"] == {"gt1": 2}

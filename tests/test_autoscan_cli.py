@@ -154,6 +154,12 @@ def test_autoscan_on_alert_files_acts_once_per_source(reference, tables, env, tm
     assert {o: g for o, g in server.sources.items()} == {o: {GROUP} for o in want}
     saves = collections.Counter(r.body["id"] for r in server.calls("POST", "/api/sources"))
     assert saves == {o: 1 for o in want}
+    # saves carry the triggering candidate's position: any SkyPortal can create the object
+    position = {r.body["id"]: (r.body["ra"], r.body["dec"]) for r in server.calls("POST", "/api/sources")}
+    for d in got:
+        t = table[d["candid"]]
+        assert position[d["objectId"]] == (t["ra"], t["dec"]) and t["ra"] is not None
+    assert set(server.objects) == set(want)
     assert sorted(f["obj_id"] for f in server.followups) == sorted(want)
     assert all(f["payload"]["priority"] == 4 and f["payload"]["observation_type"] == "IFU" for f in server.followups)
 
@@ -209,16 +215,18 @@ def test_dry_run_and_argument_errors(reference, tables, env, tmp_path, server):
 
 def test_bad_token_exits_nonzero_without_showing_it(tables, env, tmp_path, server):
     secret = "not-the-right-token-42"
-    res = autoscan([tables["csv"], "--policy", "prod_p1", "--candidates", "all", "--state", tmp_path / "s.sqlite",
-                    "--skyportal-url", server.url, "--group-id", GROUP], {**env, "SKYPORTAL_TOKEN": secret}, tmp_path,
-                   expect=1)
-    assert "failed and were dead-lettered" in res.output and secret not in res.output
-    assert len(server.requests) == len({r.body["id"] for r in server.requests})  # one try each, no retries
-    assert {r.headers["Authorization"] for r in server.requests} == {f"token {secret}"}
-    # fixed token + --retry-failed: the dead letters are sent
-    res = autoscan([tables["csv"], "--policy", "prod_p1", "--candidates", "all", "--state", tmp_path / "s.sqlite",
-                    "--skyportal-url", server.url, "--group-id", GROUP, "--retry-failed"], env, tmp_path)
-    assert set(server.sources) == {r.body["id"] for r in server.requests}
+    args = [tables["csv"], "--policy", "prod_p1", "--candidates", "all", "--state", tmp_path / "s.sqlite",
+            "--skyportal-url", server.url, "--group-id", GROUP]
+    res = autoscan(args, {**env, "SKYPORTAL_TOKEN": secret}, tmp_path, expect=4)
+    assert "SKYPORTAL REFUSED THE TOKEN" in res.output and "54 actions stay pending" in res.output
+    assert secret not in res.output
+    # one request, then nothing more: every action stays pending (nothing dead-lettered)
+    assert len(server.requests) == 1 and server.requests[0].headers["Authorization"] == f"token {secret}"
+    # the fixed token: the next run sends everything
+    res = autoscan(args, env, tmp_path)
+    assert "54 actions done, 0 failed, 0 pending" in res.output
+    assert len(server.sources) == 18 and set(server.sources) == {r.body["id"] for r in server.requests
+                                                                 if r.path == "/api/sources"}
 
 
 def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp_path, server):
@@ -258,8 +266,8 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     # follow-up is tried again (attempt 2), and its GET finds the request the killed run had made
     resumed = {d["objectId"]: d for d in every if d.get("resumed")}
     assert set(resumed) == set(want) - {d["objectId"] for d in first}
-    assert resumed[killed]["actions"][1]["result"] == {"recovered": True, "id": 3, "status": "submitted"}
-    assert resumed[killed]["actions"][1]["attempts"] == 2
+    fu = next(a for a in resumed[killed]["actions"] if a["kind"] == "followup")
+    assert fu["result"] == {"recovered": True, "id": 3, "status": "submitted"} and fu["attempts"] == 2
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT count(*) FROM actions WHERE state != 'done'").fetchone() == (0,)
     # and a third run sends nothing at all

@@ -89,6 +89,24 @@ def test_stopped_sender_leaves_the_queue_to_send_pending(tmp_path, server):
     assert bad.returncode == 2 and "--send-pending needs --skyportal-url" in bad.stderr
 
 
+def test_background_sender_backs_off_while_the_token_is_refused(tmp_path, server):
+    cfg = make_config(tmp_path, server=server, followup=True, max_attempts=3, backoff=0.01)
+    server.revoke()
+    with Autoscan(cfg, token=server.token) as scan:
+        scan.start_sender(poll=0.05)
+        scan.process([row(f"ZTF{i}", i, 2460000.1 + i / 100, 0.9) for i in range(3)])
+        time.sleep(1.5)
+        # one request per sweep (the first 401 ends it), sweeps ever less often: 0.05, 0.1, 0.2, 0.4, 0.8 s
+        assert 2 <= len(server.requests) <= 6, len(server.requests)
+        assert scan.stats.auth_refused is not None and scan.store.open_action_count() == 6
+        assert scan.store.meta("skyportal_token_refused_at") is not None
+        server.tokens = {server.token}  # the token is accepted again (e.g. an expired session renewed)
+        _wait(lambda: scan.store.open_action_count() == 0, timeout=10)
+        assert scan.stop_sender() == 0
+    assert sorted(f["obj_id"] for f in server.followups) == ["ZTF0", "ZTF1", "ZTF2"]
+    assert db_rows(tmp_path, "SELECT count(*) FROM dead_letters") == [(0,)]
+
+
 def test_a_failed_sender_stops_the_next_batch(tmp_path, server):
     # the sender's state becomes unusable (an injected disk error): the next process() raises (the stream
     # then stops without committing) instead of queueing actions nobody sends

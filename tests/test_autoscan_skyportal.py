@@ -145,6 +145,21 @@ def test_an_outage_leaves_everything_pending_and_the_next_run_sends_it_once(stat
     assert cli(args, server).exit_code == 0 and len(server.requests) == n  # a third run: nothing to send
 
 
+def test_during_an_outage_a_long_run_tries_every_so_often_not_every_batch(state, server):
+    server.down(3600)
+    now = [1_700_000_000.0]
+    cfg = config(state, server, followup=False)  # 2 tries per action
+    with Autoscan(cfg, token=server.token, sleep=lambda s: None, clock=lambda: now[0]) as scan:
+        for i in range(50):  # 50 batches, one a second
+            scan.process([row(f"ZTF24{i:03d}", i, 2460000.5 + i / 100, 0.9)])
+            now[0] += 1.0
+        # tries at 0 s, then after pauses of 10 and 20 s: 3 sweeps of one action's 2 tries
+        assert len(server.requests) == 6 and scan.stats.unreachable
+        server.down_until = 0.0
+        scan.resume()
+    assert len(open_actions(state)) == 0 and len(server.sources) == 50
+
+
 def test_a_revoked_token_stops_sending_keeps_everything_and_says_so(state, server, tmp_path):
     t = table(tmp_path / "night.csv", night(3))
     args = [t, "--policy", "gt1", "--state", state, "--skyportal-url", server.url, "--group-id", GROUP,
@@ -447,3 +462,26 @@ def test_the_stand_in_answers_like_skyportal(server):
     assert len(utcnow().isoformat()) in (19, 26)
     assert requests.get(f"{api}/followup_request", headers={"Authorization": "token nope"},
                         timeout=5).status_code == 401
+
+
+def test_which_failures_may_have_taken_effect(server):
+    """A refused connection never reached SkyPortal (a follow-up may be posted again at once); a timeout
+    after sending may have (the follow-up waits for it to appear)."""
+    import socket
+
+    from btsbot_fast.autoscan.skyportal import SkyPortal, SkyPortalError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(SkyPortalError) as refused:
+        SkyPortal(f"http://127.0.0.1:{closed}", server.token, timeout=1).call("POST", "/api/followup_request")
+    assert refused.value.retryable and not refused.value.uncertain
+    server.delay[("POST", "/api/followup_request")] = 1.0
+    with pytest.raises(SkyPortalError) as late:
+        SkyPortal(server.url, server.token, timeout=0.2).call("POST", "/api/followup_request", body={})
+    assert late.value.retryable and late.value.uncertain
+    server.down(60)
+    with pytest.raises(SkyPortalError) as down:
+        SkyPortal(server.url, server.token, timeout=1).call("GET", "/api/followup_request")
+    assert down.value.status == 503 and down.value.retryable and down.value.uncertain

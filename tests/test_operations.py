@@ -336,6 +336,7 @@ def test_metrics_serve_autoscan_counts_from_the_state(state_location):
         _, text = _scrape(port)
         (action,) = [a for a in store.open_actions() if a.object_id == "ZTF1"]
         store.finish(action, "done", 1, 200, {}, None, 2.0)
+        store.set_meta("skyportal_token_refused_at", "2024-05-01T03:04:05Z")  # what the sender notes on a 401
         _, after = _scrape(port)
     finally:
         metrics.close()
@@ -345,3 +346,5 @@ def test_metrics_serve_autoscan_counts_from_the_state(state_location):
     assert _sample(text, "btsbot_fast_autoscan_pending_actions") == 2
     assert _sample(after, "btsbot_fast_autoscan_actions_total", kind="save", state="done") == 1
     assert _sample(after, "btsbot_fast_autoscan_pending_actions") == 1
+    assert _sample(text, "btsbot_fast_autoscan_token_refused") == 0
+    assert _sample(after, "btsbot_fast_autoscan_token_refused") == 1

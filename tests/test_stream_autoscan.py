@@ -202,7 +202,7 @@ state = "state.sqlite"
 url = "{server.url}"
 group_ids = [{GROUP}]
 timeout = 5
-max_attempts = 10   # 1 + 2 + 4 + ... s: about 4 minutes of retries before a dead letter
+max_attempts = 10   # 1 + 2 + 4 + ... s: about 4 minutes of retries per sweep (then it stays pending)
 backoff = 1
 [followup]
 allocation_id = {ALLOCATION}

@@ -1,7 +1,8 @@
 """Autoscan: per-source decisions from BTSbot scores, and the SkyPortal actions they trigger, exactly once.
 
 Data flows one way: result rows (``Scorer`` or ``score`` tables) -> the state (alert history) -> policy
-(:mod:`btsbot_fast.policies`) -> decisions -> actions (save, follow-up) -> outcomes.
+(:mod:`btsbot_fast.policies`) -> decisions -> actions (candidate, save, comments, annotation, follow-up) ->
+outcomes.
 
 * :mod:`.config`     - :class:`AutoscanConfig` (command options or TOML; the token never in the file)
 * :mod:`.state`      - SQLite (default) / PostgreSQL stores: alerts, decisions, actions, dead letters

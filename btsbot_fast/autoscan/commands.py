@@ -92,7 +92,9 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
     PATHS are what `score` takes (alert files, directories, .tar nights, Parquet alert tables) or score
     tables written by `score` (.csv, .jsonl, .parquet). Each source's alerts are judged in jd order; by
     default only BTS candidates are decided on (--candidates). A selected source is saved to --group-id
-    groups and, with --allocation-id, gets one follow-up request.
+    groups (with its position; first posted as a candidate with --filter-id), gets a comment saying why and
+    an annotation with its BTSbot scores (--no-trail: none) and, with --allocation-id, one follow-up
+    request.
     Everything is recorded in --state, so a replay, a rerun or a restart after a crash repeats nothing.
 
     Exit status: 0 everything sent (or nothing to send), 1 an action was dead-lettered (SkyPortal refused
@@ -174,6 +176,8 @@ def autoscan(paths, policy, candidates, state, send_pending, skyportal_url, grou
             scan.resume()
             for rows in batched(result_rows(list(paths), make_scorer, candidates), ROWS_PER_BATCH):
                 scan.process(rows)
+            if scan.stats.unreachable:  # SkyPortal was down during a long run: one more try at its end
+                scan.resume(force=False)
             if report_dir is not None:
                 from .report import write_report
 

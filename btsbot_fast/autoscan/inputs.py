@@ -26,6 +26,9 @@ from ..output import format_for
 NEEDED_COLUMNS = ("objectId", "candid", "jd", "magpsf", "fid", "score", "status")
 #: the BTS candidate filter's verdict: needed with ``--candidates bts``
 VERDICT_COLUMN = "bts_candidate"
+#: used when present: the candidate's position (SkyPortal needs it to save an object it does not know) and
+#: the model, named in the trail
+OPTIONAL_COLUMNS = (VERDICT_COLUMN, "ra", "dec", "model", "model_version")
 
 
 class InputError(ValueError):
@@ -84,7 +87,7 @@ def read_score_table(path: str | os.PathLike[str], candidates: str = "bts") -> I
         f = pq.ParquetFile(path)
         names = f.schema_arrow.names
         _check_columns(path, names, candidates)
-        columns = [*NEEDED_COLUMNS, *([VERDICT_COLUMN] if VERDICT_COLUMN in names else [])]
+        columns = [*NEEDED_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in names)]
         for batch in f.iter_batches(batch_size=4096, columns=columns):
             yield from batch.to_pylist()
     else:

@@ -58,9 +58,10 @@ from typing import IO, Any
 import numpy as np
 
 from ..rows import cell_float, cell_int, parse_verdict
-from .actions import FOLLOWUP, FOLLOWUP_COMMENT, KINDS, ActionRunner, DecisionFacts, annotation_update, plan
+from .actions import (ANNOTATION, CANDIDATE, COMMENT, FOLLOWUP, FOLLOWUP_COMMENT, KINDS, SAVE, ActionRunner,
+                      DecisionFacts, annotation_update, plan)
 from .config import AutoscanConfig, load_config
-from .sender import DecisionKey, Sender, SenderThread, SweepResult
+from .sender import MAX_PAUSE, DecisionKey, Sender, SenderThread, SweepResult
 from .skyportal import SkyPortal
 from .state import AlertRow, DecisionRow, StateError, Store, open_store
 
@@ -69,6 +70,11 @@ log = logging.getLogger("btsbot_fast.autoscan")
 #: Julian date of the Unix epoch
 JD_UNIX_EPOCH = 2440587.5
 _TRANSACTION_TRIES = 5
+#: seconds ``process`` records without sending after SkyPortal failed (doubled at each failure)
+QUIET_PAUSE = 10.0
+#: the trail (and a candidate) planned for an earlier decision only while the action it goes with is not
+#: done yet: an old save gets no comment when the trail is switched on later
+_LATE_TRAIL_GATE = {CANDIDATE: SAVE, COMMENT: SAVE, ANNOTATION: SAVE, FOLLOWUP_COMMENT: FOLLOWUP}
 
 
 def jd_to_unix(jd: float) -> float:
@@ -172,6 +178,8 @@ class Autoscan:
         self.runner = self._runner(client, sleep)
         self._out: IO[str] | None = None
         self._reported: list[Decision] = []  # what an inline sweep reported, returned by process/resume
+        self._quiet_until = 0.0  # after SkyPortal failed: process() sends again from then on
+        self._pause = QUIET_PAUSE
         try:
             self.store: Store = open_store(config.state, dry_run=dry_run)
         except BaseException:
@@ -255,12 +263,14 @@ class Autoscan:
             error = self._thread.error
             raise StateError(f"the autoscan sender failed: {type(error).__name__}: {error}") from error
 
-    def resume(self) -> list[Decision]:
-        """Send the actions left unfinished by an earlier run (``process`` does this too)."""
+    def resume(self, force: bool = True) -> list[Decision]:
+        """Send the actions left unfinished (by an earlier run, or by this one while SkyPortal failed);
+        ``process`` does this too, but while SkyPortal is failing only every so often (``force=False``:
+        only if such a pause has passed)."""
         if self._thread is not None:
             self._thread.hand([])
             return []
-        return self._sweep([])
+        return self._sweep([], force=force)
 
     def retry_failed(self) -> int:
         """Put dead-lettered actions back in the queue (sent by the next ``process``/``resume``)."""
@@ -405,6 +415,9 @@ class Autoscan:
                     if kind in (FOLLOWUP, FOLLOWUP_COMMENT) and now - d.decided_at > fu.validity_days * 86400.0:
                         too_old += kind == FOLLOWUP
                         continue
+                    gate = _LATE_TRAIL_GATE.get(kind)
+                    if gate is not None and self.store.action_state(d.object_id, gate) == "done":
+                        continue  # no comment (or candidate) long after the save it belongs with
                     facts = self._facts(d, self.store.history([d.object_id]).get(d.object_id, []))
                     for action in plan(facts, sp, fu, unix_to_utc(now)):
                         if action.kind == kind:
@@ -422,16 +435,23 @@ class Autoscan:
                       on_finished=lambda st, key, resumed: self._report(st, key, resumed),
                       on_outcome=self._count_outcome, on_swept=self._note)
 
-    def _sweep(self, new: list[DecisionKey]) -> list[Decision]:
-        """Send the open actions inline and return the decisions reported meanwhile."""
+    def _sweep(self, new: list[DecisionKey], force: bool = False) -> list[Decision]:
+        """Send the open actions inline and return the decisions reported meanwhile. After SkyPortal
+        failed (down, or refusing the token) ``process`` records without sending for a pause that doubles
+        up to :data:`~.sender.MAX_PAUSE` (a night's batches do not each wait through the retries)."""
         self._reported = []
-        self.sender.sweep(new)
+        self.sender.sweep(new, send=force or self.clock() >= self._quiet_until)
         out, self._reported = self._reported, []
         return out
 
     def _note(self, result: SweepResult) -> None:
-        with self._lock:  # as the last sweep left it
+        with self._lock:  # as the last sweep that sent left it
             self.stats.auth_refused, self.stats.unreachable = result.auth_refused, result.unreachable
+            if result.auth_refused or result.unreachable:
+                self._quiet_until = self.clock() + self._pause
+                self._pause = min(self._pause * 2, MAX_PAUSE)
+            elif result.sent:
+                self._pause = QUIET_PAUSE
 
     def _count_outcome(self, kind: str, state: str, error: str | None) -> None:
         if state == "pending":  # not an outcome yet: the run's end counts what stays open (in the state)

@@ -78,12 +78,13 @@ class Sender:
         self.on_outcome = on_outcome
         self.should_stop = should_stop
 
-    def sweep(self, new: Iterable[DecisionKey] = ()) -> SweepResult:
+    def sweep(self, new: Iterable[DecisionKey] = (), send: bool = True) -> SweepResult:
         """Send every open action once through its retries. SkyPortal unreachable (after one action's
-        retries) or refusing the token ends the sweep: the other actions wait, untried."""
+        retries) or refusing the token ends the sweep: the other actions wait, untried. ``send=False``
+        (SkyPortal failed moments ago): only report the new decisions, their actions pending."""
         result = SweepResult()
         new = list(new)
-        if self.runner.client is None:
+        if self.runner.client is None or not send:
             for key in new:
                 if self.on_finished is not None:
                     self.on_finished(self.store, key, False)

@@ -99,8 +99,10 @@ class SkyPortal:
             raise SkyPortalError(f"{what}: no answer within {self.timeout:g} s", retryable=True,
                                  uncertain=True) from None
         except self._requests.ConnectionError as exc:
+            # refused or unresolvable: the request never left; a connection lost later: it may have arrived
+            never_sent = "NewConnectionError" in repr(exc) or "NameResolutionError" in repr(exc)
             raise SkyPortalError(f"{what}: connection failed ({type(exc).__name__})", retryable=True,
-                                 uncertain=True) from None
+                                 uncertain=not never_sent) from None
         except self._requests.RequestException as exc:
             raise SkyPortalError(f"{what}: {type(exc).__name__}", retryable=True, uncertain=True) from None
         code = r.status_code

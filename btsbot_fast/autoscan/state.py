@@ -21,10 +21,13 @@ first scored alert, in jd order, that passed the BTS candidate filter: replaced 
 arriving late; added to states made before it, by ``CREATE TABLE IF NOT EXISTS``), ``decisions`` (one
 per source and policy, never changed), ``actions`` (one per source and action key, in one of
 :data:`ACTION_STATES`: ``pending`` -> ``sending`` -> ``done`` | ``failed``; :meth:`Store.action_counts`
-counts them), ``dead_letters`` (one row per failed action, for a person to look at).
+counts them; an open action's ``result`` holds its progress: a follow-up's ``post_sent_at``, committed
+before its POST goes out), ``dead_letters`` (one row per failed action, for a person to look at), ``meta``
+(the schema version; :data:`TOKEN_REFUSED_KEY` while SkyPortal refuses the token).
 
 With ``dry_run=True`` the run sees its own writes and the state is left as it was: SQLite keeps them in
-one transaction rolled back on close (the file serves one process anyway); PostgreSQL reads the shared
+one transaction rolled back on close (the file serves one process anyway; a state that does not exist is
+not created - the run works in memory - and a lock file the run made is removed); PostgreSQL reads the shared
 state without locking anything and writes into a private in-memory copy of the rows it touches
 (:class:`PostgresDryRunStore`), so live workers never wait on a dry run.
 """
@@ -102,9 +105,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   created_at {float} NOT NULL);
 """
 
-#: an action's states: ``pending`` (intent recorded, not tried yet), ``sending`` (a try went out and has no
-#: recorded outcome yet: in flight, between retries, or its process died), ``done`` (SkyPortal answered
-#: success: saved, requested, found existing, updated, or ignored by a constraint), ``failed`` (dead-lettered)
+#: an action's states: ``pending`` (intent recorded; not tried yet, or its tries met only failures that may
+#: pass - SkyPortal down, a refused token - or it waits, e.g. for a follow-up whose answer was lost to
+#: appear), ``sending`` (a try went out and has no recorded outcome yet: in flight, between retries, or its
+#: process died), ``done`` (SkyPortal answered success: saved, requested, found existing, updated, or
+#: ignored by a constraint), ``failed`` (dead-lettered: a permanent refusal, with its reason)
 ACTION_STATES = ("pending", "sending", "done", "failed")
 #: an action not finished: queued, or sent with no recorded outcome
 OPEN_STATES = ("pending", "sending")
