@@ -862,7 +862,8 @@ def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
     """Counts for the stream's metrics, read on a connection of their own (the caller is the metrics
     server's thread; the worker's connection stays its own). Only committed rows are seen."""
     text = os.fspath(location)
-    if is_postgres_location(text):
+    postgres = is_postgres_location(text)
+    if postgres:
         import psycopg
 
         db: Any = psycopg.connect(text, autocommit=True)
@@ -870,7 +871,7 @@ def metric_counts(location: str | os.PathLike[str]) -> MetricCounts:
         db = sqlite3.connect(f"{Path(text).absolute().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
         decisions, actions = _decision_counts(db.execute), _action_counts(db.execute)
-        placeholder = "%s" if text.startswith(("postgresql://", "postgres://")) else "?"
+        placeholder = "%s" if postgres else "?"
         refused = db.execute(f"SELECT count(*) FROM meta WHERE key = {placeholder}",
                              [TOKEN_REFUSED_KEY]).fetchone()[0]
     finally:

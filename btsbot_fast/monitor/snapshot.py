@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..autoscan.state import (
+    is_postgres_location,
     POSTGRES_INSTALL_HINT,
     SCHEMA_VERSION,
     DecisionRow,
@@ -96,7 +97,7 @@ def read_snapshot(location: str | os.PathLike[str]) -> Snapshot:
     """Everything the monitor needs from an autoscan state, read without writing or locking anything."""
     text = os.fspath(location)
     where = safe_url(text)
-    if text.startswith(("postgresql://", "postgres://")):
+    if is_postgres_location(text):
         try:
             import psycopg
         except ImportError as exc:
@@ -110,7 +111,8 @@ def read_snapshot(location: str | os.PathLike[str]) -> Snapshot:
             raise StateError(f"cannot read the state {where}: {type(exc).__name__}: {line[0] if line else ''}") \
                 from None
     if "://" in text:
-        raise StateError(f"unknown state location {where!r}: give a file or a postgresql:// URL")
+        raise StateError(f"unknown state location {where!r}: give a file, a postgresql:// URL or a libpq "
+                         "connection string")
     path = Path(text)
     if not path.is_file():
         raise StateError(f"no autoscan state at {path}")
