@@ -55,8 +55,10 @@ class Target:
         import avro_synth as S
         from btsbot_fast import _core
         from btsbot_fast.prep import schema_program as sp
+        from btsbot_fast.prep.variant import ROW_INFO
 
         self.np, self.S, self.core, self.sp = np, S, _core, sp
+        self.row_info = len(ROW_INFO)  # the candidate values reported beside each row (jd, ra, dec, ...)
         self.schema = S.alert_schema()
         self.default_program = sp.compile_schema(self.schema).words
         self.cache = sp.ProgramCache(maxsize=256)
@@ -86,7 +88,7 @@ class Target:
         for _ in range(100000):
             trip = np.empty((capacity, 63, 63, 3), np.float32)
             meta = np.empty((capacity, 25), np.float32)
-            out = (np.empty(capacity, np.int64), np.empty((capacity, 3)), np.empty(capacity, np.uint16),
+            out = (np.empty(capacity, np.int64), np.empty((capacity, self.row_info)), np.empty(capacity, np.uint16),
                    np.empty(capacity, np.uint8), np.empty(capacity, np.uint8), np.empty(capacity, np.uint8),
                    np.empty(capacity, np.int64), np.empty(capacity, np.int32))
             n, stop, sources, messages, ids, schemas, fallback = reader.next_batch(trip, meta, *out, 1)
