@@ -12,7 +12,6 @@ from btsbot_fast.evaluate.metrics import alert_metrics, bin_index, confusion, pr
 from btsbot_fast.evaluate.sources import critical_scores, evaluate_sources, group_objects, threshold_scan
 from btsbot_fast.policies import DEFAULT_POLICIES, STRICT, Policy, above
 
-
 # ---------------------------------------------------------------------------------------------- alert level
 
 def test_roc_auc_known_values():

@@ -10,15 +10,12 @@ import copy
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import fastavro
 import pytest
-
 from kafka_mock import kafka  # noqa: F401  (the fixture)
 from test_stream import SECRET, _env, _secret_config, _stream_cmd
 

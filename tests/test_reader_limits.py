@@ -20,6 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import avro_synth as S  # noqa: E402
 import numpy as np
 import pytest
 
@@ -27,8 +28,6 @@ from btsbot_fast.io import read_alerts, records_from_buffer
 from btsbot_fast.prep import batches, path_batches
 from btsbot_fast.prep.native_avro import NativeReader
 from btsbot_fast.status import Status
-
-import avro_synth as S  # noqa: E402
 
 SCHEMA = S.alert_schema()
 RECORDS_PER_BLOCK = 20_000

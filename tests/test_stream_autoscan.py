@@ -5,6 +5,7 @@ once, and the decided sources are those `btsbot-fast autoscan` decides on the sa
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -12,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import collections
 from collections import Counter
 
 import pytest

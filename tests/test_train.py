@@ -15,8 +15,14 @@ import pytest
 
 from btsbot_fast.prep.variant import FEATURE_NAMES
 from btsbot_fast.train import config as tconfig
-from btsbot_fast.train.data import (augment_batch, class_weights, load_dataset, load_release, split_by_object,
-                                    thin_per_object)
+from btsbot_fast.train.data import (
+    augment_batch,
+    class_weights,
+    load_dataset,
+    load_release,
+    split_by_object,
+    thin_per_object,
+)
 from btsbot_fast.train.synthetic import write_dataset
 
 THREADS = 2

@@ -33,7 +33,7 @@ import numpy as np
 from .. import _core
 from ..io.avro import records_from_buffer
 from ..io.paths import ARCHIVE
-from ..io.records import (NOT_A_RECORD, AlertRecord, cannot_read, corrupt_avro, unsupported_schema)
+from ..io.records import NOT_A_RECORD, AlertRecord, cannot_read, corrupt_avro, unsupported_schema
 from ..status import Status
 from ..threads import native_threads
 from .batch import Batch, empty_arrays

@@ -24,13 +24,32 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .cache import (CARD_FILE, _io_name, ONNX_FILE, ResolvedModel, default_spec, load_spec, model_home, resolve,
-                    resolve_shipped, sha256_file, spec_from_entry)
-from .entries import (DEFAULT_INPUTS, DEFAULT_OUTPUT, ModelEntry, canonical_name, check_features, check_name, find_entry_by_sha256, get_entry,
-                      list_entries)
+from .cache import (
+    CARD_FILE,
+    ONNX_FILE,
+    ResolvedModel,
+    _io_name,
+    default_spec,
+    load_spec,
+    model_home,
+    resolve,
+    resolve_shipped,
+    sha256_file,
+    spec_from_entry,
+)
+from .entries import (
+    DEFAULT_INPUTS,
+    DEFAULT_OUTPUT,
+    ModelEntry,
+    canonical_name,
+    check_features,
+    check_name,
+    find_entry_by_sha256,
+    get_entry,
+    list_entries,
+)
 from .errors import ModelImportError
-from .parity import (PROBE_DESCRIPTION, PROBE_SEED, input_dirs, max_abs_diff, probe_inputs, recorded_parity,
-                     tf_signature)
+from .parity import PROBE_DESCRIPTION, PROBE_SEED, input_dirs, max_abs_diff, probe_inputs, recorded_parity, tf_signature
 
 MIN_OPSET, MAX_OPSET = 17, 18
 DEFAULT_TOLERANCE = 1e-5

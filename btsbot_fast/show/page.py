@@ -231,7 +231,7 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
             + "".join(f'<p class="muted">{_e(n)}</p>' for n in notes))
     summary = (
         '<div class="summary">'
-        f'<div><h2>Decisions per policy</h2><table><tr><th>policy</th><th>from the scores</th>'
+        '<div><h2>Decisions per policy</h2><table><tr><th>policy</th><th>from the scores</th>'
         + ("<th>in the state</th>" if stored else "") + f"</tr>{''.join(dec_rows)}</table></div>"
         f'<div><h2>Failures by status</h2><table><tr><th>status</th><th>alerts</th></tr>{fail_rows}</table></div>'
         f'<div><h2>Scores ({plural(len(scores), "alert")})</h2>{_histogram_svg(scores)}</div></div>')

@@ -43,8 +43,19 @@ from ..precision import decision_thresholds as decision_thresholds_of
 from ..rows import SPARK_ID_COLUMNS, SPARK_SCORE_COLUMNS
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
-from .worker import (ALERT_PREFIX, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN, ERROR_COLUMN, OUTPUT_COLUMNS,
-                     PRECISION_COLUMN, RESULT_ID_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition)
+from .worker import (
+    ALERT_PREFIX,
+    BTS_CANDIDATE_COLUMN,
+    BTS_REJECT_COLUMN,
+    ERROR_COLUMN,
+    OUTPUT_COLUMNS,
+    PRECISION_COLUMN,
+    RESULT_ID_COLUMNS,
+    SCORE_COLUMN,
+    STATUS_COLUMN,
+    ScoringJob,
+    score_partition,
+)
 
 __all__ = ["BTS_CANDIDATE_COLUMN", "BTS_REJECT_COLUMN", "ERROR_COLUMN", "OUTPUT_COLUMNS", "PRECISION_COLUMN",
            "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]

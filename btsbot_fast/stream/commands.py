@@ -75,9 +75,9 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     --group-id loses nothing. SIGINT/SIGTERM finish the current batch, flush, commit and exit 0.
     --batch-size is also the most messages committed together.
     """
+    from ..output import format_for
     from ..secrets import SecretError, require_private_file
     from . import KafkaConfigError, StreamError, merged, parse_overrides, read_properties, run_stream
-    from ..output import format_for
 
     if bool(topics) == bool(topic_pattern):
         raise click.UsageError("give --topic (one or more) or --topic-pattern")

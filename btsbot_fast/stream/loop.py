@@ -29,8 +29,7 @@ from ..messages import install_hint, plural
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
 from .kafka_logs import RepeatFolder
-from .rows import (MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row,
-                   utc_now)
+from .rows import MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row, utc_now
 from .sinks import KafkaTopicSink, Sink, SinkError, open_file_sink
 from .stats import StatsReporter, StreamStats
 
