@@ -230,5 +230,5 @@ def input_batches(inputs: Iterable[tuple[str, str]], batch_size: int, threads: i
     yield from reader.batches(batch_size, threads, refill, recycle)
 
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_INFLIGHT_BYTES", "MAP_THRESHOLD", "NativeReader", "buffer_batches", "input_batches",
-           "snappy_compiled_in"]
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_INFLIGHT_BYTES", "MAP_THRESHOLD", "NativeReader", "buffer_batches",
+           "input_batches", "snappy_compiled_in"]

@@ -261,7 +261,8 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
                         + f": refusing to import it as {e.name} (corrupt or tampered with?); "
                           "to import a different model, pass another --name")
         if entry is not None and spec is not None:
-            raise ModelImportError(f"{src} is registry model {entry.name}; spec= is only for models outside the registry")
+            raise ModelImportError(f"{src} is registry model {entry.name}; "
+                                   "spec= is only for models outside the registry")
         if entry is not None and entry.shipped and not replace_shipped:
             return resolve_shipped(entry)
         recorded_dirs = None
@@ -270,7 +271,8 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
 
         opset = int(opset if opset is not None else (entry.opset if entry else MIN_OPSET))
         if not MIN_OPSET <= opset <= MAX_OPSET:
-            raise ModelImportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET} (tf2onnx 1.17's highest), got {opset}")
+            raise ModelImportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET} (tf2onnx 1.17's highest), "
+                                   f"got {opset}")
         tol = float(tolerance if tolerance is not None else (entry.parity_tolerance if entry else DEFAULT_TOLERANCE))
 
         # 2. extract

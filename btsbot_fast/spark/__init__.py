@@ -93,9 +93,9 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
         worker and, by default, comes back whole: leaving out the cutouts and the history (e.g.
         ``keep=["objectId", "candid"]``) saves sending them back.
     result_ids : bool, default False
-        Also return ``objectId, candid, jd, ra, dec, magpsf, fid`` (``RESULT_ID_COLUMNS``) as scoring read them (the CLI's columns: candid
-        from the top-level integer column, else the candidate's), before the score columns; needs
-        ``keep`` without those names.
+        Also return ``objectId, candid, jd, ra, dec, magpsf, fid`` (``RESULT_ID_COLUMNS``) as scoring read
+        them (the CLI's columns: candid from the top-level integer column, else the candidate's), before the
+        score columns; needs ``keep`` without those names.
     precision, decision_thresholds
         As for :class:`~btsbot_fast.Scorer` (``fast``: int8 scores, exact ones near the thresholds; the
         int8 model is broadcast beside the fp32 one).

@@ -244,7 +244,8 @@ class StreamScorer:
     def run(self, *, idle_timeout: float | None = None, max_alerts: int | None = None) -> StreamSummary:
         """Consume until stopped (:meth:`stop`, a signal through :func:`run_stream`), ``max_alerts``
         messages, or ``idle_timeout`` seconds without a message (counted from the last message or
-        partition assignment; not before the first assignment). Returns what was done; raises :class:`StreamError` when the run cannot go on."""
+        partition assignment; not before the first assignment). Returns what was done; raises
+        :class:`StreamError` when the run cannot go on."""
         reporter = StatsReporter(*self._stats_args)
         self.stats = StreamStats(metrics=self.metrics)
         self._failed_commits = 0
