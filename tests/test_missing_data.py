@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 
-import avro_synth as S  # noqa: E402
+import avro_synth as S  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 

@@ -20,7 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import avro_synth as S  # noqa: E402
+import avro_synth as S  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 
