@@ -61,10 +61,11 @@ def main() -> None:
     cpu = _cpu_seconds() - cpu0
     sources = len({r["objectId"] for r in rows if r["objectId"]})
     pictures = len(list((out / "alerts").glob("*.png")))
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 "?")
     result = {"alerts": len(rows), "sources": sources, "pictures": pictures, "jobs": args.jobs,
-              "seconds": round(elapsed, 2), "cpu_seconds": round(cpu, 1), "cores": len(os.sched_getaffinity(0)), "cpu": model,
-              "python": platform.python_version(), "page": str(page)}
+              "seconds": round(elapsed, 2), "cpu_seconds": round(cpu, 1), "cores": len(os.sched_getaffinity(0)),
+              "cpu": model, "python": platform.python_version(), "page": str(page)}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -114,7 +114,8 @@ def run_stream(bootstrap: str, pattern: str, n: int, out_dir: Path, env: dict, e
             "errors": final["errors"]}
 
 
-def measure_latency(bootstrap: str, buffers: list[bytes], rate: float, seconds: float, out_dir: Path, env: dict) -> dict:
+def measure_latency(bootstrap: str, buffers: list[bytes], rate: float, seconds: float, out_dir: Path,
+                    env: dict) -> dict:
     from confluent_kafka import Consumer, Producer
 
     topic, scores = "bench_latency_in", "bench_latency_scores"
@@ -129,8 +130,8 @@ def measure_latency(bootstrap: str, buffers: list[bytes], rate: float, seconds: 
 
     producer.produce(topic, value=buffers[0], partition=0, on_delivery=delivered_at(time.time()))  # creates the topic
     producer.flush(10)
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-latency-reader", "auto.offset.reset": "earliest",
-                       "enable.auto.commit": False, "fetch.wait.max.ms": 5})
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-latency-reader",
+                       "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.wait.max.ms": 5})
     reader.subscribe([scores])
     cmd = [sys.executable, "-m", "btsbot_fast", "stream", "--bootstrap-servers", bootstrap, "--topic", topic,
            "--group-id", "bench-latency", "--from-beginning", "--output-topic", scores, "--stats-interval", "0",
@@ -181,7 +182,8 @@ def measure_latency(bootstrap: str, buffers: list[bytes], rate: float, seconds: 
     reader.close()
     lat = np.array(latencies) * 1000
     return {"rate_per_s": rate, "produced": i, "scored": len(lat), "p50_ms": float(np.percentile(lat, 50)),
-            "p90_ms": float(np.percentile(lat, 90)), "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()),
+            "p90_ms": float(np.percentile(lat, 90)), "p99_ms": float(np.percentile(lat, 99)),
+            "max_ms": float(lat.max()),
             "to_scored_at_p50_ms": float(np.percentile(np.array(to_scored) * 1000, 50)),
             "to_scored_at_p99_ms": float(np.percentile(np.array(to_scored) * 1000, 99))}
 
@@ -269,7 +271,8 @@ def main() -> None:
             rounds["topic"].append(run_stream(bootstrap, "^bench_tput_", args.alerts, tmp, env, [], f"topic{r}"))
             rounds["file"].append(run_stream(bootstrap, "^bench_tput_", args.alerts, tmp, env,
                                              ["-o", str(tmp / f"s{r}.jsonl")], f"file{r}"))
-        score, stream, stream_file = (max(rounds[k], key=lambda x: x["alerts_per_s"]) for k in ("score", "topic", "file"))
+        score, stream, stream_file = (max(rounds[k], key=lambda x: x["alerts_per_s"])
+                                      for k in ("score", "topic", "file"))
         rate = 0.5 * stream["alerts_per_s"]
         latency = measure_latency(bootstrap, buffers, rate, args.latency_seconds, tmp, env)
         kills = kill_trials(bootstrap, buffers, args.kills, 16, tmp, env) if args.kills else None
@@ -302,7 +305,8 @@ def main() -> None:
           f"p50 {latency['p50_ms']:.0f} ms, p90 {latency['p90_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms, "
           f"max {latency['max_ms']:.0f} ms")
     if kills:
-        print(f"\nkill -9 x {kills['kills']} at random moments (batch {kills['batch_size']}), {kills['messages']} messages: "
+        print(f"\nkill -9 x {kills['kills']} at random moments (batch {kills['batch_size']}), "
+              f"{kills['messages']} messages: "
               f"{kills['lost']} lost, {kills['duplicated_messages']} duplicated")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -191,8 +191,8 @@ def preprocess(paths, output, batch_size, threads, engine) -> None:
 def _register_subcommands() -> None:
     # each group lives beside the code it drives; importing them is cheap (TensorFlow loads on use)
     from .autoscan.commands import autoscan
-    from .monitor.commands import monitor
     from .evaluate.commands import evaluate
+    from .monitor.commands import monitor
     from .registry.commands import models
     from .show.commands import report, show
     from .stream.commands import stream

@@ -8,15 +8,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import registry, threads as thread_rule
-from .precision import FP32, INT8, Screening, check_precision
-from .threads import prefetched
+from . import registry
+from . import threads as thread_rule
 from .io import AlertRecord
+from .precision import FP32, INT8, Screening, check_precision
 from .prep import Batch, batches, buffer_batches, path_batches, require_engine
 from .prep.bts import describe_all
 from .prep.variant import STAMP_SIZE, VARIANT
 from .rows import ScoreResult, candidate_values
 from .status import Status
+from .threads import prefetched
 
 DEFAULT_MODEL = "btsbot-v1.0.1"
 # batch 64 scores as fast as 256 on CPU (ONNX Runtime is compute-bound per alert) with a third of the

@@ -52,7 +52,8 @@ DEV = [
     "alerce-pipeline/ZTF_samples/000010512523733626.avro",    # Spark 3.0 snappy, 43x63 stamps
     "alerce-pipeline/ZTF_samples/0000105131888017541.avro",   # 3.3 null, zeroed template
     "alerce-pipeline/other_tests/ingestion_step_tests_data_avros_3044341005815015012.avro",  # 4.02
-    "kowalski/data_ztf_alerts_20200202_1127536316315015004.avro",  # 3.3, second alert of ZTF20aajcdad (two-alert policies)
+    # 3.3, second alert of ZTF20aajcdad (two-alert policies)
+    "kowalski/data_ztf_alerts_20200202_1127536316315015004.avro",
     "kowalski/data_ztf_alerts_20200202_1127495406315015005.avro",  # 3.3
     "kowalski/data_ztf_alerts_20231012_2475433850415015002.avro",  # 4.01, zeroed template
     "boom/data_ztf_alerts_2475433850315015012.avro",  # 4.01 (the copy the reference row names)
@@ -263,13 +264,15 @@ def _write_provenance(copied, manifest, ref_rows, candids, shared: Path, parquet
     evaluated = [r for r in bts_rows if not r["error"]]
     out.write(f"`ztf/reference/dev_bts_filter.csv`: the {len(bts_rows)} rows of those files cut from the reference "
               "run of the published BTS\ncandidate filter code (dperley/ztf-bts-filters `rcf2020.py`, gal_lat from "
-              f"astropy; same columns): {len(evaluated)} evaluated\n({sum(r['bts_candidate'] == 'True' for r in evaluated)} "
+              f"astropy; same columns): {len(evaluated)} evaluated\n"
+              f"({sum(r['bts_candidate'] == 'True' for r in evaluated)} "
               f"pass), {len(bts_rows) - len(evaluated)} where the code raised (`error` names the field).\n\n")
     out.write("| file (under tests/data) | sha256 (first 16) | records | schema | codec | cutouts | reference "
               "rows | manifest note | upstream (from the source folder's _provenance file) |\n")
     out.write("|---|---|---|---|---|---|---|---|---|\n")
     for dst, src in copied:
-        key = str(dst.relative_to("ztf/dev")) if dst.parts[1] == "dev" else "../broken/" + str(dst.relative_to("ztf/broken"))
+        key = (str(dst.relative_to("ztf/dev")) if dst.parts[1] == "dev"
+               else "../broken/" + str(dst.relative_to("ztf/broken")))
         rs = by_path[key]
         r = rs[0]
         prov = provenance_lines(src).get(src.name, "")

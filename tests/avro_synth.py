@@ -112,7 +112,8 @@ def alert(i: int, n_prv: int = 5, stamp_size: int = 63, missing_cutout: bool = F
     for k in range(n_prv):
         det = (k + i) % 3 != 0
         prv.append({"jd": jd - 1.0 - k, "fid": 1 + k % 2, "magpsf": float(np.float32(18 + 0.1 * k)) if det else None,
-                    "isdiffpos": ("t", "1", "f")[k % 3] if det else None, "sigmapsf": 0.1 if det else None, "note": None if k % 2 else "ü-note",
+                    "isdiffpos": ("t", "1", "f")[k % 3] if det else None, "sigmapsf": 0.1 if det else None,
+                    "note": None if k % 2 else "ü-note",
                     "sub": {"a": k, "b": []} if k % 2 else None})
 
     def cut(c):

@@ -234,8 +234,8 @@ def test_kill_9_mid_run_then_restart_repeats_nothing(reference, tables, env, tmp
     assert len(want) >= 3  # the kill lands in the third source's follow-up
     state, out = tmp_path / "state.sqlite", tmp_path / "decisions.jsonl"
     cmd = [sys.executable, "-m", "btsbot_fast", "autoscan", str(tables["csv"]), "--policy", "gt1",
-           "--candidates", "all", "--state", str(state), "--decisions", str(out), "--skyportal-url", server.url, "--group-id", str(GROUP),
-           "--allocation-id", str(ALLOCATION), "--timeout", "30"]
+           "--candidates", "all", "--state", str(state), "--decisions", str(out), "--skyportal-url", server.url,
+           "--group-id", str(GROUP), "--allocation-id", str(ALLOCATION), "--timeout", "30"]
     # each follow-up POST takes effect at once but is answered 2 s later: the kill lands in that window
     server.delay[("POST", "/api/followup_request")] = 2.0
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

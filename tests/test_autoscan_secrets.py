@@ -84,7 +84,8 @@ def test_a_config_file_holding_the_state_password_must_be_private(cluster, dbnam
     token = tmp_path / "token"
     token.write_text("t0ken\n")
     token.chmod(0o640)
-    with pytest.raises(ConfigError, match=f"readable by other users \\(mode 640\\); make it private: chmod 600 {token}"):
+    with pytest.raises(ConfigError,
+                       match=f"readable by other users \\(mode 640\\); make it private: chmod 600 {token}"):
         read_token(token)
     path.chmod(0o600)
     config = load_config(path)

@@ -28,7 +28,6 @@ from btsbot_fast.status import Status
 sys.path.insert(0, str(Path(__file__).parent))
 import avro_synth as S  # noqa: E402
 
-
 # ------------------------------------------------------------------------------------------------
 # the reference run
 
@@ -342,7 +341,6 @@ def test_score_result_fields(official_model, data_root):
     from dataclasses import fields
 
     from btsbot_fast import Scorer
-
     from btsbot_fast.scorer import ScoreResult
 
     names = [f.name for f in fields(ScoreResult)]

@@ -11,8 +11,12 @@ from click.testing import CliRunner
 
 from btsbot_fast import Scorer
 from btsbot_fast.backends import DEVICES, DeviceUnavailableError
-from btsbot_fast.backends.onnx import (OnnxBackend, check_active_providers, execution_providers,
-                                       installed_ort_distributions)
+from btsbot_fast.backends.onnx import (
+    OnnxBackend,
+    check_active_providers,
+    execution_providers,
+    installed_ort_distributions,
+)
 from btsbot_fast.cli import main
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()

@@ -12,7 +12,6 @@ from btsbot_fast.evaluate.metrics import alert_metrics, bin_index, confusion, pr
 from btsbot_fast.evaluate.sources import critical_scores, evaluate_sources, group_objects, threshold_scan
 from btsbot_fast.policies import DEFAULT_POLICIES, STRICT, Policy, above
 
-
 # ---------------------------------------------------------------------------------------------- alert level
 
 def test_roc_auc_known_values():
@@ -256,7 +255,8 @@ def test_evaluate_command_end_to_end(tmp_path):
     assert np.allclose([float(r["score"]) for r in rows], want, atol=1e-6)
     for fig in m["figures"]:
         assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {"alert_roc.png", "alert_magpsf_bins.png", "source_peakmag_bins.png", "source_delays.png"} <= set(m["figures"])
+    figures = {"alert_roc.png", "alert_magpsf_bins.png", "source_peakmag_bins.png", "source_delays.png"}
+    assert figures <= set(m["figures"])
     # this model separates the synthetic classes: the gallery of confident mistakes is empty, and says so
     assert m["gallery"]["fp"] == [] and m["gallery"]["fn"] == [] and (out / "gallery.html").is_file()
 

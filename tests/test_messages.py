@@ -66,7 +66,8 @@ def test_repeat_folder_counts_repeats_up_to_what_librdkafka_varies():
     folder = RepeatFolder(logger)
     logger.addFilter(folder)
     try:
-        fail = "FAIL [c#consumer-{}] [thrd:b]: b: Connect to ipv4#127.0.0.1:9 failed: refused (after {}ms in state CONNECT)"
+        fail = ("FAIL [c#consumer-{}] [thrd:b]: b: Connect to ipv4#127.0.0.1:9 failed: refused "
+                "(after {}ms in state CONNECT)")
         for i in range(5):
             logger.error(fail.format(1 + i % 2, i))
         logger.error("a different line")

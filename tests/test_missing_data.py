@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 
+import avro_synth as S  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 
@@ -20,8 +21,6 @@ from btsbot_fast.prep import batches
 from btsbot_fast.prep.native_avro import buffer_batches
 from btsbot_fast.prep.variant import CANDIDATE_COLUMNS, FEATURE_NAMES, INFO_ONLY_COLUMNS
 from btsbot_fast.status import Status
-
-import avro_synth as S  # noqa: E402
 
 pa = pytest.importorskip("pyarrow")
 pytest.importorskip("astropy")

@@ -578,7 +578,8 @@ def test_stream_state_monitored_and_prometheus_alerts_when_the_stream_stops(kafk
             time.sleep(0.5)
         assert m, (tmp_path / "stream.err").read_text()[-3000:]
         # the live state, read while the stream holds it
-        live = subprocess.run([sys.executable, "-m", "btsbot_fast", "monitor", "--state", str(tmp_path / "state.sqlite"),
+        live = subprocess.run([sys.executable, "-m", "btsbot_fast", "monitor",
+                               "--state", str(tmp_path / "state.sqlite"),
                                "-o", str(tmp_path / "live"), "--no-figures"], env=env, capture_output=True, text=True,
                               timeout=120, check=False)
         assert live.returncode == 0, live.stderr

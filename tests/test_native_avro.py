@@ -41,7 +41,10 @@ class Rows:
     def __init__(self, bs):
         self.records = [r for b in bs for r in b.records]
         self.keys = [(r.source, r.index, r.objectId, r.candid, int(r.status)) for r in self.records]
-        cat = (lambda xs, shape, dt: np.concatenate(xs) if xs else np.zeros(shape, dt))
+
+        def cat(xs, shape, dt):
+            return np.concatenate(xs) if xs else np.zeros(shape, dt)
+
         self.triplets = cat([b.triplets for b in bs], (0, 63, 63, 3), np.float32)
         self.metadata = cat([b.metadata for b in bs], (0, 25), np.float32)
         self.status = cat([b.status for b in bs], (0,), np.uint8)
@@ -207,7 +210,7 @@ def test_real_files_all_read_natively(reference, real_buffers):
 def one_file_per_schema(real_buffers):
     """(schema, records) of one decodable real file per distinct writer schema."""
     seen = {}
-    for src, data in real_buffers:
+    for _src, data in real_buffers:
         try:
             reader = fastavro.reader(io.BytesIO(data))
             recs = list(reader)
@@ -686,7 +689,7 @@ def test_schema_program_names_and_errors():
         "nested union": {**rec, "fields": [{"name": "x", "type": ["null", ["int"]]}]},
         "not json": "{",
     }
-    for name, schema in bad.items():
+    for _name, schema in bad.items():
         with pytest.raises(sp.SchemaCompileError):
             sp.compile_schema(schema if isinstance(schema, str) else json.dumps(schema))
     cache = sp.ProgramCache(maxsize=2)

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 FUZZ = Path(__file__).resolve().parent / "fuzz"
 
 

@@ -10,15 +10,12 @@ import copy
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import fastavro
 import pytest
-
 from kafka_mock import kafka  # noqa: F401  (the fixture)
 from test_stream import SECRET, _env, _secret_config, _stream_cmd
 
@@ -212,7 +209,8 @@ def test_score_without_pyarrow_writes_a_row_per_parquet_file(data_root, official
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = {r["source"]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert rows[str(src)]["status"] == "decode_error" and 'pip install "btsbot-fast[parquet]"' in rows[str(src)]["error"]
+    assert rows[str(src)]["status"] == "decode_error"
+    assert 'pip install "btsbot-fast[parquet]"' in rows[str(src)]["error"]
     assert rows[str(avro)]["status"] == "ok"
 
 
@@ -239,7 +237,8 @@ def test_a_second_writer_of_an_output_gets_a_clear_error(reference, official_mod
 
     out = tmp_path / "scores.jsonl"
     holder = subprocess.Popen([sys.executable, "-c", "import sys; from btsbot_fast.stream.sinks import open_file_sink; "
-                               f"s = open_file_sink({str(out)!r}); print('open', flush=True); sys.stdin.read(); s.close()"],
+                               f"s = open_file_sink({str(out)!r}); print('open', flush=True); "
+                               "sys.stdin.read(); s.close()"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(official_model))
     try:
         assert holder.stdout.readline().strip() == "open"

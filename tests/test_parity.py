@@ -63,7 +63,7 @@ def test_manifest_outcomes(reference, engine):
     """Every record the manifest calls usable scores; every other record is an error row with a reason."""
     pre = _preprocessed(reference, engine)
     by_key = {}
-    for i, (s, c) in enumerate(zip(pre.source, pre.candid)):
+    for i, s in enumerate(pre.source):
         by_key.setdefault(reference.relpath(s), []).append(i)
     for row in reference.manifest:
         rows = by_key[row["path"]]

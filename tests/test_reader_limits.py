@@ -20,6 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import avro_synth as S  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 
@@ -27,8 +28,6 @@ from btsbot_fast.io import read_alerts, records_from_buffer
 from btsbot_fast.prep import batches, path_batches
 from btsbot_fast.prep.native_avro import NativeReader
 from btsbot_fast.status import Status
-
-import avro_synth as S  # noqa: E402
 
 SCHEMA = S.alert_schema()
 RECORDS_PER_BLOCK = 20_000
@@ -131,7 +130,10 @@ def test_budget_cuts_batches_not_rows():
     assert reader.peak_bytes_held <= 1 << 20
     assert max(len(b) for b in got) < 8  # two blocks at a time at most
     ref = list(batches((r for s, d in bufs for r in records_from_buffer(s, d)), 8, "native", 1))
-    flat = lambda bs: [(r.source, r.index, r.candid, int(st)) for b in bs for r, st in zip(b.records, b.status)]
+
+    def flat(bs):
+        return [(r.source, r.index, r.candid, int(st)) for b in bs for r, st in zip(b.records, b.status)]
+
     assert flat(got) == flat(ref) and len(flat(got)) == 12
     np.testing.assert_array_equal(np.concatenate([b.triplets for b in got]), np.concatenate([b.triplets for b in ref]))
 
@@ -186,8 +188,9 @@ def test_links_devices_and_damage_are_named(tmp_path):
     good = S.container(SCHEMA, [S.alert(4)])
     night = tmp_path / "odd.tar"
     with tarfile.open(night, "w") as tar:
-        for name, kind in (("a.avro", tarfile.REGTYPE), ("sym.avro", tarfile.SYMTYPE), ("dev.avro", tarfile.CHRTYPE),
-                           ("fifo.avro", tarfile.FIFOTYPE), ("lost.avro", tarfile.LNKTYPE), ("notes.txt", tarfile.REGTYPE)):
+        for name, kind in (("a.avro", tarfile.REGTYPE), ("sym.avro", tarfile.SYMTYPE),
+                           ("dev.avro", tarfile.CHRTYPE), ("fifo.avro", tarfile.FIFOTYPE),
+                           ("lost.avro", tarfile.LNKTYPE), ("notes.txt", tarfile.REGTYPE)):
             info = tarfile.TarInfo(name)
             info.type = kind
             if kind == tarfile.REGTYPE:

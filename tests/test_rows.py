@@ -16,8 +16,17 @@ from dataclasses import fields
 import pytest
 
 from btsbot_fast import Status
-from btsbot_fast.rows import (CANDIDATE_FIELDS, HOOK_FIELDS, SCORE_COLUMNS, SPARK_ID_COLUMNS, SPARK_SCORE_COLUMNS,
-                              STREAM_COLUMNS, ScoreResult, names, stream_avro_schema)
+from btsbot_fast.rows import (
+    CANDIDATE_FIELDS,
+    HOOK_FIELDS,
+    SCORE_COLUMNS,
+    SPARK_ID_COLUMNS,
+    SPARK_SCORE_COLUMNS,
+    STREAM_COLUMNS,
+    ScoreResult,
+    names,
+    stream_avro_schema,
+)
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

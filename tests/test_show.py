@@ -331,7 +331,8 @@ def test_report_without_alerts_or_matplotlib_free_parts(tmp_path, night):
 
 def test_report_rejects_a_missing_state(tmp_path, night):
     table = night["out"].parent / "scores.csv"
-    res = CliRunner().invoke(main, ["report", str(table), "--state", str(tmp_path / "nope.sqlite"), "-o", str(tmp_path)])
+    res = CliRunner().invoke(main, ["report", str(table), "--state", str(tmp_path / "nope.sqlite"),
+                                    "-o", str(tmp_path)])
     assert res.exit_code != 0 and "no autoscan state" in res.output
     assert not (tmp_path / "nope.sqlite").exists()
 
@@ -402,11 +403,13 @@ def test_show_figure_explains_its_saliency_map(tmp_path, data_root, scorer):
     assert drawn.occlusion.title.get_text() == ("occlusion saliency: red = masking the patch lowers the score, "
                                                 "blue = raises it, grey = no change")
     top, middle, bottom = (t.get_text() for t in drawn.key_labels)
-    assert (top, middle, bottom) == (f"+{occ.largest:.2g}\n(score\ndrops)", "0", f"(score\nrises)\n\u2212{occ.largest:.2g}")
+    assert (top, middle, bottom) == (f"+{occ.largest:.2g}\n(score\ndrops)", "0",
+                                     f"(score\nrises)\n\u2212{occ.largest:.2g}")
     # header and footer print the same score
     shown = score_text(view.result.score)
     assert shown == "0.999685" and score_text(occ.base) == shown
-    assert f"score {shown} " in drawn.title.get_text() and f"score {shown} minus the masked score" in drawn.method.get_text()
+    assert f"score {shown} " in drawn.title.get_text()
+    assert f"score {shown} minus the masked score" in drawn.method.get_text()
     # near 1 the map is faint, and the figure says why
     assert occ.largest < 0.01
     assert drawn.faint.get_text() == (f"a faint map: at {shown} the model is near certain and no single patch moves "

@@ -131,9 +131,9 @@ def test_order_and_count_kept_across_partitions_and_slices(spark, pref, cli):
     """Two files (two partitions), Arrow batches of 10 rows cut into model batches of 7: every row keeps
     its place and gets its own score; the same rows shuffled into 3 partitions score the same; scoring a
     scored table replaces the three columns; ``keep`` returns only the columns asked for."""
-    from btsbot_fast.spark import OUTPUT_COLUMNS, with_btsbot_score
-
     from pyspark.sql.functions import input_file_name
+
+    from btsbot_fast.spark import OUTPUT_COLUMNS, with_btsbot_score
 
     paths = [str(p) for p in pref.files if "datatest_part" in p.name]
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"

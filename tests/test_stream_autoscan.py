@@ -5,6 +5,7 @@ once, and the decided sources are those `btsbot-fast autoscan` decides on the sa
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -12,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import collections
 from collections import Counter
 
 import pytest
@@ -74,8 +74,8 @@ def test_stream_autoscan_acts_once_across_kill9_restart_and_replay(kafka, refere
 
     # what the offline command decides on the same files (dry run: nothing sent, own state)
     offline = tmp_path / "offline.jsonl"
-    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "autoscan", *map(str, dict.fromkeys(sample)), "--policy", POLICY,
-                          "--candidates", "all", "--state", str(tmp_path / "offline.sqlite"),
+    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "autoscan", *map(str, dict.fromkeys(sample)),
+                          "--policy", POLICY, "--candidates", "all", "--state", str(tmp_path / "offline.sqlite"),
                           "--decisions", str(offline), "--dry-run"],
                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]

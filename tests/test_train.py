@@ -15,8 +15,14 @@ import pytest
 
 from btsbot_fast.prep.variant import FEATURE_NAMES
 from btsbot_fast.train import config as tconfig
-from btsbot_fast.train.data import (augment_batch, class_weights, load_dataset, load_release, split_by_object,
-                                    thin_per_object)
+from btsbot_fast.train.data import (
+    augment_batch,
+    class_weights,
+    load_dataset,
+    load_release,
+    split_by_object,
+    thin_per_object,
+)
 from btsbot_fast.train.synthetic import write_dataset
 
 THREADS = 2
@@ -90,7 +96,8 @@ def test_configs():
         assert {k: shipped[k] for k in ("model", "training", "data", "features")} == \
             {k: pub[k] for k in ("model", "training", "data", "features")}
     mm = tconfig.published("mm_cnn")["training"]
-    assert (mm["learning_rate"], mm["beta_1"], mm["beta_2"], mm["batch_size"], mm["n_max"]) == (1e-4, 0.99, 0.99, 64, 100)
+    assert (mm["learning_rate"], mm["beta_1"], mm["beta_2"], mm["batch_size"], mm["n_max"]) == \
+        (1e-4, 0.99, 0.99, 64, 100)
     assert mm["reduce_lr"] == {"patience": 20, "factor": 0.4, "min_lr": 5e-10} and mm["early_stopping_patience"] == 75
     mi = tconfig.published("mi_cnn")
     assert (mi["training"]["learning_rate"], mi["training"]["batch_size"], mi["training"]["n_max"]) == (7.7e-5, 16, 60)

@@ -22,7 +22,6 @@ import numpy as np
 from ..plotting import REPORT_HINT, pyplot, require, save
 from .runner import Autoscan, jd_to_unix, unix_to_utc
 
-
 MPL_HINT = f"the decisions figure needs matplotlib: {REPORT_HINT}"
 
 

@@ -58,8 +58,19 @@ from typing import IO, Any
 import numpy as np
 
 from ..rows import cell_float, cell_int, parse_verdict
-from .actions import (ANNOTATION, CANDIDATE, COMMENT, FOLLOWUP, FOLLOWUP_COMMENT, KINDS, SAVE, ActionRunner,
-                      DecisionFacts, annotation_update, plan)
+from .actions import (
+    ANNOTATION,
+    CANDIDATE,
+    COMMENT,
+    FOLLOWUP,
+    FOLLOWUP_COMMENT,
+    KINDS,
+    SAVE,
+    ActionRunner,
+    DecisionFacts,
+    annotation_update,
+    plan,
+)
 from .config import AutoscanConfig, load_config
 from .sender import MAX_PAUSE, DecisionKey, Sender, SenderThread, SweepResult
 from .skyportal import SkyPortal

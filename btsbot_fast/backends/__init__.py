@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .base import DEVICES, DeviceUnavailableError, ModelLoadError, ModelRunError
 
-
 __all__ = ["DEVICES", "DeviceUnavailableError", "ModelLoadError", "ModelRunError", "OnnxBackend"]
 
 

@@ -128,7 +128,7 @@ def delay_figure(path: Path, source: dict[str, Any]) -> Path | None:
 def threshold_scan_figure(path: Path, scans: dict[str, list[dict[str, Any]]]) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for i, (name, rows) in enumerate(scans.items()):
+    for name, rows in scans.items():
         t = [r["threshold"] for r in rows]
         c = [np.nan if r["completeness"] is None else r["completeness"] for r in rows]
         p = [np.nan if r["purity"] is None else r["purity"] for r in rows]

@@ -118,9 +118,11 @@ def write_gallery(out: Path, scorer: Any, parts: list[Any], scores: np.ndarray, 
     parts = []
     for kind, vs in groups.items():
         items = "".join(f'<figure><figcaption>{html.escape(str(v.result.objectId))} candid {v.result.candid}: '
-                        f'score {v.result.score:.4f}</figcaption><img class="figure" src="{html.escape(names[id(v)][0])}" '
+                        f'score {v.result.score:.4f}</figcaption>'
+                        f'<img class="figure" src="{html.escape(names[id(v)][0])}" '
                         f'alt="show figure" loading="lazy"></figure>' for v in vs) or "<p>none</p>"
-        parts.append(f'<section class="gallery" id="gallery-{kind}"><h2>{html.escape(labels[kind])}</h2>{items}</section>')
+        parts.append(f'<section class="gallery" id="gallery-{kind}"><h2>{html.escape(labels[kind])}</h2>'
+                     f'{items}</section>')
     (out / "gallery.html").write_text(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>evaluate: confident mistakes</title>'
         '<style>body{font:14px system-ui,sans-serif;margin:1em 2em}img.figure{max-width:100%;border:1px solid #ccc}'

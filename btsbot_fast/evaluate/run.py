@@ -147,7 +147,8 @@ def evaluate(model: Any, data_dir: str | Path, out_dir: str | Path, *, split: st
     metrics = {
         "model": {"name": scorer.model_name, "version": scorer.model_version, "spec": str(model)},
         "data": {"path": str(Path(data_dir).resolve()), "layout": kind, "split": split, "n_alerts": len(data),
-                 "n_objects": data.n_objects, **{k: v for k, v in data.summary().items() if k in ("positive", "negative")}},
+                 "n_objects": data.n_objects,
+                 **{k: v for k, v in data.summary().items() if k in ("positive", "negative")}},
         "threshold": threshold,
         "comparison": ">" if strict else ">=",
         "candidates": cand,

@@ -5,7 +5,8 @@ For each object the alerts are walked in jd order; the policy is evaluated on th
 first alert at which it passes gives the trigger (jd, magpsf). With ``verdicts`` (each alert's BTS candidate
 filter verdict: ``evaluate --candidates bts``) it must pass on a candidate, as autoscan decides
 (:meth:`~btsbot_fast.policies.Policy.walk`). The object's prediction is the policy after its last alert.
-Completeness = TP/(TP+FN), purity = TP/(TP+FP) over objects, overall and per bin of the object's peak (minimum) magpsf (0.25 mag bins from 17.0 to 18.5). Scores are compared as
+Completeness = TP/(TP+FN), purity = TP/(TP+FP) over objects, overall and per bin of the object's peak
+(minimum) magpsf (0.25 mag bins from 17.0 to 18.5). Scores are compared as
 :func:`btsbot_fast.policies.above` says (``>`` by default, ``>=`` with ``strict=False``).
 """
 

@@ -19,8 +19,20 @@ from fastavro.read import SchemaResolutionError
 from fastavro.schema import SchemaParseException
 
 from ..status import Status
-from .records import (BAD_MAGIC, EMPTY_FILE, NOT_A_RECORD, AlertRecord, cannot_read, checked_ids, corrupt_avro,
-                      error_record, exception_detail, is_foreign, schema_name, unsupported_schema)
+from .records import (
+    BAD_MAGIC,
+    EMPTY_FILE,
+    NOT_A_RECORD,
+    AlertRecord,
+    cannot_read,
+    checked_ids,
+    corrupt_avro,
+    error_record,
+    exception_detail,
+    is_foreign,
+    schema_name,
+    unsupported_schema,
+)
 
 _AVRO_MAGIC = b"Obj\x01"
 #: what fastavro raises on corrupt or hostile bytes (a bad varint, a short block, a bad codec stream, an

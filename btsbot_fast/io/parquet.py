@@ -121,7 +121,8 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
             pf = pq.ParquetFile(fh)
             schema = pf.schema_arrow
         except read_errors() as exc:  # truncated or foreign files
-            yield ParquetPart(source, 0, records=[error_record(source, 0, f"corrupt Parquet file: {exception_detail(exc)}")])
+            yield ParquetPart(source, 0,
+                              records=[error_record(source, 0, f"corrupt Parquet file: {exception_detail(exc)}")])
             return
         problem = schema_problem(schema)
         index = 0
@@ -138,7 +139,8 @@ def read_parquet(path: str | os.PathLike[str]) -> Iterator[ParquetPart]:
                     index += batch.num_rows
                     yield part
         except read_errors() as exc:
-            yield ParquetPart(source, index, records=[error_record(source, index, corrupt_parquet(index, exception_detail(exc)))])
+            problem = corrupt_parquet(index, exception_detail(exc))
+            yield ParquetPart(source, index, records=[error_record(source, index, problem)])
 
 
 def records_from_parquet(path: str | os.PathLike[str]) -> Iterator[AlertRecord]:

@@ -117,7 +117,8 @@ def monitor(state, out_dir, truth_files, skyportal_url, scanner_group_id, token_
         med = f["delays_days"]["median"]
         delay = "n/a" if med is None else f"{med:+.2f} d"
         click.echo(f"monitor {policy} ({run.window.name}): {f['decided']} decided, {f['classified']} classified, "
-                   f"{f['real']} real: purity {pur}; completeness {comp} ({f['bts_bright_decided']}/{f['bts_bright']}); "
+                   f"{f['real']} real: purity {pur}; "
+                   f"completeness {comp} ({f['bts_bright_decided']}/{f['bts_bright']}); "
                    f"median delay {delay} (n = {f['delays_days']['n']}); {f['unclassified']} unclassified", err=True)
     if not run.result["policies"]:
         click.echo("monitor: the state holds no decision yet", err=True)

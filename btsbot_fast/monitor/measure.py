@@ -209,5 +209,5 @@ def measure(judge: Judge, window: Window, extra_windows: Sequence[Window] = ()) 
     return out
 
 
-__all__ = ["BRIGHT_MAG", "LAST_30_NIGHTS", "MAG_EDGES", "WINDOWS", "Judge", "Window", "delay_stats", "delays_days", "measure",
-           "per_peakmag", "policy_figures", "weekly_purity"]
+__all__ = ["BRIGHT_MAG", "LAST_30_NIGHTS", "MAG_EDGES", "WINDOWS", "Judge", "Window", "delay_stats", "delays_days",
+           "measure", "per_peakmag", "policy_figures", "weekly_purity"]

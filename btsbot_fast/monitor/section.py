@@ -62,7 +62,8 @@ def monitor_section(run: MonitorRun, out_dir: str | Path, config: MonitorConfig,
              + ("; SkyPortal answers from the monitor's cache" if notes.get("skyportal_cache") else ""))
     return (f'<section id="monitor"><h2>Decisions against the truth ({_e(run.window.name)})</h2>'
             f'<p class="muted">{truth}. Purity = real / classified; completeness = decided / real BTS candidates '
-            f"brighter than {r['bright_mag']:g} at peak; delay = decision's alert − the scanners' save (&lt; 0: earlier).</p>"
+            f"brighter than {r['bright_mag']:g} at peak; "
+            f"delay = decision's alert − the scanners' save (&lt; 0: earlier).</p>"
             f"{table}{figs}"
             f'<img class="figure" src="{FOLDER}/{WEEKLY}" alt="purity per week" loading="lazy">{fp}</section>')
 

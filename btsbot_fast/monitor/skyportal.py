@@ -124,7 +124,8 @@ def needs_asking(answer: SourceAnswer | None, scanner_group_id: int | None, now:
 class _Pace:
     """At most ``rate`` request starts per second, across threads."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.gap = 1.0 / rate if rate > 0 else 0.0
         self.next = 0.0
         self.lock = threading.Lock()

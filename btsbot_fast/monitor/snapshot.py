@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..autoscan.state import (
-    is_postgres_location,
     POSTGRES_INSTALL_HINT,
     SCHEMA_VERSION,
     DecisionRow,
     StateError,
+    is_postgres_location,
     safe_url,
 )
 

@@ -117,7 +117,8 @@ def preprocess_paths(paths: Iterable[str | os.PathLike[str]], engine: str = "nat
     """
     parts = list(path_batches(paths, batch_size, engine, threads))
     n = sum(len(b) for b in parts)
-    out = Preprocessed(np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), np.float32), np.empty((n, len(FEATURE_NAMES)), np.float32),
+    out = Preprocessed(np.empty((n, STAMP_SIZE, STAMP_SIZE, 3), np.float32),
+                       np.empty((n, len(FEATURE_NAMES)), np.float32),
                        np.empty(n, np.int64), np.empty(n, dtype=object), np.empty(n), np.empty(n, np.uint8), [], [],
                        np.empty(n, np.uint16))
     row = 0

@@ -34,7 +34,8 @@ def preprocess_arrow(batch: Any, threads: int = 0, *, source: str = "<arrow>", f
     import pyarrow as pa
 
     if isinstance(batch, pa.Table):
-        batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], batch.schema)
+        batch = (batch.combine_chunks().to_batches()[0] if batch.num_rows
+                 else pa.RecordBatch.from_pylist([], batch.schema))
     if not conformed:
         batch = conform(batch)
     n = batch.num_rows

@@ -99,4 +99,5 @@ def row_info(candidate: np.ndarray, present: np.ndarray) -> np.ndarray:
     return info
 
 
-__all__ = ["Columns", "HIST_FID", "HIST_ITEM", "HIST_JD", "HIST_MAG", "HIST_POSITIVE", "PRV_LACKS_BIT", "RECORD_BIT", "columns_from_records", "row_info"]
+__all__ = ["Columns", "HIST_FID", "HIST_ITEM", "HIST_JD", "HIST_MAG", "HIST_POSITIVE", "PRV_LACKS_BIT", "RECORD_BIT",
+           "columns_from_records", "row_info"]

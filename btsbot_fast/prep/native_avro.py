@@ -33,7 +33,7 @@ import numpy as np
 from .. import _core
 from ..io.avro import records_from_buffer
 from ..io.paths import ARCHIVE
-from ..io.records import (NOT_A_RECORD, AlertRecord, cannot_read, corrupt_avro, unsupported_schema)
+from ..io.records import NOT_A_RECORD, AlertRecord, cannot_read, corrupt_avro, unsupported_schema
 from ..status import Status
 from ..threads import native_threads
 from .batch import Batch, empty_arrays
@@ -230,5 +230,5 @@ def input_batches(inputs: Iterable[tuple[str, str]], batch_size: int, threads: i
     yield from reader.batches(batch_size, threads, refill, recycle)
 
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_INFLIGHT_BYTES", "MAP_THRESHOLD", "NativeReader", "buffer_batches", "input_batches",
-           "snappy_compiled_in"]
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_INFLIGHT_BYTES", "MAP_THRESHOLD", "NativeReader", "buffer_batches",
+           "input_batches", "snappy_compiled_in"]

@@ -158,7 +158,10 @@ class NpzWriter:
         crc = _core.crc32_combine(crc, self._crc, self._data_bytes)
         self._zip.close_stream(crc)
         c = self._columns
-        cat = (lambda parts, empty: np.concatenate(parts) if parts else empty)
+
+        def cat(parts, empty):
+            return np.concatenate(parts) if parts else empty
+
         status = cat(c["status"], np.zeros(0, np.uint8))
         arrays = {
             "metadata": cat(c["metadata"], np.zeros((0, len(FEATURE_NAMES)), np.float32)),

@@ -67,9 +67,11 @@ def decode_stamp(data: bytes) -> np.ndarray:
             with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False) as hdul:
                 header = hdul[0].header
                 if header.get("BITPIX") != -32:
-                    raise PreprocessError(Status.BAD_CUTOUT, f"unsupported FITS BITPIX {header.get('BITPIX')} (need -32, float32)")
+                    raise PreprocessError(Status.BAD_CUTOUT,
+                                          f"unsupported FITS BITPIX {header.get('BITPIX')} (need -32, float32)")
                 if header.get("NAXIS") != 2:
-                    raise PreprocessError(Status.BAD_CUTOUT, f"unsupported FITS NAXIS {header.get('NAXIS')} (need a 2-D image)")
+                    raise PreprocessError(Status.BAD_CUTOUT,
+                                          f"unsupported FITS NAXIS {header.get('NAXIS')} (need a 2-D image)")
                 data_array = hdul[0].data
     except PreprocessError:
         raise

@@ -30,8 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .entries import (DEFAULT_INPUTS, DEFAULT_OUTPUT, VARIANTS, ModelEntry, canonical_name, check_features,
-                      check_name, get_entry, list_entries)
+from .entries import (
+    DEFAULT_INPUTS,
+    DEFAULT_OUTPUT,
+    VARIANTS,
+    ModelEntry,
+    canonical_name,
+    check_features,
+    check_name,
+    get_entry,
+    list_entries,
+)
 from .errors import ModelCardError, ModelNotFoundError
 
 ONNX_FILE = "model.onnx"

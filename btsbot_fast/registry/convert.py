@@ -24,13 +24,32 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .cache import (CARD_FILE, _io_name, ONNX_FILE, ResolvedModel, default_spec, load_spec, model_home, resolve,
-                    resolve_shipped, sha256_file, spec_from_entry)
-from .entries import (DEFAULT_INPUTS, DEFAULT_OUTPUT, ModelEntry, canonical_name, check_features, check_name, find_entry_by_sha256, get_entry,
-                      list_entries)
+from .cache import (
+    CARD_FILE,
+    ONNX_FILE,
+    ResolvedModel,
+    _io_name,
+    default_spec,
+    load_spec,
+    model_home,
+    resolve,
+    resolve_shipped,
+    sha256_file,
+    spec_from_entry,
+)
+from .entries import (
+    DEFAULT_INPUTS,
+    DEFAULT_OUTPUT,
+    ModelEntry,
+    canonical_name,
+    check_features,
+    check_name,
+    find_entry_by_sha256,
+    get_entry,
+    list_entries,
+)
 from .errors import ModelImportError
-from .parity import (PROBE_DESCRIPTION, PROBE_SEED, input_dirs, max_abs_diff, probe_inputs, recorded_parity,
-                     tf_signature)
+from .parity import PROBE_DESCRIPTION, PROBE_SEED, input_dirs, max_abs_diff, probe_inputs, recorded_parity, tf_signature
 
 MIN_OPSET, MAX_OPSET = 17, 18
 DEFAULT_TOLERANCE = 1e-5
@@ -242,7 +261,8 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
                         + f": refusing to import it as {e.name} (corrupt or tampered with?); "
                           "to import a different model, pass another --name")
         if entry is not None and spec is not None:
-            raise ModelImportError(f"{src} is registry model {entry.name}; spec= is only for models outside the registry")
+            raise ModelImportError(f"{src} is registry model {entry.name}; "
+                                   "spec= is only for models outside the registry")
         if entry is not None and entry.shipped and not replace_shipped:
             return resolve_shipped(entry)
         recorded_dirs = None
@@ -251,7 +271,8 @@ def import_model(path: str | os.PathLike, name: str | None = None, home: str | o
 
         opset = int(opset if opset is not None else (entry.opset if entry else MIN_OPSET))
         if not MIN_OPSET <= opset <= MAX_OPSET:
-            raise ModelImportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET} (tf2onnx 1.17's highest), got {opset}")
+            raise ModelImportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET} (tf2onnx 1.17's highest), "
+                                   f"got {opset}")
         tol = float(tolerance if tolerance is not None else (entry.parity_tolerance if entry else DEFAULT_TOLERANCE))
 
         # 2. extract

@@ -6,9 +6,20 @@ from __future__ import annotations
 
 from .cells import PARSERS, cell_float, cell_int, cell_str, parse_verdict
 from .columns import Column, csv_cell, names
-from .score import (CANDIDATE_FIELDS, HOOK_FIELDS, MESSAGE_COLUMNS, SCORE_COLUMNS, SCORED_AT, SPARK_ID_COLUMNS,
-                    SPARK_PREFIX, SPARK_SCORE_COLUMNS, STREAM_COLUMNS, ScoreResult, candidate_values,
-                    stream_avro_schema)
+from .score import (
+    CANDIDATE_FIELDS,
+    HOOK_FIELDS,
+    MESSAGE_COLUMNS,
+    SCORE_COLUMNS,
+    SCORED_AT,
+    SPARK_ID_COLUMNS,
+    SPARK_PREFIX,
+    SPARK_SCORE_COLUMNS,
+    STREAM_COLUMNS,
+    ScoreResult,
+    candidate_values,
+    stream_avro_schema,
+)
 
 __all__ = ["CANDIDATE_FIELDS", "Column", "HOOK_FIELDS", "MESSAGE_COLUMNS", "PARSERS", "SCORED_AT", "SCORE_COLUMNS",
            "SPARK_ID_COLUMNS", "SPARK_PREFIX", "SPARK_SCORE_COLUMNS", "STREAM_COLUMNS", "ScoreResult",

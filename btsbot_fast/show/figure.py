@@ -1,8 +1,9 @@
 """Drawing an :class:`~btsbot_fast.show.alert.AlertView`: the ``show`` figure and the thumbnail triplet.
 
 Matplotlib (a Figure on the Agg canvas, kept per process: see :class:`_ShowFigure`) and
-astropy.visualization for the scanner's stretch (zscale limits, then asinh), both from the ``[report]`` extra. astropy is already the project's
-FITS reader (the raw cutouts are decoded with it), so its zscale is used rather than a second copy.
+astropy.visualization for the scanner's stretch (zscale limits, then asinh), both from the ``[report]`` extra.
+astropy is already the project's FITS reader (the raw cutouts are decoded with it), so its zscale is used rather
+than a second copy.
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ class _StampRow:
     def __init__(self, ax, title: str):
         width = 3 * STAMP_SIZE + 2 * TILE_GAP
         # FITS row 0 is the bottom row: origin lower, as DS9 and the scanning pages show stamps
-        self.image = ax.imshow(np.zeros((STAMP_SIZE, width, 3), dtype=np.uint8), origin="lower", interpolation="nearest",
-                               aspect="equal")
+        self.image = ax.imshow(np.zeros((STAMP_SIZE, width, 3), dtype=np.uint8), origin="lower",
+                               interpolation="nearest", aspect="equal")
         ax.set_axis_off()
         # a fixed title position (y given): matplotlib otherwise measures the axes at every draw to place it
         self.title = ax.set_title(title, fontsize=8.5, loc="left", y=1.0)
@@ -203,7 +204,8 @@ class _LightCurve:
         limits, detections, xy = [], [], []  # legend entries: the limits first, as matplotlib orders them
         band_of = {p.fid: p.fid if p.fid in self.bands else None for p in pts}  # other filter ids: grey "?"
         for key, (container, det_line, bars, lim_line, lim_label) in self.bands.items():
-            det = [(p.jd - t0, p.magpsf, p.sigmapsf or 0.0) for p in pts if band_of[p.fid] == key and p.magpsf is not None]
+            det = [(p.jd - t0, p.magpsf, p.sigmapsf or 0.0) for p in pts
+                   if band_of[p.fid] == key and p.magpsf is not None]
             lim = [(p.jd - t0, p.diffmaglim) for p in pts
                    if band_of[p.fid] == key and p.magpsf is None and p.diffmaglim is not None]
             x, y, e = (np.array(v, dtype=np.float64) for v in zip(*det)) if det else (np.empty(0),) * 3
@@ -364,7 +366,8 @@ class _ShowFigure:
         model = view.triplet
         chans = [None if model is None else model[:, :, c] for c in range(3)]
         self.model.fill([_gray(m) for m in chans],
-                        [name if m is None else f"{name} [{m.min():.3g}, {m.max():.3g}]" for name, m in zip(CHANNELS, chans)])
+                        [name if m is None else f"{name} [{m.min():.3g}, {m.max():.3g}]"
+                         for name, m in zip(CHANNELS, chans)])
         errors = list(view.stamp_errors) + [""] * 3
         self.scanner.fill([_gray(s) for s in scanner_stamps(view)],
                           [f"{name}: {err}" if err else name for name, err in zip(CHANNELS, errors)])
@@ -377,7 +380,8 @@ class _ShowFigure:
             self.occlusion.fill(tiles, [f"{n}: max drop {occ.drop[c].max():+.3g}" for c, n in enumerate(CHANNELS)],
                                 "occlusion saliency: red = masking the patch lowers the score, blue = raises it, "
                                 "grey = no change")
-            for text, value in zip(self.key_labels, (f"+{occ.largest:.2g}\n(score\ndrops)", "0", f"(score\nrises)\n\u2212{occ.largest:.2g}")):
+            key_values = (f"+{occ.largest:.2g}\n(score\ndrops)", "0", f"(score\nrises)\n\u2212{occ.largest:.2g}")
+            for text, value in zip(self.key_labels, key_values):
                 text.set_text(value)
             self.method.set_text(occ.method)
             self.faint.set_text(occ.note)

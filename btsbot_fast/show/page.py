@@ -166,7 +166,8 @@ def _history_svg(src: Source, t0: float, threshold: float, width: int = 560, hei
             f'<line x1="40" y1="{y(threshold):.1f}" x2="{width - 20}" y2="{y(threshold):.1f}" stroke="#999" '
             f'stroke-dasharray="4 3"/><polyline points="{line}" fill="none" stroke="#26547C"/>{dots}'
             f'<text x="2" y="{y(1) + 4:.0f}">1</text><text x="2" y="{y(0) + 4:.0f}">0</text>'
-            f'<text x="40" y="{height - 6}">{lo:+.2f} h</text><text x="{width - 70}" y="{height - 6}">{hi:+.2f} h</text>'
+            f'<text x="40" y="{height - 6}">{lo:+.2f} h</text>'
+            f'<text x="{width - 70}" y="{height - 6}">{hi:+.2f} h</text>'
             f'<text x="{width / 2 - 80:.0f}" y="{height - 6}">hours since the night\'s first alert</text></svg>')
 
 
@@ -231,7 +232,7 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
             + "".join(f'<p class="muted">{_e(n)}</p>' for n in notes))
     summary = (
         '<div class="summary">'
-        f'<div><h2>Decisions per policy</h2><table><tr><th>policy</th><th>from the scores</th>'
+        '<div><h2>Decisions per policy</h2><table><tr><th>policy</th><th>from the scores</th>'
         + ("<th>in the state</th>" if stored else "") + f"</tr>{''.join(dec_rows)}</table></div>"
         f'<div><h2>Failures by status</h2><table><tr><th>status</th><th>alerts</th></tr>{fail_rows}</table></div>'
         f'<div><h2>Scores ({plural(len(scores), "alert")})</h2>{_histogram_svg(scores)}</div></div>')
@@ -239,14 +240,15 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
     opts_dec = "".join(f'<option value="{v}">{t}</option>' for v, t in
                        (("all", "any"), ("selected", f"selected by {policy.name}"), ("none", "not selected")))
     opts_cand = "".join(f'<option value="{v}">{t}</option>' for v, t in
-                        (("all", "any"), ("yes", "BTS candidate"), ("no", "not a candidate"), ("unknown", "not judged")))
+                        (("all", "any"), ("yes", "BTS candidate"), ("no", "not a candidate"),
+                         ("unknown", "not judged")))
     filters = (f'<div class="filters"><label>decision <select id="f-decision">{opts_dec}</select></label>'
                f'<label>BTS <select id="f-candidate">{opts_cand}</select></label>'
                '<label>score from <input id="f-min" type="number" min="0" max="1" step="0.05" value="0"></label>'
                '<label>to <input id="f-max" type="number" min="0" max="1" step="0.05" value="1"></label>'
                '<span id="shown"></span></div>')
-    cols = (("rank", "rank", "num"), ("object-id", "object", "str"), ("score", "best score", "num"), ("n", "alerts", "num"),
-            ("mag", "brightest mag", "num"), ("candidate", "BTS candidate", "str"),
+    cols = (("rank", "rank", "num"), ("object-id", "object", "str"), ("score", "best score", "num"),
+            ("n", "alerts", "num"), ("mag", "brightest mag", "num"), ("candidate", "BTS candidate", "str"),
             ("decision", f"decision ({policy.name})", "str"), ("actions", "actions", "str"), ("", "best alert", ""))
     ths = "".join(f'<th data-key="{k}" data-type="{t}"{_HEAD_TIPS.get(k, "")}>{_e(label)}</th>' if k
                   else f"<th>{_e(label)}</th>" for k, label, t in cols)
@@ -267,7 +269,8 @@ def render_page(alerts: Sequence[ScoreResult], sources: Sequence[Source], policy
         fig = f'<img class="figure" src="{_e(s.figure)}" alt="show figure of {_e(s.best.candid)}" loading="lazy">' \
             if s.figure else '<p class="muted">no picture: the alert packet was not given (--alerts)</p>'
         sections.append(
-            f'<section class="source" id="src-{oid}"><h2>{oid} <a href="#top" class="muted">(back to the table)</a></h2>'
+            f'<section class="source" id="src-{oid}">'
+            f'<h2>{oid} <a href="#top" class="muted">(back to the table)</a></h2>'
             f"<p>rank {rank}: best score {_score(s.best_score)} at candid {_e(s.best.candid)}; "
             f"{plural(len(s.alerts), 'alert')}; "
             f"BTS: {cand_cell}; decision ({_e(policy.name)}): {dec_cell}; actions: {act_cell}</p>{fig}"

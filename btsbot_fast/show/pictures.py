@@ -43,7 +43,8 @@ def _light(view: AlertView) -> AlertView:
     return dataclasses.replace(view, record=dataclasses.replace(view.record, record=None))
 
 
-def draw_pictures(views: Sequence[AlertView], folder: str | os.PathLike[str], jobs: int = 0) -> dict[int, tuple[str, str]]:
+def draw_pictures(views: Sequence[AlertView], folder: str | os.PathLike[str],
+                  jobs: int = 0) -> dict[int, tuple[str, str]]:
     """Draw every view's figure and thumbnail into ``folder``; returns ``id(view) -> (figure, thumbnail)``
     paths relative to ``folder``'s parent. ``jobs``: worker processes (0 = one per core)."""
     folder = Path(folder)

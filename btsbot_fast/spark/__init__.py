@@ -43,8 +43,19 @@ from ..precision import decision_thresholds as decision_thresholds_of
 from ..rows import SPARK_ID_COLUMNS, SPARK_SCORE_COLUMNS
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 from .columns import pruned_alert_columns, schema_problem
-from .worker import (ALERT_PREFIX, BTS_CANDIDATE_COLUMN, BTS_REJECT_COLUMN, ERROR_COLUMN, OUTPUT_COLUMNS,
-                     PRECISION_COLUMN, RESULT_ID_COLUMNS, SCORE_COLUMN, STATUS_COLUMN, ScoringJob, score_partition)
+from .worker import (
+    ALERT_PREFIX,
+    BTS_CANDIDATE_COLUMN,
+    BTS_REJECT_COLUMN,
+    ERROR_COLUMN,
+    OUTPUT_COLUMNS,
+    PRECISION_COLUMN,
+    RESULT_ID_COLUMNS,
+    SCORE_COLUMN,
+    STATUS_COLUMN,
+    ScoringJob,
+    score_partition,
+)
 
 __all__ = ["BTS_CANDIDATE_COLUMN", "BTS_REJECT_COLUMN", "ERROR_COLUMN", "OUTPUT_COLUMNS", "PRECISION_COLUMN",
            "SCORE_COLUMN", "STATUS_COLUMN", "output_schema", "with_btsbot_score"]
@@ -82,9 +93,9 @@ def with_btsbot_score(df: Any, model: str | os.PathLike[str] | registry.Resolved
         worker and, by default, comes back whole: leaving out the cutouts and the history (e.g.
         ``keep=["objectId", "candid"]``) saves sending them back.
     result_ids : bool, default False
-        Also return ``objectId, candid, jd, ra, dec, magpsf, fid`` (``RESULT_ID_COLUMNS``) as scoring read them (the CLI's columns: candid
-        from the top-level integer column, else the candidate's), before the score columns; needs
-        ``keep`` without those names.
+        Also return ``objectId, candid, jd, ra, dec, magpsf, fid`` (``RESULT_ID_COLUMNS``) as scoring read
+        them (the CLI's columns: candid from the top-level integer column, else the candidate's), before the
+        score columns; needs ``keep`` without those names.
     precision, decision_thresholds
         As for :class:`~btsbot_fast.Scorer` (``fast``: int8 scores, exact ones near the thresholds; the
         int8 model is broadcast beside the fp32 one).

@@ -4,8 +4,9 @@ nested fields scoring reads.
 Spark sends every column a Python worker gets through the JVM's Arrow writer, row by row; a Fink alert row
 is ~45 kB, most of it the cutouts and ``prv_candidates`` (a hundred fields per history item).
 Scoring reads the cutouts' ``stampData``, the candidate's feature and BTS filter columns and ``candid``, and
-the history's ``jd``, ``magpsf``, ``fid`` and ``isdiffpos``: when the caller does not want the alert columns back (``keep``), only those fields
-are sent (null structs and null history items stay null), under :data:`~.worker.ALERT_PREFIX` names.
+the history's ``jd``, ``magpsf``, ``fid`` and ``isdiffpos``: when the caller does not want the alert columns
+back (``keep``), only those fields are sent (null structs and null history items stay null), under
+:data:`~.worker.ALERT_PREFIX` names.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def pruned_alert_columns(df: Any) -> list[Any]:
             col = subset(col, t, _CANDIDATE_FIELDS)
         elif name == "prv_candidates" and isinstance(t, ArrayType) and isinstance(t.elementType, StructType):
             item = t.elementType
-            col = F.transform(col, lambda x: subset(x, item, _HISTORY_FIELDS))
+            # F.transform calls the lambda here, with this iteration's item; a default argument would not do, as
+            # Spark reads a second parameter as the element index
+            col = F.transform(col, lambda x: subset(x, item, _HISTORY_FIELDS))  # noqa: B023
         elif name in CUTOUT_COLUMNS and isinstance(t, StructType):
             col = subset(col, t, ("stampData",))
         out.append(col.alias(ALERT_PREFIX + name))

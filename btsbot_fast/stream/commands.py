@@ -27,8 +27,10 @@ class _StderrHandler(logging.Handler):
               help="Kafka brokers to connect to.")
 @click.option("--topic", "topics", multiple=True, metavar="TOPIC",
               help="Topic to consume (repeatable), e.g. ztf_20240501_programid1.")
-@click.option("--topic-pattern", metavar="REGEX", help="Consume every topic matching this regex, e.g. '^ztf_.*_programid1$'.")
-@click.option("--group-id", required=True, help="Consumer group: a restart with the same group resumes where it committed.")
+@click.option("--topic-pattern", metavar="REGEX",
+              help="Consume every topic matching this regex, e.g. '^ztf_.*_programid1$'.")
+@click.option("--group-id", required=True,
+              help="Consumer group: a restart with the same group resumes where it committed.")
 @click.option("--output-topic", metavar="TOPIC", help="Publish one message per alert record (key = objectId).")
 @click.option("-o", "--output", type=click.Path(dir_okay=True, path_type=Path), default=None,
               help="Also (or instead) append rows to a .jsonl or .csv file, or a .parquet dataset directory.")
@@ -75,9 +77,9 @@ def stream(bootstrap_servers, topics, topic_pattern, group_id, output_topic, out
     --group-id loses nothing. SIGINT/SIGTERM finish the current batch, flush, commit and exit 0.
     --batch-size is also the most messages committed together.
     """
+    from ..output import format_for
     from ..secrets import SecretError, require_private_file
     from . import KafkaConfigError, StreamError, merged, parse_overrides, read_properties, run_stream
-    from ..output import format_for
 
     if bool(topics) == bool(topic_pattern):
         raise click.UsageError("give --topic (one or more) or --topic-pattern")

@@ -3,11 +3,11 @@ line many times a second (``Connect to ipv4#127.0.0.1:9092 failed: Connection re
 one clear error the stream raises after ``--connect-timeout``.
 
 :class:`RepeatFolder` lets the first of a run of identical lines through and counts the rest; the count
-comes out as one line (the count and the line, without librdkafka's prefix) when a different line arrives, when the stream flushes it (before its own error,
-at the end of a run), and once a minute while the run of repeats goes on (an outage mid-night still
-shows it is ongoing). Lines are "identical" up to what librdkafka varies between them: the milliseconds
-in ``(after 0ms in state CONNECT)``, its own "N identical error(s) suppressed" note and the client's
-``#consumer-1``/``#producer-2`` number.
+comes out as one line (the count and the line, without librdkafka's prefix) when a different line arrives,
+when the stream flushes it (before its own error, at the end of a run), and once a minute while the run of
+repeats goes on (an outage mid-night still shows it is ongoing). Lines are "identical" up to what librdkafka
+varies between them: the milliseconds in ``(after 0ms in state CONNECT)``, its own "N identical error(s)
+suppressed" note and the client's ``#consumer-1``/``#producer-2`` number.
 """
 
 from __future__ import annotations

@@ -29,8 +29,7 @@ from ..messages import install_hint, plural
 from ..scorer import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Scorer
 from .config import RedactingFilter, Redactor
 from .kafka_logs import RepeatFolder
-from .rows import (MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row,
-                   utc_now)
+from .rows import MESSAGE_OVERHEAD_BYTES, empty_message_row, encoder, result_row, row_problem, unwritable_row, utc_now
 from .sinks import KafkaTopicSink, Sink, SinkError, open_file_sink
 from .stats import StatsReporter, StreamStats
 
@@ -245,7 +244,8 @@ class StreamScorer:
     def run(self, *, idle_timeout: float | None = None, max_alerts: int | None = None) -> StreamSummary:
         """Consume until stopped (:meth:`stop`, a signal through :func:`run_stream`), ``max_alerts``
         messages, or ``idle_timeout`` seconds without a message (counted from the last message or
-        partition assignment; not before the first assignment). Returns what was done; raises :class:`StreamError` when the run cannot go on."""
+        partition assignment; not before the first assignment). Returns what was done; raises
+        :class:`StreamError` when the run cannot go on."""
         reporter = StatsReporter(*self._stats_args)
         self.stats = StreamStats(metrics=self.metrics)
         self._failed_commits = 0

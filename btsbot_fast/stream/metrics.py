@@ -129,7 +129,7 @@ class StreamMetrics:
             if path == "/healthz":
                 idle = time.monotonic() - self._beat
                 ok = idle < self.stale_after
-                body = (f"ok\n" if ok else f"stalled: the stream loop has not turned for {idle:.0f} s\n").encode()
+                body = ("ok\n" if ok else f"stalled: the stream loop has not turned for {idle:.0f} s\n").encode()
                 start_response("200 OK" if ok else "503 Service Unavailable",
                                [("Content-Type", "text/plain; charset=utf-8")])
                 return [body]

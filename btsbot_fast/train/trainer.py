@@ -26,8 +26,18 @@ import numpy as np
 
 from .config import dump_config
 from .data import AlertSet, DataError, augment_batch, class_weights, load_dataset, thin_per_object
-from .export import (CARD_FILE, KERAS_FILE, ONNX_FILE, ParityError, card_spec, export_onnx,
-                     exported_feature_names, keras_predict, parity, write_card)
+from .export import (
+    CARD_FILE,
+    KERAS_FILE,
+    ONNX_FILE,
+    ParityError,
+    card_spec,
+    export_onnx,
+    exported_feature_names,
+    keras_predict,
+    parity,
+    write_card,
+)
 
 
 @dataclass
@@ -43,8 +53,8 @@ class TrainResult:
 def configure_tf(threads: int | None = None, seed: int | None = None, deterministic: bool = False) -> None:
     """Quiet TF's C++ logging, cap its thread pools (``threads``; 0/None = TF default), seed everything."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     if threads:
         try:

@@ -50,9 +50,9 @@ STATUSES = range(8)
 
 class Target:
     def __init__(self) -> None:
+        import avro_synth as S
         import numpy as np
 
-        import avro_synth as S
         from btsbot_fast import _core
         from btsbot_fast.prep import schema_program as sp
         from btsbot_fast.prep.variant import ROW_INFO
