@@ -155,7 +155,7 @@ def _nodes_for(onnx_path: Path, layers: Sequence[str]) -> list[str]:
 
 def _set_summary(approx: np.ndarray, exact: np.ndarray) -> dict[str, Any]:
     d = np.abs(approx.astype(np.float64) - exact.astype(np.float64))
-    return {"n_inputs": int(len(d)), "max": float(d.max()), "p99.9": float(np.quantile(d, 0.999)),
+    return {"n_inputs": len(d), "max": float(d.max()), "p99.9": float(np.quantile(d, 0.999)),
             "p99": float(np.quantile(d, 0.99)), "p50": float(np.quantile(d, 0.5)),
             "flips_without_rescoring": {f"{t:g}": int(((approx > t) != (exact > t)).sum()) for t in REPORT_THRESHOLDS}}
 
