@@ -10,7 +10,9 @@ in one run.
 on the same --night alerts as one ``.tar`` (the runs interleaved, best of --precision-repeat each), the
 model alone (fp32 session, int8 session, and the fast mode's int8 screen with its fp32 re-scoring, on the
 same preprocessed batches), the fraction of alerts re-scored, the decisions flipped (must be 0) and the
-largest |fast - exact| score difference, with the CPU's model and the flags that decide int8 speed.
+largest |fast - exact| score difference, with the CPU's model and the flags that decide int8 speed; then
+the same on a threshold-heavy night (as many alerts, a quarter of them dev alerts whose exact score lies
+within 0.1 of 0.5 or 0.85), and ``score``'s exact alerts/s against the fp32 model alone.
 
 Corpus: the scorable real alerts of ../shared/data/ztf/dev (single-record files), repeated. Everything is
 measured side by side on the same alerts in the same run (these machines are shared and noisy: read the
@@ -330,15 +332,33 @@ def precision_comparison(buffers: list[bytes], night_tar: Path, model: str, batc
     flips = {f"{t:g}": sum((e > t) != (f > t) for e, f, _ in ok) for t in thresholds}
     rescored = sum(p == "fp32" for _, _, p in ok)
 
-    runs: dict[str, list[dict]] = {"exact": [], "fast": []}
+    # the threshold-heavy night: the same number of alerts, a quarter of them from the dev alerts whose exact
+    # score lies within 0.1 of 0.5 or 0.85, the rest from the others
+    near = [b for b, r in zip(night, e_rows) if r.status == "ok" and min(abs(r.score - 0.5), abs(r.score - 0.85)) <= 0.1]
+    far = [b for b, r in zip(night, e_rows) if r.status == "ok" and min(abs(r.score - 0.5), abs(r.score - 0.85)) > 0.1]
+    heavy = [near[(i // 4) % len(near)] if i % 4 == 0 else far[(i - i // 4 - 1) % len(far)] for i in range(len(night))]
+    heavy_tar = write_night_tar(heavy, night_tar.with_name("threshold-heavy.tar"))
+    screen.screened = screen.rescored = 0
+    list(fast.score_buffers(heavy))
+    heavy_rescored = screen.fraction_rescored
+
+    nights = {"night": night_tar, "threshold_heavy": heavy_tar}
+    runs: dict[str, list[dict]] = {f"{n}_{mode}": [] for n in nights for mode in ("exact", "fast")}
     for _ in range(repeat):
-        for mode in runs:
-            runs[mode].append(cli_run([str(night_tar), "--model", model, "--batch-size", str(batch_size),
-                                       "--precision", mode], env))
-    cli = {mode: max(rs, key=lambda r: r["alerts_per_s"]) for mode, rs in runs.items()}
-    for mode, rs in runs.items():
-        cli[mode]["alerts_per_s_runs"] = [r["alerts_per_s"] for r in rs]
+        for key in runs:
+            n, mode = key.rsplit("_", 1)
+            runs[key].append(cli_run([str(nights[n]), "--model", model, "--batch-size", str(batch_size),
+                                      "--precision", mode], env))
+    allcli = {key: max(rs, key=lambda r: r["alerts_per_s"]) for key, rs in runs.items()}
+    for key, rs in runs.items():
+        allcli[key]["alerts_per_s_runs"] = [r["alerts_per_s"] for r in rs]
+    cli = {mode: allcli[f"night_{mode}"] for mode in ("exact", "fast")}
+    cli_heavy = {mode: allcli[f"threshold_heavy_{mode}"] for mode in ("exact", "fast")}
     return {
+        "threshold_heavy": {"alerts": len(heavy), "near_thresholds_fraction": sum(i % 4 == 0 for i in range(len(heavy))) / len(heavy),
+                            "fraction_rescored": heavy_rescored, "cli": cli_heavy,
+                            "ratio_cli_fast_over_exact": cli_heavy["fast"]["alerts_per_s"] / cli_heavy["exact"]["alerts_per_s"]},
+        "ratio_cli_exact_over_model_only_fp32": cli["exact"]["alerts_per_s"] / model_only["fp32"]["alerts_per_s"],
         "cpu": cpu_description(), "night_alerts": len(night), "model_alerts": len(trip),
         "margin": screen.margin, "decision_thresholds": list(thresholds),
         "model_only": model_only,
@@ -349,6 +369,14 @@ def precision_comparison(buffers: list[bytes], night_tar: Path, model: str, batc
         "fraction_rescored": rescored / len(ok), "scored": len(ok), "flips": flips,
         "max_abs_score_difference": max(abs(e - f) for e, f, _ in ok),
     }
+
+
+def lscpu() -> str:
+    """``lscpu``'s output (the CPU model and flags the int8 kernels depend on), or why there is none."""
+    try:
+        return subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return f"lscpu unavailable: {exc}"
 
 
 def cli_run(args: list[str], env: dict) -> dict:
@@ -399,10 +427,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             night = buffers[:args.night or args.alerts]
             tar = write_night_tar(night, Path(tmp) / "night.tar")
-            result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": available_cores()},
+            load_before = os.getloadavg()
+            result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": available_cores(),
+                                  "lscpu": lscpu()},
                       "batch_size": args.batch_size,
                       "precision": precision_comparison(night, tar, args.model, args.batch_size, args.alerts,
                                                         dict(os.environ), args.precision_repeat)}
+            result["machine"]["load_average_1_5_15"] = {"before": load_before, "after": os.getloadavg()}
+        print(result["machine"]["lscpu"])
+        print(f"load average (1, 5, 15 min) before: {load_before}, after: {result['machine']['load_average_1_5_15']['after']}\n")
         print(render_precision(result["precision"]))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -543,6 +576,13 @@ def render_precision(p: dict) -> str:
         f"{p['ratio_model_only_fast_over_fp32']:.2f}× |",
         f"| model only: fp32 vs int8 alone | {mo['fp32']['alerts_per_s']:.0f} | {mo['int8']['alerts_per_s']:.0f} | "
         f"{p['ratio_model_only_int8_over_fp32']:.2f}× |",
+        "",
+        f"| `btsbot-fast score threshold-heavy.tar`, {p['threshold_heavy']['alerts']:,} alerts, a quarter within 0.1 "
+        f"of 0.5 or 0.85 (re-scored: {100 * p['threshold_heavy']['fraction_rescored']:.1f}%) | "
+        f"{p['threshold_heavy']['cli']['exact']['alerts_per_s']:.0f} | {p['threshold_heavy']['cli']['fast']['alerts_per_s']:.0f} | "
+        f"**{p['threshold_heavy']['ratio_cli_fast_over_exact']:.2f}×** |",
+        "",
+        f"`score` exact / model-only fp32: {p['ratio_cli_exact_over_model_only_fp32']:.2f}×",
         "",
         f"re-scored in fp32: {100 * p['fraction_rescored']:.1f}% of {p['scored']:,} scored alerts; decisions flipped: "
         + ", ".join(f"{k}: {v}" for k, v in p["flips"].items())

@@ -7,6 +7,10 @@
 # Needs btsbot-fast installed with onnxruntime-gpu as the only ONNX Runtime (docs/gpu.md).
 # Exit status: 0 when CUDA ran and matched the CPU (max |diff| <= 1e-5, no flip across 0.5), 1 when a
 # device that is present disagrees, 2 when CUDA is not usable here (the CPU figures are still printed).
+# TensorRT fp16 is judged like the int8 fast mode (docs/fast-mode.md): its error against the CPU's fp32
+# scores is measured on every alert under the 8 dihedral transforms of its triplet (max, p99.9, p99), the
+# margin the rule would need (2 x the largest error) is printed, and a decision flipped at 0.3, 0.5, 0.7
+# or 0.85 on those inputs fails the check (status 1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ALERTS="${1:-}"
@@ -28,6 +32,7 @@ from btsbot_fast import Scorer, registry
 from btsbot_fast.backends import DeviceUnavailableError
 from btsbot_fast.backends.onnx import installed_ort_distributions
 from btsbot_fast.prep import preprocess_paths
+from btsbot_fast.registry.stress import all_dihedral
 
 alerts = sys.argv[1]
 BATCHES = (1, 16, 64, 256)
@@ -43,6 +48,9 @@ pre = preprocess_paths([alerts])
 ok = pre.status == 0
 trip, meta = pre.triplets[ok], pre.metadata[ok][:, list(model.feature_indices)]
 print(f"{len(pre)} records, {ok.sum()} scoreable\n")
+val_t, val_m = all_dihedral(trip, meta)  # fp16 is validated on the 8 transforms, as the int8 model is
+THRESHOLDS = (0.3, 0.5, 0.7, 0.85)
+cpu_val = None
 reps = -(-2048 // len(trip))  # a pool of >= 2048 inputs for the model-only timings
 pool_t, pool_m = np.tile(trip, (reps, 1, 1, 1))[:2048], np.tile(meta, (reps, 1))[:2048]
 
@@ -80,6 +88,17 @@ for device, fp16 in configs:
               + (f"   (session start {startup:.1f} s)" if device != "cpu" else ""))
         if device != "cpu" and not fp16 and (diff > 1e-5 or flips):
             status = 1
+        if device == "cpu" and cpu_val is None:
+            cpu_val = scorer.score_arrays(val_t, val_m).astype(np.float64)
+        if fp16 and b == TRT_BATCHES[-1]:
+            v = scorer.score_arrays(val_t, val_m).astype(np.float64)
+            err = np.abs(v - cpu_val)
+            vflips = {t: int(np.sum((v > t) != (cpu_val > t))) for t in THRESHOLDS}
+            print(f"{'':<14}fp16 vs fp32 on {len(v):,} inputs (8 transforms): max {err.max():.4g}, p99.9 "
+                  f"{np.quantile(err, 0.999):.4g}, p99 {np.quantile(err, 0.99):.4g}; margin by the rule "
+                  f"(2 x max): {2 * err.max():.4g}; flips {vflips}")
+            if any(vflips.values()):
+                status = 1
 if "cuda" in unusable:
     print("\nCUDA is not usable here: this check needs a CUDA machine with onnxruntime-gpu (docs/gpu.md).")
     status = max(status, 2)

@@ -4,10 +4,12 @@ The int8 model (derived by ``btsbot-fast models quantize``, btsbot_fast/registry
 by up to a few hundredths; an alert whose exact score sits that close to a threshold could change side.
 So every alert whose int8 score lies within ``margin`` of any decision threshold (or is not finite) is
 scored again with the exact fp32 model, and that score is the one reported. The margin is a safety factor
-(>= 2) times the largest int8-vs-fp32 difference measured on held-apart real alerts (recorded in the
-model card), so an alert left with its int8 score is on the same side of every threshold as its exact
-score. Rows say which model their score came from: the ``precision`` column, ``int8`` or ``fp32``
-(:data:`PRECISION_LABELS`; null for a row without a score).
+(>= 2) times the largest int8-vs-fp32 difference measured on a validation set kept apart from the
+calibration alerts (real alerts under the 8 dihedral transforms of their triplets, and stress
+perturbations of them; recorded in the model card). An alert whose int8 error is within the margin and is
+left with its int8 score is on the same side of every threshold as its exact score; the largest error
+measured is at most half the margin. Rows say which model their score came from: the ``precision``
+column, ``int8`` or ``fp32`` (:data:`PRECISION_LABELS`; null for a row without a score).
 
 The fp32 re-score of a subset equals the fp32 score of the whole batch bit for bit (ONNX Runtime's CPU
 kernels compute each alert independently of its batch companions; tests/test_precision.py checks it).

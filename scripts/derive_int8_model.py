@@ -1,11 +1,12 @@
 """Re-derive the int8 screening model shipped with the package (``--precision fast``).
 
     python scripts/derive_int8_model.py btsbot-v1.0.1 \
-        --calibration ../shared/data/ztf/dev --holdout ../shared/data/parquet/dev
+        --calibration ../shared/data/ztf/dev --validation ../shared/data/parquet/dev
 
-Runs ``btsbot-fast models quantize`` on the shipped fp32 model into a temporary directory, copies
-``model.int8.onnx`` into ``models/<name>/``, puts the card's ``int8`` section (method, calibration set,
-error quantiles, margin, speed) into ``models/<name>/model_card.json`` and records the file's sha256 in the
+Runs ``btsbot-fast models quantize`` on the shipped fp32 model into a temporary directory (the procedure:
+btsbot_fast/registry/quantize.py, docs/fast-mode.md), copies ``model.int8.onnx`` into ``models/<name>/``,
+puts the card's ``int8`` section (method, calibration and validation sets, error distribution, margin,
+speed) into ``models/<name>/model_card.json`` and records the file's sha256 in the
 entry's ``shipped.int8`` section, which is checked whenever the file is opened. With the same alerts and
 library versions the file is byte-identical to the committed one. Needs onnx (the ``[quantize]`` extra).
 """
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("name", help="a shipped registry model")
     ap.add_argument("--calibration", nargs="+", required=True, help="real alerts that set the int8 scales")
-    ap.add_argument("--holdout", nargs="+", required=True, help="other real alerts: the error and the margin")
+    ap.add_argument("--validation", "--holdout", nargs="+", required=True,
+                    help="other real alerts: the error (under the 8 transforms and the stress perturbations) and the margin")
     ap.add_argument("--safety-factor", type=float, default=DEFAULT_SAFETY_FACTOR)
     args = ap.parse_args(argv)
 
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = MODELS / entry.name
     with tempfile.TemporaryDirectory(prefix="btsbot-int8-") as tmp:
-        m = quantize_model(registry.resolve_shipped(entry), args.calibration, args.holdout, output_dir=tmp,
+        m = quantize_model(registry.resolve_shipped(entry), args.calibration, args.validation, output_dir=tmp,
                            safety_factor=args.safety_factor)
         shutil.copyfile(m.int8.onnx_path, out / INT8_FILE)
     section = m.card["int8"]
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "onnx_size": section["onnx_size"],
         "margin": section["margin"],
         "derived_with": "python scripts/derive_int8_model.py " + entry.name + " --calibration "
-                        + " ".join(args.calibration) + " --holdout " + " ".join(args.holdout)
+                        + " ".join(args.calibration) + " --validation " + " ".join(args.validation)
                         + " (btsbot-fast models quantize)",
     }
     entry_file.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -239,6 +239,45 @@ def test_fast_precision_changes_no_decision(kafka, sample, file_scores, official
     assert "int8" in {r["precision"] for r in rows}
 
 
+def test_fast_precision_flips_nothing_on_transformed_alerts(kafka, sample, official_model, tmp_path):
+    """The stream in fast mode on real alert packets whose cutouts were flipped and turned (three of the 8
+    dihedral transforms, tests/dihedral_alerts.py): every decision at 0.3, 0.5, 0.7 and 0.85 is the exact
+    model's on the same packets, and rows marked fp32 carry the exact score."""
+    from dihedral_alerts import transform_packet
+
+    from btsbot_fast import Scorer
+    from btsbot_fast.stream import run_stream
+
+    thresholds = (0.3, 0.5, 0.7, 0.85)
+    files = list(dict.fromkeys(sample[:-1]))[-40:]  # the largest: alerts with all three cutouts
+    values = [transform_packet(f.read_bytes(), flip, k) for flip, k in ((False, 1), (True, 0), (True, 3)) for f in files]
+    topic, group = kafka.name("ztf_fast_dihedral"), kafka.name("btsbot")
+    placed = dict(zip(kafka.produce(topic, values), values))
+    home = official_model.onnx_path.parent.parent
+    exact = {}
+    for pl, data in placed.items():
+        for r in Scorer("btsbot-v1.0.1", home=home).score_buffers([data]):
+            exact[(pl, r.record_index)] = r
+    scorer = Scorer("btsbot-v1.0.1", batch_size=16, home=home, precision="fast", decision_thresholds=thresholds)
+    out = tmp_path / "scores.jsonl"
+    run_stream(bootstrap_servers=kafka.bootstrap, group_id=group, topics=[topic], scorer=scorer,
+               max_alerts=len(values), output_file=out, from_beginning=True, stats_stream=None,
+               kafka_config={"session.timeout.ms": "6000"})
+    got = {((r["partition"], r["offset"]), r["record_index"]): r for r in _jsonl(out)}
+    assert set(got) == set(exact)
+    for key, want in exact.items():
+        row = got[key]
+        assert row["status"] == want.status
+        if want.status != "ok":
+            continue
+        assert all((row["score"] > t) == (want.score > t) for t in thresholds), (row, want)
+        if row["precision"] == "fp32":
+            assert row["score"] == want.score
+        else:
+            assert min(abs(row["score"] - t) for t in thresholds) > official_model.int8.margin
+    assert {r["precision"] for r in got.values()} >= {"int8"}
+
+
 # --- bad messages, the Python entry point, the hook, Avro output --------------------------------------------
 @pytest.fixture(scope="module")
 def scorer(official_model):

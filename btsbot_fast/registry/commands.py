@@ -154,39 +154,73 @@ def verify_cmd(name: str, tarball: str, golden: str | None, reference: str | Non
 
 @models.command("quantize")
 @click.argument("name")
-@click.option("--calibration", "calibration", multiple=True, required=True, type=click.Path(exists=True),
-              help="real alerts (files, directories, .tar nights, Parquet) whose activation ranges set the int8 "
-                   "scales (repeatable)")
-@click.option("--holdout", "holdout", multiple=True, required=True, type=click.Path(exists=True),
-              help="other real alerts, held apart, on which the int8-vs-fp32 error and the margin are measured "
-                   "(repeatable; alerts also in --calibration are left out)")
+@click.option("--calibration", "calibration", multiple=True, type=click.Path(exists=True),
+              help="real alerts (files, directories, .tar nights, Parquet) whose activation ranges, under the 8 "
+                   "dihedral transforms and the stress perturbations, set the int8 scales (repeatable)")
+@click.option("--validation", "--holdout", "validation", multiple=True, type=click.Path(exists=True),
+              help="other real alerts, held apart, on which the int8-vs-fp32 error and the margin are measured, "
+                   "under the same transforms and perturbations (repeatable; alerts also in --calibration are "
+                   "left out)")
+@click.option("--check", "check", multiple=True, type=click.Path(exists=True),
+              help="derive nothing: re-measure NAME's int8 model on these alerts (under the 8 transforms) and "
+                   "fail when its largest error exceeds half its margin (repeatable)")
 @click.option("--layers", default=",".join(("conv2", "conv3", "conv4")), show_default=True,
               help="the layers computed in int8 (comma-separated); all others stay fp32")
 @click.option("--safety-factor", type=click.FloatRange(min=2.0), default=2.0, show_default=True,
-              help="margin = this times the largest int8-vs-fp32 difference seen")
+              help="margin = this times the largest int8-vs-fp32 difference on the validation set")
+@click.option("--max-margin", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.3, show_default=True,
+              help="refuse an int8 model whose margin would be wider than this")
+@click.option("--stress/--no-stress", default=None,
+              help="also validate (or check) on the stress perturbations: noise, saturated, masked, CCD-edge "
+                   "and overflowed-template inputs [default: on when deriving, off for --check]")
 @click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default=None,
               help="model directory to write (default: the model's own when imported, else <cache>/NAME)")
 @click.option("--speed/--no-speed", default=True, show_default=True,
-              help="measure model-only int8 and fp32 speed on the held-out alerts for the card (~10 s)")
+              help="measure model-only int8 and fp32 speed on the validation alerts for the card (~10 s)")
 @_home_option
 @_friendly
-def quantize_cmd(name: str, calibration, holdout, layers: str, safety_factor: float, output_dir: str | None,
-                 speed: bool, home: str | None) -> None:
+def quantize_cmd(name: str, calibration, validation, check, layers: str, safety_factor: float, max_margin: float,
+                 stress: bool | None, output_dir: str | None, speed: bool, home: str | None) -> None:
     """Derive NAME's int8 screening model for --precision fast: static int8 quantization calibrated on real
-    alerts, its error measured on held-apart alerts, the margin and the speed recorded in the model card.
-    Needs onnx (the [quantize] extra)."""
-    from .quantize import quantize_model
+    alerts and their transforms, its error measured on a separate validation set, margin = safety factor x
+    the largest validation error, all recorded in the model card (docs: Fast mode). With --check, re-measure
+    NAME's int8 model on your own alerts instead. Needs onnx (the [quantize] extra) to derive."""
+    from .quantize import check_model, quantize_model
 
-    m = quantize_model(name, calibration, holdout, output_dir=output_dir, home=home, safety_factor=safety_factor,
-                       layers=[s.strip() for s in layers.split(",") if s.strip()], measure_speed=speed)
+    if check:
+        if calibration or validation:
+            raise click.UsageError("--check measures a model already derived: give it without --calibration/--validation")
+        res = check_model(name, check, home=home, stress=bool(stress))
+        _echo_errors(res["error_vs_fp32"])
+        verdict = "keeps" if res["ok"] else "BREAKS"
+        click.echo(f"{res['model']}: largest |int8 - fp32| {res['largest_error']:.4g} on {res['n_alerts']:,} alerts; "
+                   f"margin {res['margin']:g}: {verdict} the rule (largest error <= margin / 2)")
+        if not res["ok"]:
+            raise click.ClickException(f"the int8 model of {res['model']} is not safe on these alerts with margin "
+                                       f"{res['margin']:g}: score them with --precision exact, or derive the int8 model "
+                                       "again including alerts like these (btsbot-fast models quantize)")
+        return
+    if not calibration or not validation:
+        raise click.UsageError("deriving an int8 model needs --calibration and --validation alerts (or --check)")
+    m = quantize_model(name, calibration, validation, output_dir=output_dir, home=home, safety_factor=safety_factor,
+                       layers=[s.strip() for s in layers.split(",") if s.strip()], measure_speed=speed,
+                       max_margin=max_margin, stress=True if stress is None else stress)
     q = m.card["int8"]
-    err = q["error_vs_fp32"]["holdout"]
     click.echo(f"int8 model of {m.name} -> {m.int8.onnx_path} (sha256 {q['onnx_sha256'][:16]}..., "
                f"{q['onnx_size']:,} bytes)")
-    click.echo(f"held-out alerts: {err['n_alerts']}, |int8 - fp32| median {err['q50']:.2g}, max {err['max']:.3g}; "
-               f"calibration alerts: {q['calibration']['n_alerts']}, max {q['error_vs_fp32']['calibration']['max']:.3g}")
-    click.echo(f"margin {q['margin']:g} (= {q['safety_factor']:g} x the largest difference seen)")
+    click.echo(f"calibration: {q['calibration']['n_alerts']:,} alerts, {q['calibration']['n_inputs']:,} inputs; "
+               f"validation: {q['validation']['n_alerts']:,} other alerts, {q['validation']['n_inputs']:,} inputs")
+    _echo_errors(q["error_vs_fp32"])
+    click.echo(f"margin {q['margin']:g} (= {q['safety_factor']:g} x the largest validation error "
+               f"{q['largest_error_seen']:.4g}, which is <= margin / 2)")
     speed = q.get("speed_model_only")
     if speed:
         click.echo(f"model-only: int8 {speed['int8_alerts_per_s']:,.0f} alerts/s, fp32 {speed['fp32_alerts_per_s']:,.0f} "
                    f"alerts/s ({speed['int8_vs_fp32']:.2f}x) on {speed['cpu']['model']}")
+
+
+def _echo_errors(errors: dict) -> None:
+    """|int8 - fp32| per validation part and over all of them: max, p99.9, p99."""
+    for label, e in [*errors["sets"].items(), ("all", errors["all"])]:
+        click.echo(f"  {label:<20} {e['n_inputs']:>7,} inputs  |int8 - fp32| max {e['max']:.4f}  "
+                   f"p99.9 {e['p99.9']:.4f}  p99 {e['p99']:.4f}")

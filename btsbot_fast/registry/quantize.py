@@ -1,17 +1,23 @@
-"""``btsbot-fast models quantize``: derive a model's int8 screening model (``--precision fast``).
+"""``btsbot-fast models quantize``: derive a model's int8 screening model (``--precision fast``) and its
+margin by one deterministic procedure, and (``--check``) re-measure a shipped one on a user's own alerts.
 
-ONNX Runtime's static quantization (``onnxruntime.quantization.quantize_static``) of the layers named in
-``layers`` (default: convolutions 2-4 of mm_cnn; everything else stays fp32), QDQ format, int8 weights
-per output channel, int8 activations with MinMax ranges collected on real alerts (``calibration``). The
-choice was measured on real alerts (docs/fast-mode.md; models/README.md): the first convolution and the
-dense layers in int8 cost accuracy for no speed, per-tensor weights and percentile/entropy ranges were no
-better. The same model, alerts and library versions give the same bytes.
+The procedure (docs/fast-mode.md):
 
-Then the int8 model is compared with the fp32 one on held-apart real alerts (``holdout``: their candids
-are not among the calibration alerts) and on the calibration alerts; the margin the fast mode re-scores
-within is ``safety_factor`` (>= 2) times the largest difference seen. Model-only speed of both is measured
-on the held-out alerts. All of it goes into the model card's ``int8`` section (btsbot_fast/registry/cache.py
-reads ``file``, ``onnx_sha256`` and ``margin``).
+1. Calibration set: the real alerts in ``calibration`` under the 8 dihedral transforms of their triplets,
+   plus each stress perturbation of them (btsbot_fast/registry/stress.py). ONNX Runtime's static
+   quantization (``quantize_static``, QDQ) of the layers in ``layers`` (default convolutions 2-4 of
+   mm_cnn; everything else stays fp32): int8 weights per output channel, int8 activations with MinMax
+   ranges over the calibration set. The same model, alerts and library versions give the same bytes.
+2. Validation set, separate: the real alerts in ``validation`` whose candids are not among the
+   calibration alerts, under the 8 transforms, and each stress perturbation of them under the 8
+   transforms. The int8-vs-fp32 score error is measured on every input: max, p99.9, p99, per part.
+3. Margin = ``safety_factor`` (>= 2) x the largest validation error, rounded up to 1e-4; the rule every
+   shipped model keeps is *largest validation error <= margin / 2*. A model whose margin would exceed
+   ``max_margin`` is refused (the fast mode would re-score nearly everything). ``check_model`` applies
+   the same rule to a shipped int8 model on other alerts and reports a break.
+
+The sets, the error distribution, the margin and the model-only speed go into the model card's ``int8``
+section (btsbot_fast/registry/cache.py reads ``file``, ``onnx_sha256`` and ``margin``).
 
 Needs ``onnx`` (the ``[quantize]`` extra) besides ONNX Runtime; scoring with the result needs neither.
 """
@@ -35,13 +41,22 @@ import numpy as np
 from ..messages import install_hint
 from .cache import CARD_FILE, INT8_FILE, ONNX_FILE, ResolvedModel, model_home, read_card, resolve, sha256_file
 from .errors import ModelImportError
+from .stress import SEED, STRESS, all_dihedral, stressed, validation_sets
 
 #: mm_cnn's layers quantized by default (the Keras layer names inside the ONNX node names)
 DEFAULT_LAYERS = ("conv2", "conv3", "conv4")
 DEFAULT_SAFETY_FACTOR = 2.0
+#: a margin wider than this re-scores nearly every alert: such an int8 model is refused
+DEFAULT_MAX_MARGIN = 0.3
+#: 7-bit weights (reduce_range) would keep AVX2's 16-bit vpmaddubsw pair sums from saturating on CPUs
+#: without VNNI; measured on the validation set they raised the largest error (0.129 against 0.12) for no
+#: speed, so the weights use the full 8 bits and the margin holds for the CPU kind it was measured on
+#: (docs/fast-mode.md; `models quantize --check` re-measures on another)
+REDUCE_RANGE = False
+#: the stress perturbations of the calibration alerts use another seed than the validation ones
+CALIBRATION_SEED = SEED + 1
 #: the thresholds the card's flip counts (int8 alone, before any re-scoring) are reported at
-REPORT_THRESHOLDS = (0.5, 0.85)
-_QUANTILES = (0.5, 0.9, 0.99, 1.0)
+REPORT_THRESHOLDS = (0.3, 0.5, 0.7, 0.85)
 
 
 def _require_onnx() -> None:
@@ -88,13 +103,6 @@ def _scores(session, model: ResolvedModel, triplets: np.ndarray, metadata: np.nd
                                              model.metadata_input: metadata[i:i + batch]})[0].reshape(-1)
            for i in range(0, len(triplets), batch)]
     return np.concatenate(out).astype(np.float32)
-
-
-def _error_summary(approx: np.ndarray, exact: np.ndarray) -> dict[str, Any]:
-    d = np.abs(approx.astype(np.float64) - exact.astype(np.float64))
-    return {"n_alerts": int(len(d)),
-            **{("max" if q == 1.0 else f"q{q * 100:g}"): float(np.quantile(d, q)) for q in _QUANTILES},
-            "flips_without_rescoring": {f"{t:g}": int(((approx > t) != (exact > t)).sum()) for t in REPORT_THRESHOLDS}}
 
 
 def _speed(paths: dict[str, Path], model: ResolvedModel, triplets: np.ndarray, metadata: np.ndarray,
@@ -146,12 +154,54 @@ def _nodes_for(onnx_path: Path, layers: Sequence[str]) -> list[str]:
     return nodes
 
 
+def _set_summary(approx: np.ndarray, exact: np.ndarray) -> dict[str, Any]:
+    d = np.abs(approx.astype(np.float64) - exact.astype(np.float64))
+    return {"n_inputs": len(d), "max": float(d.max()), "p99.9": float(np.quantile(d, 0.999)),
+            "p99": float(np.quantile(d, 0.99)), "p50": float(np.quantile(d, 0.5)),
+            "flips_without_rescoring": {f"{t:g}": int(((approx > t) != (exact > t)).sum()) for t in REPORT_THRESHOLDS}}
+
+
+def measure_error(int8_session, fp32_session, model: ResolvedModel,
+                  sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """The int8-vs-fp32 error on every input of ``sets`` (name -> (triplets, metadata)): over all of them
+    (``all``) and per set, each as max, p99.9, p99, p50 and the flips int8 alone would make."""
+    per, approx_all, exact_all = {}, [], []
+    for name, (t, m) in sets.items():
+        approx, exact = _scores(int8_session, model, t, m), _scores(fp32_session, model, t, m)
+        per[name] = _set_summary(approx, exact)
+        approx_all.append(approx)
+        exact_all.append(exact)
+    return {"all": _set_summary(np.concatenate(approx_all), np.concatenate(exact_all)), "sets": per}
+
+
+def margin_for(largest: float, safety_factor: float) -> float:
+    """``safety_factor`` x ``largest``, rounded up to 1e-4."""
+    return math.ceil(safety_factor * largest * 1e4 - 1e-9) / 1e4
+
+
+def keeps_rule(largest: float, margin: float) -> bool:
+    """The rule a shipped int8 model keeps: the largest error measured is at most half its margin."""
+    return largest <= margin / 2
+
+
+def _calibration_inputs(t: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration alerts under the 8 transforms, then each stress perturbation (untransformed)."""
+    dt, dm = all_dihedral(t, m)
+    parts_t, parts_m = [dt], [dm]
+    for st, sm in stressed(t, m, seed=CALIBRATION_SEED).values():
+        parts_t.append(st)
+        parts_m.append(sm)
+    return np.concatenate(parts_t), np.concatenate(parts_m)
+
+
 def quantize_model(name: str | os.PathLike[str], calibration: Sequence[str | os.PathLike[str]],
-                   holdout: Sequence[str | os.PathLike[str]], *, output_dir: str | os.PathLike[str] | None = None,
+                   validation: Sequence[str | os.PathLike[str]], *, output_dir: str | os.PathLike[str] | None = None,
                    home: str | os.PathLike[str] | None = None, layers: Sequence[str] = DEFAULT_LAYERS,
-                   safety_factor: float = DEFAULT_SAFETY_FACTOR, measure_speed: bool = True) -> ResolvedModel:
-    """Derive ``name``'s int8 model, measure it and write it with its card section; the model resolved
-    from ``output_dir``.
+                   safety_factor: float = DEFAULT_SAFETY_FACTOR, max_margin: float = DEFAULT_MAX_MARGIN,
+                   stress: bool = True, measure_speed: bool = True) -> ResolvedModel:
+    """Derive ``name``'s int8 model by the procedure above, measure it and write it with its card section;
+    the model resolved from ``output_dir``. ``stress=False`` validates on the transforms alone (quicker;
+    the card says so).
 
     ``output_dir``: where ``model.int8.onnx`` and the card go (default: the model's own directory when it
     was imported or is a run directory, else ``<model cache>/<name>``). A directory other than the model's
@@ -173,12 +223,13 @@ def quantize_model(name: str | os.PathLike[str], calibration: Sequence[str | os.
     card = read_card(own_dir / CARD_FILE) if (own_dir / CARD_FILE).is_file() else dict(model.card)
 
     cal_t, cal_m, cal_ids = real_alert_inputs(model, calibration)
-    hold_t, hold_m, hold_ids = real_alert_inputs(model, holdout, exclude=set(cal_ids))
+    val_t, val_m, val_ids = real_alert_inputs(model, validation, exclude=set(cal_ids))
+    calib_t, calib_m = _calibration_inputs(cal_t, cal_m)
 
     class _Reader(CalibrationDataReader):
         def __init__(self, batch: int = 64):
-            self._it = iter([{model.triplet_input: cal_t[i:i + batch], model.metadata_input: cal_m[i:i + batch]}
-                             for i in range(0, len(cal_t), batch)])
+            self._it = iter([{model.triplet_input: calib_t[i:i + batch], model.metadata_input: calib_m[i:i + batch]}
+                             for i in range(0, len(calib_t), batch)])
 
         def get_next(self):
             return next(self._it, None)
@@ -188,18 +239,20 @@ def quantize_model(name: str | os.PathLike[str], calibration: Sequence[str | os.
     with tempfile.TemporaryDirectory(dir=out, prefix=".quantize-") as tmp:
         tmp_path = Path(tmp) / INT8_FILE
         quantize_static(str(model.onnx_path), str(tmp_path), _Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes)
+                        per_channel=True, reduce_range=REDUCE_RANGE, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_quantize=nodes)
+        fp32, int8 = _session(model.onnx_path), _session(tmp_path)
+        errors = measure_error(int8, fp32, model, validation_sets(val_t, val_m, stress=stress))
+        largest = errors["all"]["max"]
+        margin = margin_for(largest, safety_factor)
+        if not (0 < margin <= max_margin and keeps_rule(largest, margin)):
+            raise ModelImportError(
+                f"the int8 model differs from the fp32 one by up to {largest:.3g} on the validation set: its "
+                f"margin would be {margin:g} (> {max_margin:g}), so the fast mode would re-score nearly "
+                f"every alert; quantize fewer layers (--layers)")
         os.replace(tmp_path, int8_path)
-
-    fp32, int8 = _session(model.onnx_path), _session(int8_path)
-    errors = {}
-    for key, (t, m) in (("holdout", (hold_t, hold_m)), ("calibration", (cal_t, cal_m))):
-        errors[key] = _error_summary(_scores(int8, model, t, m), _scores(fp32, model, t, m))
-    largest = max(errors["holdout"]["max"], errors["calibration"]["max"])
-    margin = math.ceil(safety_factor * largest * 1e4) / 1e4  # rounded up
-    if not 0 < margin < 1:
-        raise ModelImportError(f"the int8 model differs from the fp32 one by up to {largest:.3g}: no usable margin")
+    int8 = _session(int8_path)
     versions = {pkg: _md.version(pkg) for pkg in ("onnxruntime", "onnx", "numpy")}
     card["int8"] = {
         "file": INT8_FILE,
@@ -208,24 +261,52 @@ def quantize_model(name: str | os.PathLike[str], calibration: Sequence[str | os.
         "margin": margin,
         "safety_factor": safety_factor,
         "largest_error_seen": largest,
+        "rule": "largest validation error <= margin / 2; margin = safety_factor x largest validation error, "
+                "rounded up to 1e-4",
         "method": {
             "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-            "weights": "int8, symmetric, per output channel", "activations": "int8",
-            "calibration_method": "MinMax", "layers_int8": list(layers), "nodes_int8": nodes,
-            "layers_fp32": "all others (first convolution, pooling, metadata branch, dense layers, output)",
+            "weights": "int8, symmetric, per output channel" + (", 7-bit range (reduce_range)" if REDUCE_RANGE else ""),
+            "activations": "int8, asymmetric, per tensor", "calibration_method": "MinMax",
+            "layers_int8": list(layers), "nodes_int8": nodes,
+            "layers_fp32": "all others (pooling, metadata branch, dense layers, output"
+                           + (", first convolution)" if "conv1" not in layers else ")"),
         },
-        "calibration": {"paths": [str(p) for p in calibration], "n_alerts": len(cal_ids),
-                        "alerts": "real alerts that preprocess ok, each candid once, in the reader's order"},
-        "holdout": {"paths": [str(p) for p in holdout], "n_alerts": len(hold_ids),
-                    "alerts": "real alerts that preprocess ok, none of the calibration candids"},
+        "calibration": {"paths": [str(p) for p in calibration], "n_alerts": len(cal_ids), "n_inputs": len(calib_t),
+                        "inputs": "real alerts that preprocess ok, each candid once, in the reader's order; each "
+                                  "under the 8 dihedral transforms of its triplet, and each stress perturbation "
+                                  f"of it (seed {CALIBRATION_SEED})"},
+        "validation": {"paths": [str(p) for p in validation], "n_alerts": len(val_ids),
+                       "n_inputs": errors["all"]["n_inputs"],
+                       "inputs": "real alerts that preprocess ok, none of the calibration candids; each under the "
+                                 "8 dihedral transforms of its triplet"
+                                 + (", and each stress perturbation of it (" + ", ".join(STRESS) + f"; seed {SEED}) "
+                                    "under the 8 transforms" if stress else " (no stress perturbations)")},
         "error_vs_fp32": errors,
         "versions": versions,
         "derived_with": f"btsbot-fast models quantize {model.name}",
     }
     if measure_speed:
-        card["int8"]["speed_model_only"] = _speed({"fp32": model.onnx_path, "int8": int8_path}, model, hold_t, hold_m)
+        card["int8"]["speed_model_only"] = _speed({"fp32": model.onnx_path, "int8": int8_path}, model, val_t, val_m)
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return resolve(out)
 
 
-__all__ = ["DEFAULT_LAYERS", "DEFAULT_SAFETY_FACTOR", "cpu_description", "quantize_model", "real_alert_inputs"]
+def check_model(name: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]], *,
+                home: str | os.PathLike[str] | None = None, stress: bool = False) -> dict[str, Any]:
+    """Re-measure ``name``'s int8 model on the real alerts in ``paths`` (each under the 8 transforms, and
+    the stress perturbations with ``stress``) against its margin: the error summary, the margin, and
+    ``ok``: whether the largest error is at most half the margin (the rule the model was shipped with)."""
+    model = resolve(name, home=home)
+    if model.int8 is None:
+        raise ModelImportError(f"model {model.name} has no int8 screening model to check (btsbot-fast models quantize)")
+    t, m, ids = real_alert_inputs(model, paths)
+    errors = measure_error(_session(model.int8.checked_path()), _session(model.onnx_path), model,
+                           validation_sets(t, m, stress=stress))
+    largest = errors["all"]["max"]
+    return {"model": model.name, "int8_file": str(model.int8.onnx_path), "n_alerts": len(ids),
+            "margin": model.int8.margin, "largest_error": largest, "ok": keeps_rule(largest, model.int8.margin),
+            "error_vs_fp32": errors}
+
+
+__all__ = ["DEFAULT_LAYERS", "DEFAULT_MAX_MARGIN", "DEFAULT_SAFETY_FACTOR", "check_model", "cpu_description", "keeps_rule",
+           "margin_for", "measure_error", "quantize_model", "real_alert_inputs"]
