@@ -103,12 +103,14 @@ def stage_costs(buffers: list[bytes], twin_alerts: int) -> dict:
     meta = np.empty((n, len(FEATURE_NAMES)), np.float32)
     nat: dict = {}
     for threads in (1, 2):
-        nat[f"cutouts_us_{threads}t"] = 1e6 * _timeit(lambda: _core._testing.prepare_triplets(*cols.stamps, trip, threads)) / n
+        def cutouts(threads=threads):
+            _core._testing.prepare_triplets(*cols.stamps, trip, threads)
+        nat[f"cutouts_us_{threads}t"] = 1e6 * _timeit(cutouts) / n
     feature_args = (cols.candidate, cols.present, cols.hist_offsets, cols.hist_jd, cols.hist_magpsf, cols.hist_fid,
                     cols.hist_flags, meta)
     nat["features_us_1t"] = 1e6 * _timeit(lambda: _core._testing.compute_features(*feature_args)) / n
     for threads in (1, 2):
-        def run():
+        def run(threads=threads):
             for _ in buffer_batches((("b", b) for b in buffers), 512, threads):
                 pass
         nat[f"preprocess_us_{threads}t"] = 1e6 * _timeit(run, 2) / n  # read + inflate + decode + cutouts + features
@@ -127,7 +129,8 @@ def stage_costs(buffers: list[bytes], twin_alerts: int) -> dict:
     py = {"decode_us": 1e6 * t_decode_py / n, "cutouts_us": 1e6 * t_cut_py / m, "features_us": 1e6 * t_feat_py / m,
           "alerts": m}
     py["preprocess_us"] = py["decode_us"] + py["cutouts_us"] + py["features_us"]
-    return {"native": nat, "python": py, "ratio_python_over_native_preprocess": py["preprocess_us"] / nat["preprocess_us_1t"]}
+    return {"native": nat, "python": py,
+            "ratio_python_over_native_preprocess": py["preprocess_us"] / nat["preprocess_us_1t"]}
 
 
 def inflaters(buffers: list[bytes], night_gz: Path | None) -> dict:
@@ -136,7 +139,8 @@ def inflaters(buffers: list[bytes], night_gz: Path | None) -> dict:
     from btsbot_fast.io import records_from_buffer
     from btsbot_fast.prep.variant import CUTOUT_FIELDS
 
-    stamps = [r.record[f]["stampData"] for b in buffers[:1000] for r in records_from_buffer("b", b) for f in CUTOUT_FIELDS]
+    stamps = [r.record[f]["stampData"] for b in buffers[:1000] for r in records_from_buffer("b", b)
+              for f in CUTOUT_FIELDS]
     out: dict = {"stamps": len(stamps)}
 
     def per_stamp(fn) -> float:
@@ -144,10 +148,11 @@ def inflaters(buffers: list[bytes], night_gz: Path | None) -> dict:
 
     out["libdeflate_vendored_us"] = per_stamp(_core._testing.gunzip)
     out["zlib_us"] = per_stamp(lambda s: zlib.decompress(s, 31))
-    for name, module, attr in (("isal_us", "isal.isal_zlib", "decompress"), ("zlib_ng_us", "zlib_ng.zlib_ng", "decompress")):
+    for name, module, attr in (("isal_us", "isal.isal_zlib", "decompress"),
+                               ("zlib_ng_us", "zlib_ng.zlib_ng", "decompress")):
         try:
-            mod = __import__(module, fromlist=[attr])
-            out[name] = per_stamp(lambda s, f=getattr(mod, attr): f(s, 31))
+            decompress = getattr(__import__(module, fromlist=[attr]), attr)
+            out[name] = per_stamp(lambda s, f=decompress: f(s, 31))
         except ImportError:
             out[name] = None
     if night_gz is not None:
@@ -245,7 +250,7 @@ def thread_scaling(night_dir: Path) -> dict:
     cores = available_cores()
     res = {}
     for threads in sorted({1, 2, cores}):
-        def run():
+        def run(threads=threads):
             for _ in path_batches([night_dir], 1024, "native", threads, recycle=2):
                 pass
         t = _timeit(run, 2)
@@ -334,8 +339,10 @@ def precision_comparison(buffers: list[bytes], night_tar: Path, model: str, batc
 
     # the threshold-heavy night: the same number of alerts, a quarter of them from the dev alerts whose exact
     # score lies within 0.1 of 0.5 or 0.85, the rest from the others
-    near = [b for b, r in zip(night, e_rows) if r.status == "ok" and min(abs(r.score - 0.5), abs(r.score - 0.85)) <= 0.1]
-    far = [b for b, r in zip(night, e_rows) if r.status == "ok" and min(abs(r.score - 0.5), abs(r.score - 0.85)) > 0.1]
+    def distance(r):
+        return min(abs(r.score - 0.5), abs(r.score - 0.85))
+    near = [b for b, r in zip(night, e_rows) if r.status == "ok" and distance(r) <= 0.1]
+    far = [b for b, r in zip(night, e_rows) if r.status == "ok" and distance(r) > 0.1]
     heavy = [near[(i // 4) % len(near)] if i % 4 == 0 else far[(i - i // 4 - 1) % len(far)] for i in range(len(night))]
     heavy_tar = write_night_tar(heavy, night_tar.with_name("threshold-heavy.tar"))
     screen.screened = screen.rescored = 0
@@ -355,9 +362,11 @@ def precision_comparison(buffers: list[bytes], night_tar: Path, model: str, batc
     cli = {mode: allcli[f"night_{mode}"] for mode in ("exact", "fast")}
     cli_heavy = {mode: allcli[f"threshold_heavy_{mode}"] for mode in ("exact", "fast")}
     return {
-        "threshold_heavy": {"alerts": len(heavy), "near_thresholds_fraction": sum(i % 4 == 0 for i in range(len(heavy))) / len(heavy),
+        "threshold_heavy": {"alerts": len(heavy),
+                            "near_thresholds_fraction": sum(i % 4 == 0 for i in range(len(heavy))) / len(heavy),
                             "fraction_rescored": heavy_rescored, "cli": cli_heavy,
-                            "ratio_cli_fast_over_exact": cli_heavy["fast"]["alerts_per_s"] / cli_heavy["exact"]["alerts_per_s"]},
+                            "ratio_cli_fast_over_exact": (cli_heavy["fast"]["alerts_per_s"]
+                                                          / cli_heavy["exact"]["alerts_per_s"])},
         "ratio_cli_exact_over_model_only_fp32": cli["exact"]["alerts_per_s"] / model_only["fp32"]["alerts_per_s"],
         "cpu": cpu_description(), "night_alerts": len(night), "model_alerts": len(trip),
         "margin": screen.margin, "decision_thresholds": list(thresholds),
@@ -388,7 +397,7 @@ def cli_run(args: list[str], env: dict) -> dict:
                             cwd=os.path.dirname(args[0]))
     first = None
     rows = 0
-    for line in proc.stdout:
+    for _line in proc.stdout:
         rows += 1
         if rows == 2 and first is None:  # the header, then the first scored row
             first = time.perf_counter() - t0
@@ -397,8 +406,8 @@ def cli_run(args: list[str], env: dict) -> dict:
     wall = time.perf_counter() - t0
     if status != 0:
         raise SystemExit(f"btsbot-fast score {' '.join(args)} failed:\n{err}")
-    peak = next(int(l.split("=")[1]) for l in err.splitlines() if l.startswith("peak_rss_kb="))
-    summary = next(l for l in err.splitlines() if l.startswith("scored "))
+    peak = next(int(line.split("=")[1]) for line in err.splitlines() if line.startswith("peak_rss_kb="))
+    summary = next(line for line in err.splitlines() if line.startswith("scored "))
     return {"wall_s": wall, "rows": rows - 1, "first_score_s": first, "peak_rss_mb": peak / 1024,
             "alerts_per_s": (rows - 1) / wall, "summary": summary}
 
@@ -435,7 +444,8 @@ def main() -> None:
                                                         dict(os.environ), args.precision_repeat)}
             result["machine"]["load_average_1_5_15"] = {"before": load_before, "after": os.getloadavg()}
         print(result["machine"]["lscpu"])
-        print(f"load average (1, 5, 15 min) before: {load_before}, after: {result['machine']['load_average_1_5_15']['after']}\n")
+        after = result['machine']['load_average_1_5_15']['after']
+        print(f"load average (1, 5, 15 min) before: {load_before}, after: {after}\n")
         print(render_precision(result["precision"]))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -545,7 +555,8 @@ def render_table(r: dict) -> str:
             "|---|---:|---:|---:|",
             f"| native preprocessing alone, {min(cores, 2)} threads | {1e6 / nat['preprocess_us_2t']:.0f} | "
             f"{1e6 / nat['preprocess_us_2t'] / min(cores, 2):.0f} | |",
-            f"| model only (same session, same batches) | {mo['alerts_per_s']:.0f} | {mo['alerts_per_s'] / cores:.0f} | 1.00 |",
+            f"| model only (same session, same batches) | {mo['alerts_per_s']:.0f} | "
+            f"{mo['alerts_per_s'] / cores:.0f} | 1.00 |",
             f"| end to end, `Scorer.score_buffers` | {r['end_to_end_inprocess']['alerts_per_s']:.0f} | "
             f"{r['end_to_end_inprocess']['alerts_per_s'] / cores:.0f} | {r['ratio_end_to_end_over_model_only']:.2f} |",
             f"| end to end, `btsbot-fast score night.tar` (process start included) | "
@@ -579,7 +590,8 @@ def render_precision(p: dict) -> str:
         "",
         f"| `btsbot-fast score threshold-heavy.tar`, {p['threshold_heavy']['alerts']:,} alerts, a quarter within 0.1 "
         f"of 0.5 or 0.85 (re-scored: {100 * p['threshold_heavy']['fraction_rescored']:.1f}%) | "
-        f"{p['threshold_heavy']['cli']['exact']['alerts_per_s']:.0f} | {p['threshold_heavy']['cli']['fast']['alerts_per_s']:.0f} | "
+        f"{p['threshold_heavy']['cli']['exact']['alerts_per_s']:.0f} | "
+        f"{p['threshold_heavy']['cli']['fast']['alerts_per_s']:.0f} | "
         f"**{p['threshold_heavy']['ratio_cli_fast_over_exact']:.2f}×** |",
         "",
         f"`score` exact / model-only fp32: {p['ratio_cli_exact_over_model_only_fp32']:.2f}×",

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("name", help="a shipped registry model")
     ap.add_argument("--calibration", nargs="+", required=True, help="real alerts that set the int8 scales")
     ap.add_argument("--validation", "--holdout", nargs="+", required=True,
-                    help="other real alerts: the error (under the 8 transforms and the stress perturbations) and the margin")
+                    help="other real alerts: the error (under the 8 transforms and the stress perturbations) "
+                         "and the margin")
     ap.add_argument("--safety-factor", type=float, default=DEFAULT_SAFETY_FACTOR)
     args = ap.parse_args(argv)
 

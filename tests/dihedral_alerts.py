@@ -22,7 +22,8 @@ CUTOUTS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 def _header_end(raw: bytes) -> int:
     for block in range(0, len(raw), 2880):
         for card in range(block, block + 2880, 80):
-            if raw[card:card + 8] == b"END     " or raw[card:card + 3] == b"END" and raw[card + 3:card + 80].strip() == b"":
+            end = raw[card:card + 8] == b"END     "
+            if end or raw[card:card + 3] == b"END" and raw[card + 3:card + 80].strip() == b"":
                 return block + 2880
     raise ValueError("no END card")
 

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import SAMPLE
-
 from btsbot_fast import Scorer, registry
 from btsbot_fast.cli import main
 from btsbot_fast.precision import DEFAULT_DECISION_THRESHOLDS, decision_thresholds, parse_thresholds
+from conftest import SAMPLE
 
 #: thresholds beyond the defaults, as autoscan policies written gtN@T / bts_p1@T add them
 EXTRA_THRESHOLDS = (0.3, 0.7)
@@ -323,10 +322,12 @@ def test_quantize_is_deterministic_and_sets_the_margin(official_model, data_root
     assert q["method"]["format"] == "QDQ" and q["method"]["layers_int8"] == ["conv2", "conv3", "conv4"]
     assert q["calibration"]["n_alerts"] > 0 and q["validation"]["n_alerts"] > 0
     assert set(q["error_vs_fp32"]["all"]) >= {"max", "p99.9", "p99", "flips_without_rescoring"}
-    assert q["margin"] == pytest.approx(2 * q["largest_error_seen"], abs=1e-4) and q["margin"] >= 2 * q["largest_error_seen"]
+    assert q["margin"] == pytest.approx(2 * q["largest_error_seen"], abs=1e-4)
+    assert q["margin"] >= 2 * q["largest_error_seen"]
     assert Scorer(b.onnx_path.parent, precision="fast").screening.margin == q["margin"]
     # a margin wider than --max-margin is refused, and nothing is written (a small calibration set: quicker)
-    res = CliRunner().invoke(main, ["models", "quantize", official_model.name, "--calibration", str(cal[0] / "kowalski"),
+    res = CliRunner().invoke(main, ["models", "quantize", official_model.name,
+                                    "--calibration", str(cal[0] / "kowalski"),
                                     "--validation", str(val[0]), "-o", str(tmp_path / "c"), "--no-speed",
                                     "--no-stress", "--max-margin", "0.001"],
                              env={"BTSBOT_FAST_HOME": str(tmp_path / "empty-cache")})

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import fastavro
 import pytest
-
 from kafka_mock import STREAM_TEST_OPTIONS, kafka  # noqa: F401  (the fixture)
 
 SECRET = "s3cr3t-Pa55w0rd-never-logged"
@@ -53,7 +52,8 @@ def sample(reference) -> list[Path]:
 def file_scores(sample, official_model, tmp_path_factory) -> dict[tuple[str, int], dict]:
     """What `btsbot-fast score` gives on the same files: {(path, record_index): row}."""
     out = tmp_path_factory.mktemp("score") / "scores.jsonl"
-    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", *map(str, dict.fromkeys(sample)), "-o", str(out)],
+    res = subprocess.run([sys.executable, "-m", "btsbot_fast", "score", *map(str, dict.fromkeys(sample)),
+                          "-o", str(out)],
                          env=_env(official_model), cwd=out.parent, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -87,11 +87,13 @@ def _check_against_files(rows, placed_files, file_scores):
     got: dict[tuple[int, int, int], dict] = {}
     for r in rows:
         got.setdefault((r["partition"], r["offset"], r["record_index"]), r)
-    assert set(got) == set(expected), f"missing {sorted(set(expected) - set(got))[:5]}, extra {sorted(set(got) - set(expected))[:5]}"
+    missing, extra = sorted(set(expected) - set(got))[:5], sorted(set(got) - set(expected))[:5]
+    assert set(got) == set(expected), f"missing {missing}, extra {extra}"
     worst = 0.0
     for key, want in expected.items():
         row = got[key]
-        assert (row["candid"], row["objectId"], row["status"]) == (want["candid"], want["objectId"], want["status"]), key
+        ids = ("candid", "objectId", "status")
+        assert tuple(row[k] for k in ids) == tuple(want[k] for k in ids), key
         if want["status"] == "ok":
             worst = max(worst, abs(row["score"] - want["score"]))
         else:
@@ -250,7 +252,8 @@ def test_fast_precision_flips_nothing_on_transformed_alerts(kafka, sample, offic
 
     thresholds = (0.3, 0.5, 0.7, 0.85)
     files = list(dict.fromkeys(sample[:-1]))[-40:]  # the largest: alerts with all three cutouts
-    values = [transform_packet(f.read_bytes(), flip, k) for flip, k in ((False, 1), (True, 0), (True, 3)) for f in files]
+    values = [transform_packet(f.read_bytes(), flip, k)
+              for flip, k in ((False, 1), (True, 0), (True, 3)) for f in files]
     topic, group = kafka.name("ztf_fast_dihedral"), kafka.name("btsbot")
     placed = dict(zip(kafka.produce(topic, values), values))
     home = official_model.onnx_path.parent.parent

@@ -189,7 +189,8 @@ def quantize_cmd(name: str, calibration, validation, check, layers: str, safety_
 
     if check:
         if calibration or validation:
-            raise click.UsageError("--check measures a model already derived: give it without --calibration/--validation")
+            raise click.UsageError("--check measures a model already derived: give it without "
+                                   "--calibration/--validation")
         res = check_model(name, check, home=home, stress=bool(stress))
         _echo_errors(res["error_vs_fp32"])
         verdict = "keeps" if res["ok"] else "BREAKS"
@@ -197,8 +198,8 @@ def quantize_cmd(name: str, calibration, validation, check, layers: str, safety_
                    f"margin {res['margin']:g}: {verdict} the rule (largest error <= margin / 2)")
         if not res["ok"]:
             raise click.ClickException(f"the int8 model of {res['model']} is not safe on these alerts with margin "
-                                       f"{res['margin']:g}: score them with --precision exact, or derive the int8 model "
-                                       "again including alerts like these (btsbot-fast models quantize)")
+                                       f"{res['margin']:g}: score them with --precision exact, or derive the int8 "
+                                       "model again including alerts like these (btsbot-fast models quantize)")
         return
     if not calibration or not validation:
         raise click.UsageError("deriving an int8 model needs --calibration and --validation alerts (or --check)")
@@ -215,8 +216,9 @@ def quantize_cmd(name: str, calibration, validation, check, layers: str, safety_
                f"{q['largest_error_seen']:.4g}, which is <= margin / 2)")
     speed = q.get("speed_model_only")
     if speed:
-        click.echo(f"model-only: int8 {speed['int8_alerts_per_s']:,.0f} alerts/s, fp32 {speed['fp32_alerts_per_s']:,.0f} "
-                   f"alerts/s ({speed['int8_vs_fp32']:.2f}x) on {speed['cpu']['model']}")
+        click.echo(f"model-only: int8 {speed['int8_alerts_per_s']:,.0f} alerts/s, "
+                   f"fp32 {speed['fp32_alerts_per_s']:,.0f} alerts/s ({speed['int8_vs_fp32']:.2f}x) "
+                   f"on {speed['cpu']['model']}")
 
 
 def _echo_errors(errors: dict) -> None:

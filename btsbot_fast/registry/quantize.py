@@ -208,7 +208,13 @@ def quantize_model(name: str | os.PathLike[str], calibration: Sequence[str | os.
     own gets a copy of ``model.onnx`` and its card, so it is a complete model directory (in the cache, it
     takes precedence over the shipped copy)."""
     _require_onnx()
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     if safety_factor < 2:
         raise ValueError("the safety factor must be >= 2")
@@ -308,5 +314,5 @@ def check_model(name: str | os.PathLike[str], paths: Sequence[str | os.PathLike[
             "error_vs_fp32": errors}
 
 
-__all__ = ["DEFAULT_LAYERS", "DEFAULT_MAX_MARGIN", "DEFAULT_SAFETY_FACTOR", "check_model", "cpu_description", "keeps_rule",
-           "margin_for", "measure_error", "quantize_model", "real_alert_inputs"]
+__all__ = ["DEFAULT_LAYERS", "DEFAULT_MAX_MARGIN", "DEFAULT_SAFETY_FACTOR", "check_model", "cpu_description",
+           "keeps_rule", "margin_for", "measure_error", "quantize_model", "real_alert_inputs"]
