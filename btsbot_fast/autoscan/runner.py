@@ -57,7 +57,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..rows import cell_float, cell_int, parse_verdict
+from ..rows import ScoreResult
 from .actions import (
     ANNOTATION,
     CANDIDATE,
@@ -314,13 +314,14 @@ class Autoscan:
         st = self.stats
         for r in rows:
             st.rows += 1
-            oid, candid = r.get("objectId"), cell_int(r.get("candid"))
+            # the one typed reader of score tables; a table without a status column holds scored rows
+            row = ScoreResult.from_cells(r if r.get("status") else {**r, "status": "ok"})
+            oid, candid = row.objectId, row.candid
             if not oid or candid is None:
                 st.unusable += 1
                 st.failure_messages["no objectId or candid"] += 1
                 continue
-            status = str(r.get("status") or "ok")
-            jd, score = cell_float(r.get("jd")), cell_float(r.get("score"))
+            status, jd, score = row.status, row.jd, row.score
             if status != "ok" or score is None or jd is None:
                 st.failed += 1
                 st.failure_messages[status if status != "ok" else "no score or jd"] += 1
@@ -335,12 +336,12 @@ class Autoscan:
             if candid in out:
                 repeated += 1
                 continue
-            verdict = parse_verdict(r.get("bts_candidate"))
+            verdict = row.bts_candidate
             if verdict and score is not None:
-                st.candidate_sources.add(str(oid))
-            model = " ".join(str(r[k]) for k in ("model", "model_version") if r.get(k)) or None
-            out[candid] = AlertRow(str(oid), candid, jd, score, cell_float(r.get("magpsf")), cell_int(r.get("fid")),
-                                   status, verdict, cell_float(r.get("ra")), cell_float(r.get("dec")), model)
+                st.candidate_sources.add(oid)
+            model = " ".join(v for v in (row.model, row.model_version) if v) or None
+            out[candid] = AlertRow(oid, candid, jd, score, row.magpsf, row.fid, status, verdict, row.ra, row.dec,
+                                   model)
         return list(out.values()), repeated
 
     def _ingest(self, alerts: list[AlertRow], now: float) -> tuple[list[DecisionRow], list[AlertRow]]:
