@@ -262,7 +262,7 @@ def test_bad_truth_rows_name_the_file_and_line(scored, env, tmp_path):
     state = states["bts"][0]
     cases = {
         "ZTF18aaaaaaa,SN Ia,17.1\nZTF18aaaaaab,AGN,bright\n": ":2: peakmag 'bright' is not a magnitude",
-        "objectId,type,peakmag\nZTF18aaaaaaa,SN Ia,17\nZTF18aaaaaab\n": ":3: 1 cell(s)",
+        "objectId,type,peakmag\nZTF18aaaaaaa,SN Ia,17\nZTF18aaaaaab\n": ":3: 1 cell,",
         "objectId,type\nZTF18 aaa,SN Ia\n": ":2: 'ZTF18 aaa' is not an object id",
         "objectId,type\nZTF18aaaaaaa,SN Ia\n\nZTF18aaaaaaa,AGN\n": ":4: ZTF18aaaaaaa is AGN here but SN Ia at line 2",
         "objectId,type,saved_at\nZTF18aaaaaaa,SN Ia,yesterday\n": ":2: saved_at 'yesterday'",

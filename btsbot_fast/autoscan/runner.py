@@ -57,6 +57,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from ..messages import plural
 from ..rows import ScoreResult
 from .actions import (
     ANNOTATION,
@@ -436,10 +437,11 @@ class Autoscan:
                             self.store.insert_action(d.object_id, d.policy, kind, action.key, action.request, now)
                             self.stats.planned_late[kind] += 1
         for kind, n in sorted(self.stats.planned_late.items()):
-            log.warning("autoscan: %d earlier %s decision(s) had no %s action: planned now", n, self.policy.name, kind)
+            log.warning("autoscan: %s had no %s action: planned now",
+                        plural(n, f"earlier {self.policy.name} decision"), kind)
         if too_old:
-            log.warning("autoscan: %d earlier %s decision(s) older than validity_days (%g) get no follow-up request",
-                        too_old, self.policy.name, fu.validity_days)
+            log.warning("autoscan: %s older than validity_days (%g) get no follow-up request",
+                        plural(too_old, f"earlier {self.policy.name} decision"), fu.validity_days)
 
     def _sender(self, store: Store, runner: ActionRunner,
                 should_stop: Callable[[], bool] = lambda: False) -> Sender:

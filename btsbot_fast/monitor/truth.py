@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..messages import plural
+
 #: the BTS Sample Explorer's columns (its CSV export)
 BTS_COLUMNS = ("ZTFID", "IAUID", "RA", "Dec", "peakt", "peakfilt", "peakmag", "peakabs", "duration", "rise",
                "fade", "type", "redshift", "b", "A_V")
@@ -122,7 +124,7 @@ def read_truth(path: str | os.PathLike[str]) -> dict[str, Truth]:
     for n, cells in body:
         where = f"{path}:{n}"
         if len(cells) < need:
-            raise TruthError(f"{where}: {len(cells)} cell(s), the table needs at least {need} "
+            raise TruthError(f"{where}: {plural(len(cells), 'cell')}, the table needs at least {need} "
                              f"({', '.join(k for k in columns if columns[k] < need)})")
 
         def cell(key: str, cells: list[str] = cells) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..messages import plural
 from ..policies import parse_verdict
 from ..prep.bts import UNKNOWN
 from ..prep.variant import FEATURE_NAMES, STAMP_SIZE
@@ -316,7 +317,8 @@ def load_packets(directory: str | Path, labels: str | Path | None = None, *, fra
     if obj_split:
         missing = sorted({o for o in objs if o not in obj_split})
         if missing:
-            raise DataError(f"{labels_path}: the split column is empty for {len(missing)} object(s), e.g. {missing[0]}")
+            raise DataError(f"{labels_path}: the split column is empty for {plural(len(missing), 'object')}, "
+                            f"e.g. {missing[0]}")
         assign = {s: np.flatnonzero(np.array([obj_split[o] == s for o in objs])) for s in SPLITS}
     else:
         assign = split_by_object(full.objectId, full.labels, fractions, seed)
