@@ -116,7 +116,8 @@ def test_stream_stops_with_exit_1_and_commits_nothing_of_the_failed_batch(kafka,
     cmd = [sys.executable, "-m", "btsbot_fast", "stream", "--bootstrap-servers", kafka.bootstrap, "--topic", topic,
            "--group-id", group, *STREAM_TEST_OPTIONS, "--model", str(model), "-o", str(out), "--batch-size", "2",
            "--from-beginning", "--idle-timeout", "3"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=dict(os.environ), check=False)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=dict(os.environ), check=False,
+                         cwd=tmp_path)  # not the checkout: `-m` would import its bare sources
     assert res.returncode == 1, res.stderr[-3000:]
     assert "scoring stopped: ONNX Runtime failed on a batch" in res.stderr
     assert "offsets were not committed" in res.stderr
