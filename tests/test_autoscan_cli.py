@@ -16,6 +16,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from btsbot_fast.messages import plural
+
 pytest.importorskip("requests")
 
 from skyportal_server import SkyPortalServer, kill_9_at_followup
@@ -193,7 +195,7 @@ def test_alert_files_decide_on_bts_candidates(reference, verdicts, env, tmp_path
     assert {d["objectId"]: d["candid"] for d in lines(out)} == by_hand(reference.rows, "gt1", verdicts)
     n_candidates = len({r["objectId"] for r in reference.rows
                         if verdicts.get((r["source_file"], r["candid"])) == "True"})
-    assert f"({n_candidates} BTS candidates)" in res.output and "gt1 on BTS candidates" in res.output
+    assert f"({plural(n_candidates, 'BTS candidate')})" in res.output and "gt1 on BTS candidates" in res.output
 
 
 def test_dry_run_and_argument_errors(reference, tables, env, tmp_path, server):
@@ -213,19 +215,20 @@ def test_dry_run_and_argument_errors(reference, tables, env, tmp_path, server):
     assert "missing jd, magpsf, fid" in res.output and "score the alerts again" in res.output
 
 
-def test_bad_token_exits_nonzero_without_showing_it(tables, env, tmp_path, server):
+def test_bad_token_exits_nonzero_without_showing_it(reference, tables, env, tmp_path, server):
     secret = "not-the-right-token-42"
+    n = len(by_hand(reference.rows, "prod_p1"))  # each source: a save, its comment and its annotation
     args = [tables["csv"], "--policy", "prod_p1", "--candidates", "all", "--state", tmp_path / "s.sqlite",
             "--skyportal-url", server.url, "--group-id", GROUP]
     res = autoscan(args, {**env, "SKYPORTAL_TOKEN": secret}, tmp_path, expect=4)
-    assert "SKYPORTAL REFUSED THE TOKEN" in res.output and "54 actions stay pending" in res.output
+    assert "SKYPORTAL REFUSED THE TOKEN" in res.output and f"{plural(3 * n, 'action')} stay pending" in res.output
     assert secret not in res.output
     # one request, then nothing more: every action stays pending (nothing dead-lettered)
     assert len(server.requests) == 1 and server.requests[0].headers["Authorization"] == f"token {secret}"
     # the fixed token: the next run sends everything
     res = autoscan(args, env, tmp_path)
-    assert "54 actions done, 0 failed, 0 pending" in res.output
-    assert len(server.sources) == 18 and set(server.sources) == {r.body["id"] for r in server.requests
+    assert f"{plural(3 * n, 'action')} done, 0 failed, 0 pending" in res.output
+    assert len(server.sources) == n and set(server.sources) == {r.body["id"] for r in server.requests
                                                                  if r.path == "/api/sources"}
 
 
