@@ -82,3 +82,31 @@ class PostgresCluster:
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+    def fresh_database(self, name: str) -> str:
+        """The URL of database ``name``, dropped first if an earlier run left it."""
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as db:
+            db.execute(f"DROP DATABASE IF EXISTS {name}")
+            db.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
+def database_name(request, prefix: str) -> str:
+    """A database name of a test's own (its node name, lower-cased, within PostgreSQL's limit)."""
+    return prefix + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
+
+
+def module_cluster():
+    """The body of a module-scoped pytest fixture: a started cluster, stopped after the module, or the
+    test skipped saying why none can start (``cluster = pytest.fixture(scope="module")(module_cluster)``)."""
+    import pytest
+
+    c = PostgresCluster()
+    why = c.unavailable()
+    if why:
+        pytest.skip(why)
+    c.start()
+    yield c
+    c.stop()

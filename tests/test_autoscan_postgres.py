@@ -18,7 +18,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg")
 pytest.importorskip("requests")
 
-from pg_cluster import PostgresCluster
+from pg_cluster import database_name, module_cluster
 from skyportal_server import SkyPortalServer, kill_9_at_followup
 
 from btsbot_fast.autoscan import Autoscan, AutoscanConfig, FollowupConfig, SkyPortalConfig
@@ -27,25 +27,13 @@ from btsbot_fast.autoscan.state import PostgresStore, StateError, open_store, sa
 GROUP, ALLOCATION = 41, 7
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    c = PostgresCluster()
-    why = c.unavailable()
-    if why:
-        pytest.skip(why)
-    c.start()
-    yield c
-    c.stop()
+cluster = pytest.fixture(scope="module")(module_cluster)
 
 
 @pytest.fixture()
 def pg_url(cluster, request):
     """A fresh database per test."""
-    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {name}")
-        db.execute(f"CREATE DATABASE {name}")
-    return cluster.url(name)
+    return cluster.fresh_database(database_name(request, "t_"))
 
 
 @pytest.fixture()
@@ -235,11 +223,7 @@ def test_candidate_scenarios_on_postgres(cluster, pg_url):
     base = pg_url.rsplit("/", 1)[1]
 
     def new_state(name):
-        db = f"{base}_{name}"[:60]
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {db}")
-            conn.execute(f"CREATE DATABASE {db}")
-        return cluster.url(db)
+        return cluster.fresh_database(f"{base}_{name}"[:60])
 
     check_candidate_scenarios(new_state)
     assert count(cluster.url(f"{base}_late"[:60]), "SELECT count(*) FROM candidates") == 3

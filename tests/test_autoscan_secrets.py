@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-from pg_cluster import PostgresCluster
+from pg_cluster import database_name, module_cluster
 
 from btsbot_fast.autoscan import Autoscan
 from btsbot_fast.autoscan.config import ConfigError, load_config, read_token
@@ -26,23 +26,13 @@ from btsbot_fast.cli import main
 PASSWORD = "hunter2-never-shown"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    c = PostgresCluster()
-    why = c.unavailable()
-    if why:
-        pytest.skip(why)
-    c.start()
-    yield c
-    c.stop()
+cluster = pytest.fixture(scope="module")(module_cluster)
 
 
 @pytest.fixture()
 def dbname(cluster, request) -> str:
-    name = "s_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {name}")
-        db.execute(f"CREATE DATABASE {name}")
+    name = database_name(request, "s_")
+    cluster.fresh_database(name)
     return name
 
 

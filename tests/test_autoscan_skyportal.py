@@ -22,6 +22,7 @@ import pytest
 pytest.importorskip("requests")
 
 from click.testing import CliRunner
+from pg_cluster import database_name, module_cluster
 from skyportal_server import SkyPortalServer, kill_9_at_followup, utcnow
 
 from btsbot_fast.autoscan import Autoscan, AutoscanConfig, FollowupConfig, SkyPortalConfig
@@ -31,17 +32,7 @@ GROUP, OTHER_GROUP, ALLOCATION, FILTER = 41, 42, 7, 1234
 HEADER = "objectId,candid,jd,magpsf,fid,score,status,bts_candidate,ra,dec,model,model_version\n"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    from pg_cluster import PostgresCluster
-
-    c = PostgresCluster()
-    why = c.unavailable()
-    if why:
-        pytest.skip(why)
-    c.start()
-    yield c
-    c.stop()
+cluster = pytest.fixture(scope="module")(module_cluster)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -49,13 +40,8 @@ def state(request, tmp_path):
     """A fresh state location: a SQLite file, or a database of a throwaway PostgreSQL cluster."""
     if request.param == "sqlite":
         return str(tmp_path / "state.sqlite")
-    psycopg = pytest.importorskip("psycopg")
-    cluster = request.getfixturevalue("cluster")
-    name = "s_" + request.node.name.lower().replace("[", "_").replace("]", "").replace("-", "_")[:50]
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {name}")
-        db.execute(f"CREATE DATABASE {name}")
-    return cluster.url(name)
+    pytest.importorskip("psycopg")
+    return request.getfixturevalue("cluster").fresh_database(database_name(request, "s_"))
 
 
 @pytest.fixture()
