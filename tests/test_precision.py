@@ -303,7 +303,7 @@ def test_quantize_is_deterministic_and_sets_the_margin(official_model, data_root
     error; the result scores in fast mode. (The stress part of the validation set is left out here for
     time: the shipped card has it.) A margin wider than --max-margin is refused."""
     pytest.importorskip("onnx")
-    from btsbot_fast.registry.quantize import quantize_model
+    from btsbot_fast.registry.quantize import DEFAULT_LAYERS, quantize_model
 
     cal, val = [data_root / "ztf" / "dev"], [data_root / "parquet" / "dev"]
     res = CliRunner().invoke(main, ["models", "quantize", official_model.name, "--calibration", str(cal[0]),
@@ -319,7 +319,7 @@ def test_quantize_is_deterministic_and_sets_the_margin(official_model, data_root
         a = quantize_model(official_model, cal, val, output_dir=tmp_path / "a", measure_speed=False, stress=False)
         assert a.int8.onnx_path.read_bytes() == b.int8.onnx_path.read_bytes()
     q = b.card["int8"]
-    assert q["method"]["format"] == "QDQ" and q["method"]["layers_int8"] == ["conv2", "conv3", "conv4"]
+    assert q["method"]["format"] == "QDQ" and q["method"]["layers_int8"] == list(DEFAULT_LAYERS)
     assert q["calibration"]["n_alerts"] > 0 and q["validation"]["n_alerts"] > 0
     assert set(q["error_vs_fp32"]["all"]) >= {"max", "p99.9", "p99", "flips_without_rescoring"}
     assert q["margin"] == pytest.approx(2 * q["largest_error_seen"], abs=1e-4)

@@ -8,6 +8,7 @@ import click
 
 from . import cache, entries
 from .errors import ModelCardError, ModelImportError, ModelNotFoundError
+from .quantize import DEFAULT_LAYERS
 
 
 def _home_option(f):
@@ -164,8 +165,9 @@ def verify_cmd(name: str, tarball: str, golden: str | None, reference: str | Non
 @click.option("--check", "check", multiple=True, type=click.Path(exists=True),
               help="derive nothing: re-measure NAME's int8 model on these alerts (under the 8 transforms) and "
                    "fail when its largest error exceeds half its margin (repeatable)")
-@click.option("--layers", default=",".join(("conv2", "conv3", "conv4")), show_default=True,
-              help="the layers computed in int8 (comma-separated); all others stay fp32")
+@click.option("--layers", default=",".join(DEFAULT_LAYERS), show_default=True,
+              help="the Keras layers computed in int8 (comma-separated; a convolution's ReLU goes with it); "
+                   "all others stay fp32")
 @click.option("--safety-factor", type=click.FloatRange(min=2.0), default=2.0, show_default=True,
               help="margin = this times the largest int8-vs-fp32 difference on the validation set")
 @click.option("--max-margin", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.3, show_default=True,
