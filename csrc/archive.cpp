@@ -393,8 +393,8 @@ bool TarReader::next(Entry& entry) {
         if (have_long_link) e.linkname = long_link;
         if (have_pax_size) e.size = pax_size;
         // only regular members carry data in the archive (links and devices have none)
-        const bool has_data = !(e.type == '1' || e.type == '2' || e.type == '3' || e.type == '4' || e.type == '5' ||
-                                e.type == '6');
+        const bool has_data =
+            !(e.type == '1' || e.type == '2' || e.type == '3' || e.type == '4' || e.type == '5' || e.type == '6');
         data_left_ = has_data ? e.size : 0;
         padding_ = has_data ? (e.size + 511) / 512 * 512 - e.size : 0;
         entry = std::move(e);
@@ -404,8 +404,8 @@ bool TarReader::next(Entry& entry) {
 
 // ---- archives as member queues ------------------------------------------------------------------------
 
-ArchiveSource::ArchiveSource(std::string path, std::string display_name, std::size_t read_ahead,
-                             std::size_t link_cache, std::size_t max_member)
+ArchiveSource::ArchiveSource(std::string path, std::string display_name, std::size_t read_ahead, std::size_t link_cache,
+                             std::size_t max_member)
     : path_(std::move(path)),
       display_(std::move(display_name)),
       read_ahead_(read_ahead),

@@ -57,11 +57,15 @@ Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* t
         message = "missing field: candidate";
         st = Status::MissingField;
     } else {
-        st = guarded([&] { return prepare_triplet(alert.stamps[0], alert.stamps[1], alert.stamps[2], scratch,
-                                                  triplet, message); }, message);
+        st = guarded(
+            [&] {
+                return prepare_triplet(alert.stamps[0], alert.stamps[1], alert.stamps[2], scratch, triplet, message);
+            },
+            message);
         if (st == Status::Ok) {
-            st = guarded([&] { return compute_features(alert.candidate, alert.present, alert.history, metadata,
-                                                       message); }, message);
+            st = guarded(
+                [&] { return compute_features(alert.candidate, alert.present, alert.history, metadata, message); },
+                message);
         }
     }
     if (st != Status::Ok) zero_outputs(triplet, metadata);
@@ -87,8 +91,10 @@ void prepare_triplets_batch(const AlertColumns& alerts, float* out, BatchResult 
             std::string& msg = (*result.messages)[i];
             float* slot = out + i * kTripletFloats;
             const Status st = guarded(
-                [&] { return prepare_triplet(alerts.stamps[0][i], alerts.stamps[1][i], alerts.stamps[2][i], s, slot,
-                                             msg); }, msg);
+                [&] {
+                    return prepare_triplet(alerts.stamps[0][i], alerts.stamps[1][i], alerts.stamps[2][i], s, slot, msg);
+                },
+                msg);
             result.status[i] = static_cast<std::uint8_t>(st);
         }
     });

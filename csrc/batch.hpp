@@ -36,8 +36,8 @@ Status preprocess_alert(const AlertInput& alert, StampScratch& scratch, float* t
 struct AlertColumns {
     std::size_t n = 0;
     const Blob* stamps[kChannels] = {nullptr, nullptr, nullptr};
-    const double* candidate = nullptr;        // n x kNumCandidateColumns, row-major
-    const PresentMask* present = nullptr;     // n
+    const double* candidate = nullptr;           // n x kNumCandidateColumns, row-major
+    const PresentMask* present = nullptr;        // n
     const std::int64_t* hist_offsets = nullptr;  // n + 1
     const double* hist_jd = nullptr;
     const double* hist_magpsf = nullptr;

@@ -5,18 +5,43 @@
 namespace btsbot {
 
 const char* const kBtsCriterionNames[kNumBtsCriteria] = {
-    "latitude", "bright", "pointunderneath", "stationary", "real", "positivesubtraction", "brightstar",
-    "rock", "variablesource",
+    "latitude",   "bright", "pointunderneath", "stationary", "real", "positivesubtraction",
+    "brightstar", "rock",   "variablesource",
 };
 
 namespace {
 
 // The candidate fields the filter reads, in the order it checks them (after the candidate record itself).
 constexpr CandidateColumn kFieldColumns[] = {
-    kColMagpsf, kColJd, kColFid, kColIsdiffpos, kColRb, kColSgscore1, kColSgscore2, kColSgscore3,
-    kColSrmag1, kColSrmag2, kColSrmag3, kColSgmag1, kColSimag1, kColSzmag1, kColDistpsnr1, kColDistpsnr2,
-    kColDistpsnr3, kColMagnr, kColDistnr, kColNeargaia, kColMaggaia, kColNeargaiabright, kColMaggaiabright,
-    kColSsdistnr, kColSsmagnr, kColJdStartHist, kColRa, kColDec, kColDrb,
+    kColMagpsf,
+    kColJd,
+    kColFid,
+    kColIsdiffpos,
+    kColRb,
+    kColSgscore1,
+    kColSgscore2,
+    kColSgscore3,
+    kColSrmag1,
+    kColSrmag2,
+    kColSrmag3,
+    kColSgmag1,
+    kColSimag1,
+    kColSzmag1,
+    kColDistpsnr1,
+    kColDistpsnr2,
+    kColDistpsnr3,
+    kColMagnr,
+    kColDistnr,
+    kColNeargaia,
+    kColMaggaia,
+    kColNeargaiabright,
+    kColMaggaiabright,
+    kColSsdistnr,
+    kColSsmagnr,
+    kColJdStartHist,
+    kColRa,
+    kColDec,
+    kColDrb,
 };
 constexpr std::size_t kNumFieldColumns = sizeof(kFieldColumns) / sizeof(kFieldColumns[0]);
 // then the history's: kPrvLacks* order, and a positive detection's null jd is "prv_candidates.jd"
@@ -38,10 +63,39 @@ BtsVerdict unknown(std::size_t field) { return static_cast<BtsVerdict>(kBtsUnkno
 
 const char* const kBtsFieldNames[kNumBtsFields] = {
     "candidate",
-    "magpsf", "jd", "fid", "isdiffpos", "rb", "sgscore1", "sgscore2", "sgscore3", "srmag1", "srmag2", "srmag3",
-    "sgmag1", "simag1", "szmag1", "distpsnr1", "distpsnr2", "distpsnr3", "magnr", "distnr", "neargaia",
-    "maggaia", "neargaiabright", "maggaiabright", "ssdistnr", "ssmagnr", "jdstarthist", "ra", "dec", "drb",
-    "prv_candidates.isdiffpos", "prv_candidates.jd", "prv_candidates.magpsf", "prv_candidates.fid",
+    "magpsf",
+    "jd",
+    "fid",
+    "isdiffpos",
+    "rb",
+    "sgscore1",
+    "sgscore2",
+    "sgscore3",
+    "srmag1",
+    "srmag2",
+    "srmag3",
+    "sgmag1",
+    "simag1",
+    "szmag1",
+    "distpsnr1",
+    "distpsnr2",
+    "distpsnr3",
+    "magnr",
+    "distnr",
+    "neargaia",
+    "maggaia",
+    "neargaiabright",
+    "maggaiabright",
+    "ssdistnr",
+    "ssmagnr",
+    "jdstarthist",
+    "ra",
+    "dec",
+    "drb",
+    "prv_candidates.isdiffpos",
+    "prv_candidates.jd",
+    "prv_candidates.magpsf",
+    "prv_candidates.fid",
 };
 
 double galactic_latitude(double ra_deg, double dec_deg) {
@@ -117,14 +171,14 @@ BtsVerdict bts_verdict(const double* c, PresentMask present, const History& h) {
         (sg1 > 0.2 && d1 < 1 && ((sr1 > 0 && sz1 > 0 && sr1 - sz1 > 3) || (sr1 > 0 && si1 > 0 && sr1 - si1 > 3)));
 
     bool real = rb > 0.2;
-    if (rb < 0.35 && ((0 < neargaia && neargaia < 1.0 && 0 < maggaia && maggaia < 17.0) ||
-                      (d1 < 1.0 && sg1 > 0.49 &&
-                       ((0 < sr1 && sr1 < 17.0) || (0 < si1 && si1 < 17.0) || (0 < sz1 && sz1 < 16.5))))) {
+    if (rb < 0.35 &&
+        ((0 < neargaia && neargaia < 1.0 && 0 < maggaia && maggaia < 17.0) ||
+         (d1 < 1.0 && sg1 > 0.49 && ((0 < sr1 && sr1 < 17.0) || (0 < si1 && si1 < 17.0) || (0 < sz1 && sz1 < 16.5))))) {
         real = false;
     }
-    if (rb < 0.45 && ((0 < neargaia && neargaia < 1.5 && 0 < maggaia && maggaia < 15.5) ||
-                      (d1 < 1.5 && sg1 > 0.49 &&
-                       ((0 < sr1 && sr1 < 15.5) || (0 < si1 && si1 < 15.5) || (0 < sz1 && sz1 < 15.0))))) {
+    if (rb < 0.45 &&
+        ((0 < neargaia && neargaia < 1.5 && 0 < maggaia && maggaia < 15.5) ||
+         (d1 < 1.5 && sg1 > 0.49 && ((0 < sr1 && sr1 < 15.5) || (0 < si1 && si1 < 15.5) || (0 < sz1 && sz1 < 15.0))))) {
         real = false;
     }
     if (drb < 0.1) real = false;
@@ -132,12 +186,10 @@ BtsVerdict bts_verdict(const double* c, PresentMask present, const History& h) {
     if (drb < 0.8 && age > 90 && ((d1 < 1.5 && ps1mag < 15.5) || (d1 < 0.8 && ps1mag < 17.5))) real = false;
 
     const double ngb = c[kColNeargaiabright], mgb = c[kColMaggaiabright];
-    const bool brightstar = (0 < ngb && ngb < 20 && 0 < mgb && mgb < 12) ||
-                            (sg1 > 0.9 && d1 < 20 && 0 < sr1 && sr1 < 14) ||
-                            (sg2 > 0.9 && d2 < 20 && 0 < sr2 && sr2 < 14) ||
-                            (sg3 > 0.9 && d3 < 20 && 0 < sr3 && sr3 < 14) ||
-                            (sg1 > 0.9 && d1 < 20 && 0 < si1 && si1 < 14) ||
-                            (sg1 > 0.9 && d1 < 10 && 0 < sz1 && sz1 < 14);
+    const bool brightstar =
+        (0 < ngb && ngb < 20 && 0 < mgb && mgb < 12) || (sg1 > 0.9 && d1 < 20 && 0 < sr1 && sr1 < 14) ||
+        (sg2 > 0.9 && d2 < 20 && 0 < sr2 && sr2 < 14) || (sg3 > 0.9 && d3 < 20 && 0 < sr3 && sr3 < 14) ||
+        (sg1 > 0.9 && d1 < 20 && 0 < si1 && si1 < 14) || (sg1 > 0.9 && d1 < 10 && 0 < sz1 && sz1 < 14);
 
     const double ssdistnr = c[kColSsdistnr];
     const bool rock = 0 <= ssdistnr && ssdistnr < 12 && c[kColSsmagnr] < 20;

@@ -20,8 +20,15 @@ namespace btsbot {
 
 // Criteria in the spec's order; bit k of a verdict = criterion k failed (the alert is rejected by it).
 enum BtsCriterion : unsigned {
-    kBtsLatitude, kBtsBright, kBtsPointUnderneath, kBtsStationary, kBtsReal, kBtsPositiveSubtraction,
-    kBtsBrightStar, kBtsRock, kBtsVariableSource,
+    kBtsLatitude,
+    kBtsBright,
+    kBtsPointUnderneath,
+    kBtsStationary,
+    kBtsReal,
+    kBtsPositiveSubtraction,
+    kBtsBrightStar,
+    kBtsRock,
+    kBtsVariableSource,
     kNumBtsCriteria
 };
 extern const char* const kBtsCriterionNames[kNumBtsCriteria];

@@ -82,8 +82,8 @@ Status normalise_channel(const FitsImage& image, float* out, std::size_t pixel_s
     return Status::Ok;
 }
 
-Status prepare_triplet(const Blob& science, const Blob& tmpl, const Blob& difference, StampScratch& scratch,
-                       float* out, std::string& error) {
+Status prepare_triplet(const Blob& science, const Blob& tmpl, const Blob& difference, StampScratch& scratch, float* out,
+                       std::string& error) {
     const Blob* blobs[kChannels] = {&science, &tmpl, &difference};
     Status status = Status::Ok;
     std::string why;

@@ -45,7 +45,7 @@ Status normalise_channel(const FitsImage& image, float* out, std::size_t pixel_s
 
 // The three cutouts of one alert -> out[63][63][3]. The first failing channel wins; its message is
 // prefixed with the cutout name ("cutoutTemplate: ..."). On failure `out` is filled with NaN.
-Status prepare_triplet(const Blob& science, const Blob& tmpl, const Blob& difference, StampScratch& scratch,
-                       float* out, std::string& error);
+Status prepare_triplet(const Blob& science, const Blob& tmpl, const Blob& difference, StampScratch& scratch, float* out,
+                       std::string& error);
 
 }  // namespace btsbot

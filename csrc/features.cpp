@@ -6,18 +6,19 @@
 namespace btsbot {
 
 const char* const kCandidateColumnNames[kNumCandidateColumns] = {
-    "jd", "jdstarthist", "sgscore1", "distpsnr1", "sgscore2", "distpsnr2", "fwhm", "magpsf",
-    "sigmapsf", "chipsf", "ra", "dec", "diffmaglim", "ndethist", "nmtchps", "drb", "rb", "ncovhist",
-    "chinr", "sharpnr", "scorr", "sky", "fid", "isdiffpos", "sgscore3", "distpsnr3", "srmag1", "srmag2", "srmag3",
-    "sgmag1", "simag1", "szmag1", "magnr", "distnr", "neargaia", "maggaia", "neargaiabright", "maggaiabright",
-    "ssdistnr", "ssmagnr",
+    "jd",       "jdstarthist", "sgscore1", "distpsnr1", "sgscore2",       "distpsnr2",     "fwhm",     "magpsf",
+    "sigmapsf", "chipsf",      "ra",       "dec",       "diffmaglim",     "ndethist",      "nmtchps",  "drb",
+    "rb",       "ncovhist",    "chinr",    "sharpnr",   "scorr",          "sky",           "fid",      "isdiffpos",
+    "sgscore3", "distpsnr3",   "srmag1",   "srmag2",    "srmag3",         "sgmag1",        "simag1",   "szmag1",
+    "magnr",    "distnr",      "neargaia", "maggaia",   "neargaiabright", "maggaiabright", "ssdistnr", "ssmagnr",
 };
 
 const char* const kFeatureNames[kNumFeatures] = {
-    "sgscore1", "distpsnr1", "sgscore2", "distpsnr2", "fwhm", "magpsf", "sigmapsf", "chipsf",
-    "ra", "dec", "diffmaglim", "ndethist", "nmtchps", "age", "days_since_peak", "days_to_peak",
-    "peakmag_so_far", "drb", "ncovhist", "nnotdet", "chinr", "sharpnr", "scorr", "sky",
-    "maxmag_so_far",
+    "sgscore1",     "distpsnr1",      "sgscore2", "distpsnr2", "fwhm",
+    "magpsf",       "sigmapsf",       "chipsf",   "ra",        "dec",
+    "diffmaglim",   "ndethist",       "nmtchps",  "age",       "days_since_peak",
+    "days_to_peak", "peakmag_so_far", "drb",      "ncovhist",  "nnotdet",
+    "chinr",        "sharpnr",        "scorr",    "sky",       "maxmag_so_far",
 };
 
 namespace {
@@ -32,8 +33,7 @@ bool is_detection(std::uint8_t flags) { return (flags & kHistItem) && (flags & k
 
 }  // namespace
 
-Status compute_features(const double* cand, PresentMask present, const History& h, float* out,
-                        std::string& error) {
+Status compute_features(const double* cand, PresentMask present, const History& h, float* out, std::string& error) {
     if (!(present & kCandidateRecordBit)) return missing("missing field: candidate", out, error);
     // Every column is required except drb (falls back to rb) and rb (only needed then).
     for (std::size_t k = 0; k < kNumFeatureInputColumns; ++k) {
@@ -79,18 +79,31 @@ Status compute_features(const double* cand, PresentMask present, const History& 
     const double first_jd = inner < cand[kColJdStartHist] ? inner : cand[kColJdStartHist];
 
     const double values[kNumFeatures] = {
-        cand[kColSgscore1], cand[kColDistpsnr1], cand[kColSgscore2], cand[kColDistpsnr2], cand[kColFwhm],
-        cand[kColMagpsf], cand[kColSigmapsf], cand[kColChipsf], cand[kColRa], cand[kColDec],
-        cand[kColDiffmaglim], cand[kColNdethist], cand[kColNmtchps],
-        jd - first_jd,         // age
-        jd - peak_jd,          // days_since_peak
-        peak_jd - first_jd,    // days_to_peak
-        peak_mag,              // peakmag_so_far
-        drb,                   // drb (rb when drb is null)
+        cand[kColSgscore1],
+        cand[kColDistpsnr1],
+        cand[kColSgscore2],
+        cand[kColDistpsnr2],
+        cand[kColFwhm],
+        cand[kColMagpsf],
+        cand[kColSigmapsf],
+        cand[kColChipsf],
+        cand[kColRa],
+        cand[kColDec],
+        cand[kColDiffmaglim],
+        cand[kColNdethist],
+        cand[kColNmtchps],
+        jd - first_jd,       // age
+        jd - peak_jd,        // days_since_peak
+        peak_jd - first_jd,  // days_to_peak
+        peak_mag,            // peakmag_so_far
+        drb,                 // drb (rb when drb is null)
         cand[kColNcovhist],
         cand[kColNcovhist] - cand[kColNdethist],  // nnotdet
-        cand[kColChinr], cand[kColSharpnr], cand[kColScorr], cand[kColSky],
-        max_mag,               // maxmag_so_far
+        cand[kColChinr],
+        cand[kColSharpnr],
+        cand[kColScorr],
+        cand[kColSky],
+        max_mag,  // maxmag_so_far
     };
     for (std::size_t i = 0; i < kNumFeatures; ++i) out[i] = static_cast<float>(values[i]);
     return Status::Ok;

@@ -91,8 +91,7 @@ bool parse_fits_image(const std::uint8_t* data, std::size_t size, FitsImage& ima
     image.pixels.clear();
     const char* text = reinterpret_cast<const char*>(data);
 
-    const bool simple_first =
-        size >= kFitsCard && split_card(text).keyword == "SIMPLE";
+    const bool simple_first = size >= kFitsCard && split_card(text).keyword == "SIMPLE";
     if (!simple_first) {
         const char* kind = sniff_format(data, size);
         if (size == 0) {
@@ -163,8 +162,7 @@ bool parse_fits_image(const std::uint8_t* data, std::size_t size, FitsImage& ima
         return false;
     }
     if (*naxis1 < 1 || *naxis2 < 1 || *naxis1 > kMaxAxis || *naxis2 > kMaxAxis) {
-        error = "bad FITS image size " + std::to_string(*naxis2) + "x" + std::to_string(*naxis1) +
-                " (NAXIS2 x NAXIS1)";
+        error = "bad FITS image size " + std::to_string(*naxis2) + "x" + std::to_string(*naxis1) + " (NAXIS2 x NAXIS1)";
         return false;
     }
     const std::size_t width = static_cast<std::size_t>(*naxis1);
@@ -174,9 +172,8 @@ bool parse_fits_image(const std::uint8_t* data, std::size_t size, FitsImage& ima
     const std::size_t data_start = (header_end + kFitsBlock - 1) / kFitsBlock * kFitsBlock;
     const std::size_t available = size > data_start ? size - data_start : 0;
     if (available < nbytes) {
-        error = "truncated FITS data (" + std::to_string(height) + "x" + std::to_string(width) +
-                " float32 needs " + std::to_string(nbytes) + " bytes, " + std::to_string(available) +
-                " present)";
+        error = "truncated FITS data (" + std::to_string(height) + "x" + std::to_string(width) + " float32 needs " +
+                std::to_string(nbytes) + " bytes, " + std::to_string(available) + " present)";
         return false;
     }
 

@@ -26,8 +26,7 @@ bool ByteBudget::reserve(std::size_t n) noexcept {
         if (n > limit_ || used > limit_ - n) return false;
     } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
     std::size_t peak = peak_.load(std::memory_order_relaxed);
-    while (used + n > peak && !peak_.compare_exchange_weak(peak, used + n, std::memory_order_relaxed)) {
-    }
+    while (used + n > peak && !peak_.compare_exchange_weak(peak, used + n, std::memory_order_relaxed)) {}
     return true;
 }
 
@@ -119,8 +118,7 @@ InflateResult Inflater::inflate_raw(const std::uint8_t* data, std::size_t size, 
     }
 }
 
-bool Inflater::gunzip(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
-                      std::string& error) {
+bool Inflater::gunzip(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out, std::string& error) {
     if (size == 0) {
         out.clear();
         error = "empty stampData";

@@ -92,8 +92,8 @@ public:
     // bytes after the end of the stream are ignored and a truncated stream is an error. `out` grows as
     // needed up to `max_output` bytes (a decompression-bomb guard), its capacity taken from its budget:
     // OverBudget (out cleared) when the budget cannot cover it.
-    InflateResult inflate_raw(const std::uint8_t* data, std::size_t size, BudgetedBytes& out,
-                              std::size_t max_output, std::string& error);
+    InflateResult inflate_raw(const std::uint8_t* data, std::size_t size, BudgetedBytes& out, std::size_t max_output,
+                              std::string& error);
 
 private:
     struct Impl;

@@ -64,6 +64,52 @@ def test_background_sender_rides_out_an_outage_while_process_only_records(tmp_pa
     assert all([a["state"] for a in x["actions"]] == ["done", "done"] for x in lines)
 
 
+def test_a_waiting_followup_is_looked_at_once_a_minute_not_every_poll(tmp_path, server):
+    # the POST's answer is lost (SkyPortal answers 3 s late, the client gives up after 1 s) and the request
+    # is not listed yet: the follow-up waits out its grace window (90 s here). The background sender polls
+    # every 20 ms, but reads the follow-up list for it at most once a minute, and when the window ends.
+    server.delay[("POST", "/api/followup_request")] = 3.0
+    hidden = [True]
+    real = server._list_followups
+
+    def slow_listing(query):
+        status, answer = real(query)
+        if hidden:
+            answer["data"]["followup_requests"] = []
+            answer["data"]["totalMatches"] = 0
+        return status, answer
+
+    server._list_followups = slow_listing
+    t0 = time.time()
+    now = [t0]
+    cfg = make_config(tmp_path, server=server, followup=True, timeout=1.0, backoff=0.0, followup_grace=90.0)
+
+    def gets():
+        return len(server.calls("GET", "/api/followup_request"))
+
+    with Autoscan(cfg, token=server.token, clock=lambda: now[0]) as scan:
+        scan.start_sender(poll=0.02)
+        scan.process([row("ZTFa", 1, 2460000.1, 0.9)])
+        _wait(lambda: gets() == 2)  # read, POST (answer lost), read again: not listed, so it waits
+        time.sleep(1.0)  # some 50 polls of the sender
+        assert gets() == 2 and len(server.calls("POST", "/api/followup_request")) == 1
+        now[0] = t0 + 61  # a minute on: looked at once more, still waiting
+        _wait(lambda: gets() == 3)
+        time.sleep(0.5)
+        assert gets() == 3
+        now[0] = t0 + 75  # 14 s later: not again
+        time.sleep(0.5)
+        assert gets() == 3
+        hidden.clear()  # SkyPortal lists it now; the grace window ends at t0 + 90, before the next minute
+        now[0] = t0 + 91
+        _wait(lambda: scan.store.open_action_count() == 0)
+        assert scan.stop_sender() == 0
+    assert gets() == 4
+    assert len(server.calls("POST", "/api/followup_request")) == 1 and len(server.followups) == 1
+    fu = [a for a in decisions_file(tmp_path)[-1]["actions"] if a["kind"] == "followup"]
+    assert fu and fu[0]["state"] == "done" and fu[0]["result"]["recovered"] is True
+
+
 def test_stopped_sender_leaves_the_queue_to_send_pending(tmp_path, server):
     cfg = make_config(tmp_path, server=server, followup=True, max_attempts=30, backoff=0.05)
     server.down(3600)

@@ -34,6 +34,7 @@ pytest.importorskip("requests")
 pytest.importorskip("matplotlib")
 
 from kafka_mock import STREAM_TEST_OPTIONS, kafka  # noqa: F401  (the fixture)
+from pg_cluster import database_name, module_cluster
 from skyportal_server import Recorded, SkyPortalServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -443,33 +444,26 @@ def test_a_sqlite_state_held_by_a_writer_is_read_without_waiting(scored, env, tm
     assert not (tmp_path / "out" / "figure3_gt1.png").exists()
 
 
-def test_a_postgresql_state_is_read_while_a_worker_locks_its_rows(scored, env, tmp_path):
-    psycopg = pytest.importorskip("psycopg")
-    from pg_cluster import PostgresCluster
+cluster = pytest.fixture(scope="module")(module_cluster)
 
-    cluster = PostgresCluster()
-    why = cluster.unavailable()
-    if why:
-        pytest.skip(why)
-    cluster.start()
-    try:
-        table, rows, _ = scored
-        url = cluster.url("postgres")
-        cli(["autoscan", table, "--policy", "gt1", "--candidates", "all", "--state", url,
-             "--decisions", tmp_path / "pg.jsonl"], env)
-        decisions = [json.loads(x) for x in (tmp_path / "pg.jsonl").read_text().splitlines()]
-        with psycopg.connect(url) as worker:  # a worker mid-batch: its sources' rows locked
-            worker.execute("SELECT object_id FROM sources ORDER BY object_id FOR UPDATE").fetchall()
-            worker.execute("SELECT id FROM actions FOR UPDATE").fetchall()
-            t0 = time.monotonic()
-            truth = make_truth(decisions, candidates_of(rows))
-            monitor(["--state", url, "-o", tmp_path / "out", "--truth", write_truth(tmp_path / "t.csv", truth),
-                     "--no-figures"], env)
-            assert time.monotonic() - t0 < 30
-        out = json.loads((tmp_path / "out" / "monitor.json").read_text())
-        check(out["policies"]["gt1"], expected(decisions, truth, candidates_of(rows), brightest_of(rows)))
-    finally:
-        cluster.stop()
+
+def test_a_postgresql_state_is_read_while_a_worker_locks_its_rows(scored, env, tmp_path, cluster, request):
+    psycopg = pytest.importorskip("psycopg")
+    table, rows, _ = scored
+    url = cluster.fresh_database(database_name(request, "m_"))
+    cli(["autoscan", table, "--policy", "gt1", "--candidates", "all", "--state", url,
+         "--decisions", tmp_path / "pg.jsonl"], env)
+    decisions = [json.loads(x) for x in (tmp_path / "pg.jsonl").read_text().splitlines()]
+    with psycopg.connect(url) as worker:  # a worker mid-batch: its sources' rows locked
+        worker.execute("SELECT object_id FROM sources ORDER BY object_id FOR UPDATE").fetchall()
+        worker.execute("SELECT id FROM actions FOR UPDATE").fetchall()
+        t0 = time.monotonic()
+        truth = make_truth(decisions, candidates_of(rows))
+        monitor(["--state", url, "-o", tmp_path / "out", "--truth", write_truth(tmp_path / "t.csv", truth),
+                 "--no-figures"], env)
+        assert time.monotonic() - t0 < 30
+    out = json.loads((tmp_path / "out" / "monitor.json").read_text())
+    check(out["policies"]["gt1"], expected(decisions, truth, candidates_of(rows), brightest_of(rows)))
 
 
 # --- the night page -----------------------------------------------------------------------------------------

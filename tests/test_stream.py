@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -302,8 +303,6 @@ def _zero_record_ocf() -> bytes:
 
 
 def test_bad_messages_each_get_one_error_row_and_their_offsets_committed(kafka, reference, scorer, tmp_path):
-    import re
-
     from btsbot_fast.stream import HOOK_FIELDS, OUTPUT_FIELDS, output_schema, run_stream  # noqa: F401
 
     good = sorted((reference.dev / "kowalski").glob("*.avro"))[:3]
@@ -457,11 +456,16 @@ def test_unreachable_brokers_fail_clearly_without_leaking_the_password(official_
     config = _secret_config(tmp_path, **{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "PLAIN"})
     cmd = [sys.executable, "-m", "btsbot_fast", "stream", "--bootstrap-servers", f"127.0.0.1:{_closed_port()}",
            "--topic", "ztf_20240501_programid1", "--group-id", "btsbot", "-o", str(tmp_path / "s.jsonl"),
-           "--kafka-config", str(config), "--connect-timeout", "2", "-v", "-X", "debug=broker,security,conf"]
+           "--kafka-config", str(config), "--connect-timeout", "2", "-v", "-X", "debug=broker,security,conf",
+           "--stats-json", str(tmp_path / "stats.jsonl")]
     res = subprocess.run(cmd, env=_env(official_model), cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert res.returncode == 1
     assert "cannot reach the Kafka brokers at 127.0.0.1:" in res.stderr
     assert SECRET not in res.stderr + res.stdout
+    # nothing was consumed: the error alone, no empty "stream: 0 alerts, ..." stats line above it
+    assert not re.search(r"^stream: \d+ alerts?, ", res.stderr, re.M), res.stderr[-2000:]
+    final = [json.loads(x) for x in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert len(final) == 1 and final[0]["final"] and final[0]["alerts"] == 0  # the JSON record still ends the run
 
 
 def test_unknown_topic_fails_clearly(kafka, official_model, tmp_path):

@@ -94,7 +94,9 @@ class Outcome:
     not be reached, or the action waits; ``error`` says why), ``auth`` (the token was refused: pending)
     or ``interrupted`` (asked to stop between retries). ``stop``: the sweep should not go on (SkyPortal is
     unreachable or refuses the token: the other actions wait, uncharged). ``progress`` is kept in the
-    state while the action is open (a follow-up's ``post_sent_at``)."""
+    state while the action is open (a follow-up's ``post_sent_at``). ``waiting``: pending because the
+    action waits on what SkyPortal lists (a lost answer's grace window, a failed request's 12 h), not
+    on a failure; ``wait_ends``: when that wait ends (the grace window: a new POST may go out then)."""
 
     state: str
     attempts: int = 0
@@ -103,6 +105,8 @@ class Outcome:
     error: str | None = None
     stop: bool = False
     progress: dict[str, Any] = field(default_factory=dict)
+    waiting: bool = False
+    wait_ends: float | None = None
 
 
 def _comparable_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -338,7 +342,8 @@ class ActionRunner:
             try:
                 state, result, error = self._once(kind, request, progress, keep)
                 if state == "wait":
-                    return Outcome("pending", attempts=attempt, http_status=200, error=error, progress=progress)
+                    return Outcome("pending", attempts=attempt, http_status=200, error=error, progress=progress,
+                                   waiting=True, wait_ends=result.get("wait_ends"))
                 return Outcome(state, attempts=attempt, http_status=200, result=result, error=error)
             except AuthError as exc:  # a refused token does not get better by asking again
                 return Outcome("auth", attempts=attempt, http_status=exc.status, error=str(exc), stop=True,
@@ -411,7 +416,8 @@ class ActionRunner:
                 return self._made(r.get("id"), r.get("status"), recovered=True)
             if self.clock() - posted_at < self.followup_grace:
                 when = _iso(dt.datetime.fromtimestamp(posted_at, tz=dt.timezone.utc).replace(tzinfo=None))[:19]
-                return "wait", {}, (f"waiting for a follow-up request posted at {when} UTC whose "
+                return "wait", {"wait_ends": posted_at + self.followup_grace}, (
+                    f"waiting for a follow-up request posted at {when} UTC whose "
                                     "answer was lost to appear in SkyPortal; nothing is posted again meanwhile")
         step, found = followup_step(existing, request, now)
         if step == "exists":

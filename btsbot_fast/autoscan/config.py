@@ -46,17 +46,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..messages import install_hint
+from ..config_files import TOKEN_ENV, ConfigError, check_keys, load_toml, reject_secrets
 from ..policies import CANDIDATE_MODES, Policy
 from ..secrets import SecretError, require_https, require_private_file, url_has_password
 from .state import is_postgres_location
 
-TOKEN_ENV = "SKYPORTAL_TOKEN"
 ORIGIN = "btsbot-fast"
 DEFAULT_PAYLOAD = {"observation_type": "IFU", "priority": 3}
 #: follow-up constraints SkyPortal's ``POST /api/followup_request`` reads from the request body, and their
@@ -64,10 +62,6 @@ DEFAULT_PAYLOAD = {"observation_type": "IFU", "priority": 3}
 FOLLOWUP_CONSTRAINTS = {"not_if_classified": bool, "not_if_spectra_exist": bool, "not_if_tns_classified": bool,
                         "not_if_duplicates": bool, "source_group_ids": "ids", "ignore_source_group_ids": "ids",
                         "not_if_tns_reported": "number", "radius": "number", "ignore_allocation_ids": "ids"}
-
-
-class ConfigError(ValueError):
-    """An autoscan configuration that cannot be used (the message says which key and why)."""
 
 
 @dataclass(frozen=True)
@@ -241,38 +235,6 @@ def parse_constraints(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise ConfigError("reading TOML on Python 3.10 needs tomli: " + install_hint("autoscan")) from exc
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
-def _reject_secrets(table: Mapping[str, Any], where: str) -> None:
-    for key, value in table.items():
-        if key.lower() in ("token", "api_token", "password"):
-            raise ConfigError(f"{where}{key}: secrets never go in the config file; set ${TOKEN_ENV} or "
-                              "skyportal.token_file")
-        if isinstance(value, Mapping):
-            _reject_secrets(value, f"{where}{key}.")
-
-
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
-
-
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"expected true or false, got {value!r}")
@@ -292,9 +254,9 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
     """An :class:`AutoscanConfig` from a TOML file (see the module docstring); relative paths in it are
     relative to the file's folder."""
     path = Path(path)
-    data = _load_toml(path)
-    _reject_secrets(data, "")
-    _check_keys(data, {"policy", "candidates", "state", "decisions", "skyportal", "followup"}, str(path))
+    data = load_toml(path)
+    reject_secrets(data, "")
+    check_keys(data, {"policy", "candidates", "state", "decisions", "skyportal", "followup"}, str(path))
     base = path.parent
 
     def rel(value: Any) -> Path:
@@ -320,14 +282,14 @@ def load_config(path: str | os.PathLike[str]) -> AutoscanConfig:
         skyportal = None
         if "skyportal" in data:
             sp = data["skyportal"]
-            _check_keys(sp, {"url", "group_ids", *sp_optional}, f"{path} [skyportal]")
+            check_keys(sp, {"url", "group_ids", *sp_optional}, f"{path} [skyportal]")
             # url and group ids are required: missing, they fail the dataclass's checks by name
             skyportal = SkyPortalConfig(url=str(sp.get("url", "")), group_ids=_ints(sp.get("group_ids", ())),
                                         **_given(sp, sp_optional))
         followup = None
         if "followup" in data:
             fu = data["followup"]
-            _check_keys(fu, {"allocation_id", *fu_optional, *FOLLOWUP_CONSTRAINTS}, f"{path} [followup]")
+            check_keys(fu, {"allocation_id", *fu_optional, *FOLLOWUP_CONSTRAINTS}, f"{path} [followup]")
             if "allocation_id" not in fu:
                 raise ConfigError(f"{path} [followup]: needs allocation_id")
             followup = FollowupConfig(allocation_id=int(fu["allocation_id"]), **_given(fu, fu_optional),

@@ -8,6 +8,12 @@ on it, so two workers never send one action), sent with bounded retries and expo
 An action waits for the one it depends on (:data:`~.actions.DEPENDS_ON`: the save for its candidate,
 the trail and the follow-up for the save, the follow-up's comment for the follow-up).
 
+A follow-up that waits on SkyPortal's listing (the grace window after a lost answer, a failed request's
+12 h) is looked at again by one sender at most every :data:`RECHECK_WAITING` seconds, and when its grace
+window ends; the sweeps between pass it by unclaimed. That memory is this sender's alone (the state is
+the record of what was sent: a skipped check sends nothing, and every POST is still preceded by reading
+the listing and recording ``post_sent_at``).
+
 Nothing is lost: an action whose tries all met failures that may pass (SkyPortal down, timeouts) stays
 *pending* and the sweep ends there - the rest wait behind it, untried - so an outage costs one action's
 tries per sweep, and everything goes out once SkyPortal answers again. A 401 ends the sweep the same way,
@@ -38,6 +44,9 @@ log = logging.getLogger("btsbot_fast.autoscan")
 #: a decision, as the state keys it: (objectId, policy)
 DecisionKey = tuple[str, str]
 
+
+#: how often one sender re-reads SkyPortal's follow-up list for a follow-up that waits on it (seconds)
+RECHECK_WAITING = 60.0
 
 #: the state's note that SkyPortal refused the token (the time, ISO UTC); cleared by the next success
 TOKEN_REFUSED = TOKEN_REFUSED_KEY
@@ -71,6 +80,8 @@ class Sender:
         self.on_swept = on_swept
         #: the actions this sender tried that stay pending (not those another worker holds)
         self.left_pending: set[int] = set()
+        #: waiting follow-ups (action id) and the clock time before which this sender passes them by
+        self.recheck_at: dict[int, float] = {}
         self.store = store
         self.runner = runner
         self.clock = clock
@@ -101,6 +112,8 @@ class Sender:
             stopped = self.should_stop() or result.unreachable or result.auth_refused
             sent = False
             for action in [] if stopped else actions:
+                if self.recheck_at.get(action.id, 0.0) > self.clock():
+                    continue  # a waiting follow-up looked at moments ago: SkyPortal is not asked again yet
                 owned = self.store.claim(action.id)
                 if owned is None:  # finished meanwhile, or another worker is sending it
                     continue
@@ -177,6 +190,11 @@ class Sender:
             self.left_pending.add(action.id)
         else:
             self.left_pending.discard(action.id)
+        if outcome.waiting:
+            recheck = self.clock() + RECHECK_WAITING
+            self.recheck_at[action.id] = recheck if outcome.wait_ends is None else min(recheck, outcome.wait_ends)
+        else:
+            self.recheck_at.pop(action.id, None)
         if self.on_outcome is not None:
             self.on_outcome(action.kind, "pending" if outcome.state == "auth" else outcome.state, outcome.error)
         return outcome
@@ -263,5 +281,5 @@ class SenderThread:
         self.store.close()
 
 
-__all__ = ["TOKEN_REFUSED", "Sender", "SenderThread", "SweepResult"]
+__all__ = ["RECHECK_WAITING", "TOKEN_REFUSED", "Sender", "SenderThread", "SweepResult"]
 

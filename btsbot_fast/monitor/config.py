@@ -28,13 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..autoscan.config import (
-    ConfigError,
-    _check_keys,
-    _load_toml,
-    _reject_secrets,
-    checked_url,
-)
+from ..autoscan.config import checked_url
+from ..config_files import ConfigError, check_keys, load_toml, reject_secrets
 from .classes import ClassTable, parse_overrides
 from .measure import BRIGHT_MAG
 from .skyportal import REFRESH_SECONDS
@@ -70,9 +65,9 @@ class MonitorConfig:
 
 def load_monitor_config(path: str | os.PathLike[str]) -> MonitorConfig:
     path = Path(path)
-    data = _load_toml(path)
-    _reject_secrets(data, "")
-    _check_keys(data, {"truth", "bright_mag", "purity_threshold", "skyportal", "classes"}, str(path))
+    data = load_toml(path)
+    reject_secrets(data, "")
+    check_keys(data, {"truth", "bright_mag", "purity_threshold", "skyportal", "classes"}, str(path))
 
     def rel(value: Any) -> Path:
         p = Path(str(value)).expanduser()
@@ -85,7 +80,7 @@ def load_monitor_config(path: str | os.PathLike[str]) -> MonitorConfig:
         sp = None
         if "skyportal" in data:
             t = data["skyportal"]
-            _check_keys(t, {"url", "scanner_group_id", "token_file", "timeout", "concurrency", "rate", "max_attempts",
+            check_keys(t, {"url", "scanner_group_id", "token_file", "timeout", "concurrency", "rate", "max_attempts",
                             "refresh_hours", "cache"}, f"{path} [skyportal]")
             conv = {"scanner_group_id": int, "token_file": rel, "timeout": float, "concurrency": int, "rate": float,
                     "max_attempts": int, "cache": rel}

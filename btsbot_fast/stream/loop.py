@@ -252,6 +252,7 @@ class StreamScorer:
         self._closing = False
         stopped_by = ""
         final_lag: dict[str, int] = {}
+        ended = False  # the loop came to its end (not an exception)
         try:
             self._open()
             last_message = None
@@ -290,6 +291,7 @@ class StreamScorer:
             stopped_by = stopped_by or self._stop_reason
             self._settle(force=True)
             final_lag = _lag_text(self._lag())
+            ended = True
         except SinkError as exc:
             raise StreamError(str(exc)) from None
         except ModelRunError as exc:  # a broken runtime, not bad alerts: no rows, no commit for the batch
@@ -297,7 +299,9 @@ class StreamScorer:
         finally:
             self._close()
             self._repeats.flush()  # the count of a repeated line comes before the stream's own error
-            reporter.report(self.stats.snapshot(final_lag), final=True)
+            # a run that fails before its first message prints its error alone, not an empty stats line
+            # above it (the --stats-json file still gets its final object)
+            reporter.report(self.stats.snapshot(final_lag), final=True, line=ended or self.stats.messages > 0)
             reporter.close()
         return StreamSummary(self.stats.messages, self.stats.rows, dict(self.stats.status), self.stats.commits,
                              self.stats.busy_seconds, stopped_by,

@@ -111,11 +111,12 @@ class StatsReporter:
     def due(self) -> bool:
         return self.interval > 0 and time.monotonic() >= self._next
 
-    def report(self, snap: dict[str, Any], final: bool = False) -> None:
+    def report(self, snap: dict[str, Any], final: bool = False, line: bool = True) -> None:
+        """Write ``snap`` as a JSON object (when a path was given) and, unless ``line`` is false, as a line."""
         self._next = time.monotonic() + self.interval
         if final:
             snap = {**snap, "final": True}
-        if self.stream is not None:
+        if self.stream is not None and line:
             print(format_line(snap), file=self.stream, flush=True)
         if self._json is not None:
             self._json.write(json.dumps(snap) + "\n")

@@ -34,8 +34,7 @@ public:
 
 [[noreturn]] BTSBOT_AVRO_COLD inline void fail_length(const char* what, std::int64_t n, std::size_t left) {
     if (n < 0) fail(std::string("negative ") + what + " length " + std::to_string(n));
-    fail(std::string(what) + " length " + std::to_string(n) + " exceeds the " + std::to_string(left) +
-         " byte(s) left");
+    fail(std::string(what) + " length " + std::to_string(n) + " exceeds the " + std::to_string(left) + " byte(s) left");
 }
 
 struct Cursor {
@@ -72,7 +71,8 @@ struct Cursor {
 #if defined(__GNUC__)
     [[gnu::noinline]]
 #endif
-    std::int64_t read_long_slow() {
+    std::int64_t
+    read_long_slow() {
         std::uint64_t n = 0;
         for (int shift = 0; shift < 70; shift += 7) {
             if (p == end) fail("truncated data: varint runs past the end");

@@ -113,9 +113,7 @@ BlockFrame read_block_frame(const std::uint8_t* data, std::size_t size, std::siz
 bool decompress_block(const BlockFrame& block, Codec codec, Inflater& inflater, BudgetedBytes& out,
                       const Limits& limits, ByteView& view) {
     switch (codec) {
-        case Codec::Null:
-            view = ByteView{block.data, block.size};
-            return true;
+        case Codec::Null: view = ByteView{block.data, block.size}; return true;
         case Codec::Deflate: {
             std::string error;
             const InflateResult r = inflater.inflate_raw(block.data, block.size, out, limits.max_block_bytes, error);
@@ -154,11 +152,9 @@ bool decompress_block(const BlockFrame& block, Codec codec, Inflater& inflater, 
             fail("codec snappy not compiled in");
 #endif
         }
-        case Codec::SnappyUnavailable:
-            fail("codec snappy not compiled in");
+        case Codec::SnappyUnavailable: fail("codec snappy not compiled in");
         case Codec::Unknown:
-        default:
-            fail("unsupported codec");
+        default: fail("unsupported codec");
     }
 }
 

@@ -30,7 +30,7 @@ enum class Codec : std::int8_t {
 bool snappy_available() noexcept;
 
 struct OcfHeader {
-    std::string_view schema;  // avro.schema (JSON text), a view into the buffer
+    std::string_view schema;      // avro.schema (JSON text), a view into the buffer
     std::string_view codec_name;  // avro.codec, "null" when absent
     Codec codec = Codec::Null;
     const std::uint8_t* sync = nullptr;  // 16 bytes inside the buffer

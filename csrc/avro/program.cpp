@@ -69,8 +69,8 @@ void RecordFields::reset() {
 Program load_program(const std::int64_t* w, std::size_t n_words) {
     if (n_words < kProgramHeaderWords) bad_program("shorter than its header");
     if (w[0] != kProgramMagic) bad_program("wrong magic");
-    if (w[1] != kProgramVersion) bad_program("version " + std::to_string(w[1]) + ", expected " +
-                                             std::to_string(kProgramVersion));
+    if (w[1] != kProgramVersion)
+        bad_program("version " + std::to_string(w[1]) + ", expected " + std::to_string(kProgramVersion));
     const std::int64_t n_nodes = w[4];
     if (n_nodes < 1 || static_cast<std::uint64_t>(n_nodes) > n_words) bad_program("bad node count");
     Program p;
@@ -174,8 +174,9 @@ Program load_program(const std::int64_t* w, std::size_t n_words) {
             } else if (n.op == kOpUnion) {
                 std::int64_t best = kSizeCap;
                 for (std::int32_t k = 0; k < n.n_kids; ++k) {
-                    best = std::min(best,
-                                    p.nodes[static_cast<std::size_t>(p.kids[static_cast<std::size_t>(n.first_kid + k)])].min_size);
+                    best = std::min(
+                        best,
+                        p.nodes[static_cast<std::size_t>(p.kids[static_cast<std::size_t>(n.first_kid + k)])].min_size);
                 }
                 v = std::min<std::int64_t>(1 + best, kSizeCap);
             }
@@ -244,7 +245,8 @@ Program load_program(const std::int64_t* w, std::size_t n_words) {
         n.skip_kind = kSkipSimpleUnion;
         n.first_simple = static_cast<std::int32_t>(p.simple.size());
         for (std::int32_t k = 0; k < n.n_kids; ++k) {
-            p.simple.push_back(leaf_skip(p.nodes[static_cast<std::size_t>(p.kids[static_cast<std::size_t>(n.first_kid + k)])]));
+            p.simple.push_back(
+                leaf_skip(p.nodes[static_cast<std::size_t>(p.kids[static_cast<std::size_t>(n.first_kid + k)])]));
         }
     }
     return p;
@@ -264,9 +266,7 @@ namespace {
     fail("union branch index " + std::to_string(b) + " out of range (" + std::to_string(n) + " branches)");
 }
 
-[[noreturn]] BTSBOT_AVRO_COLD void fail_utf8(const char* what) {
-    fail(std::string("invalid UTF-8 in a ") + what);
-}
+[[noreturn]] BTSBOT_AVRO_COLD void fail_utf8(const char* what) { fail(std::string("invalid UTF-8 in a ") + what); }
 
 // isdiffpos 't' or '1': the difference is positive (the BTS filter's positive subtraction/detection)
 bool positive_subtraction(const std::uint8_t* s, std::size_t n) { return n == 1 && (s[0] == 't' || s[0] == '1'); }
@@ -352,29 +352,23 @@ private:
 #if defined(__GNUC__)
     [[gnu::always_inline]]
 #endif
-    inline void skip_simple(std::uint8_t kind, std::int64_t size) {
+    inline void
+    skip_simple(std::uint8_t kind, std::int64_t size) {
         switch (kind) {
-            case kSkipFixed:
-                c_.skip(static_cast<std::size_t>(size), "value");
-                return;
-            case kSkipVarint:
-                c_.skip_long();
-                return;
+            case kSkipFixed: c_.skip(static_cast<std::size_t>(size), "value"); return;
+            case kSkipVarint: c_.skip_long(); return;
             case kSkipEnum: {
                 const std::int64_t i = c_.read_long();
                 if (i < 0 || i >= size) fail_enum(i);
                 return;
             }
-            case kSkipBytes:
-                c_.skip(c_.read_length("bytes"), "bytes");
-                return;
+            case kSkipBytes: c_.skip(c_.read_length("bytes"), "bytes"); return;
             case kSkipString: {
                 std::size_t n;
                 (void)string_value("string", n);
                 return;
             }
-            default:
-                fail("internal: bad simple skip");
+            default: fail("internal: bad simple skip");
         }
     }
 
@@ -416,9 +410,7 @@ private:
                 }
                 return;
             }
-            case kOpUnion:
-                skip_node(kid(n, static_cast<std::int32_t>(branch(n))), depth + 1);
-                return;
+            case kOpUnion: skip_node(kid(n, static_cast<std::int32_t>(branch(n))), depth + 1); return;
             case kOpRecord:
                 for (std::int32_t k = 0; k < n.n_kids; ++k) skip_node(kid(n, k), depth + 1);
                 return;
@@ -460,8 +452,7 @@ private:
     void value(const Node& n, int depth) {
         if (n.target == kTgtNotRecord) f_.not_record = true;
         switch (n.op) {
-            case kOpNull:
-                return;
+            case kOpNull: return;
             case kOpBoolean: {
                 const std::uint8_t b = *c_.take(1, "boolean");
                 number(n, b != 0 ? 1.0 : 0.0);
@@ -481,12 +472,8 @@ private:
                 }
                 return;
             }
-            case kOpFloat:
-                number(n, static_cast<double>(c_.read_float()));
-                return;
-            case kOpDouble:
-                number(n, c_.read_double());
-                return;
+            case kOpFloat: number(n, static_cast<double>(c_.read_float())); return;
+            case kOpDouble: number(n, c_.read_double()); return;
             case kOpBytes: {
                 const std::size_t len = c_.read_length("bytes");
                 const std::uint8_t* p = c_.take(len, "bytes");
@@ -511,9 +498,7 @@ private:
                 return;
             }
             case kOpFixed:
-            case kOpEnum:
-                skip_simple(n.op == kOpFixed ? kSkipFixed : kSkipEnum, n.arg);
-                return;
+            case kOpEnum: skip_simple(n.op == kOpFixed ? kSkipFixed : kSkipEnum, n.arg); return;
             case kOpArray:
             case kOpMap: {
                 check_depth(depth + 1);
@@ -535,7 +520,8 @@ private:
                             skip_node(item, depth + 1);
                         }
                     }
-                    if (block_end != nullptr && c_.p != block_end) fail("array/map block size does not match its items");
+                    if (block_end != nullptr && c_.p != block_end)
+                        fail("array/map block size does not match its items");
                 }
                 return;
             }
@@ -573,8 +559,7 @@ private:
                 fields(n, depth);
                 return;
             }
-            default:
-                fail("internal: unexpected op");
+            default: fail("internal: unexpected op");
         }
     }
 };

@@ -31,26 +31,38 @@ inline constexpr std::size_t kProgramHeaderWords = 5;
 inline constexpr std::int64_t kFlagForeign = 1;  // not a ZTF alert: UNSUPPORTED_SCHEMA rows
 
 enum Op : std::uint8_t {
-    kOpNull = 0, kOpBoolean, kOpInt, kOpLong, kOpFloat, kOpDouble, kOpBytes, kOpString,
-    kOpFixed, kOpEnum, kOpArray, kOpMap, kOpUnion, kOpRecord,
+    kOpNull = 0,
+    kOpBoolean,
+    kOpInt,
+    kOpLong,
+    kOpFloat,
+    kOpDouble,
+    kOpBytes,
+    kOpString,
+    kOpFixed,
+    kOpEnum,
+    kOpArray,
+    kOpMap,
+    kOpUnion,
+    kOpRecord,
     kNumOps
 };
 
 enum Target : std::uint8_t {
     kTgtNone = 0,
-    kTgtObjectId = 1,     // string
-    kTgtCandid = 2,       // int/long: top-level candid
-    kTgtCandidate = 3,    // record: the candidate is present
-    kTgtCandCandid = 4,   // int/long: candidate.candid
-    kTgtPrv = 5,          // array: prv_candidates (informational)
-    kTgtPrvItem = 6,      // record: one prv_candidates entry
-    kTgtPrvJd = 7,        // numeric: its jd
-    kTgtPrvMag = 8,       // numeric: its magpsf
-    kTgtStamp0 = 9,       // bytes: cutoutScience.stampData (10: template, 11: difference)
-    kTgtNotRecord = 12,   // any non-record root union branch: "record is not an Avro record"
+    kTgtObjectId = 1,       // string
+    kTgtCandid = 2,         // int/long: top-level candid
+    kTgtCandidate = 3,      // record: the candidate is present
+    kTgtCandCandid = 4,     // int/long: candidate.candid
+    kTgtPrv = 5,            // array: prv_candidates (informational)
+    kTgtPrvItem = 6,        // record: one prv_candidates entry
+    kTgtPrvJd = 7,          // numeric: its jd
+    kTgtPrvMag = 8,         // numeric: its magpsf
+    kTgtStamp0 = 9,         // bytes: cutoutScience.stampData (10: template, 11: difference)
+    kTgtNotRecord = 12,     // any non-record root union branch: "record is not an Avro record"
     kTgtPrvIsdiffpos = 13,  // string: a prv_candidates entry's isdiffpos
-    kTgtPrvFid = 14,      // numeric: its fid
-    kTgtColumn0 = 32,     // numeric (string for kColIsdiffpos): candidate column (kTgtColumn0 + CandidateColumn)
+    kTgtPrvFid = 14,        // numeric: its fid
+    kTgtColumn0 = 32,       // numeric (string for kColIsdiffpos): candidate column (kTgtColumn0 + CandidateColumn)
 };
 
 // How a value without targets is skipped without recursion (derived when loading; the common ZTF field is
@@ -79,7 +91,7 @@ struct Node {
     std::int64_t arg = 0;
     std::int32_t first_kid = 0;  // index into Program::kids
     std::int32_t n_kids = 0;
-    std::int64_t min_size = 0;    // fewest bytes one value can take (array count sanity checks)
+    std::int64_t min_size = 0;     // fewest bytes one value can take (array count sanity checks)
     std::int64_t fixed_size = -1;  // exact encoded size when constant, else -1
 };
 

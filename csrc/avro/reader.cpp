@@ -19,7 +19,7 @@ struct Reader::Source {
 
     Kind kind = Kind::Buffer;
     std::string name;
-    std::string path;  // File, Archive
+    std::string path;             // File, Archive
     std::shared_ptr<void> owner;  // Buffer: the caller's object; Member: its bytes
     BufferRef bytes;
     bool loaded = false;
@@ -249,11 +249,14 @@ void Reader::load_files(std::size_t first, std::size_t max_files, bool must_load
         std::string error;
         bool deferred_here = false;
         std::size_t reserved = 0;
-        const bool ok = s.file.open(s.path, threshold, [&](std::size_t size) {
-            if (!budget_.reserve(size)) return false;
-            reserved = size;
-            return true;
-        }, deferred_here, error);
+        const bool ok = s.file.open(
+            s.path, threshold,
+            [&](std::size_t size) {
+                if (!budget_.reserve(size)) return false;
+                reserved = size;
+                return true;
+            },
+            deferred_here, error);
         if (!ok) {
             budget_.release(reserved);
             s.make_error(std::move(error));
@@ -284,7 +287,7 @@ void Reader::load_files(std::size_t first, std::size_t max_files, bool must_load
         if (s.kind == Source::Kind::File && s.loaded) unload_file(s);
     }
     if (cut == 0 && must_load_first) {  // cut == 0: the first file was deferred
-        load_one(0);  // everything before it is consumed: it fits unless it alone exceeds the budget
+        load_one(0);                    // everything before it is consumed: it fits unless it alone exceeds the budget
         Source& s = *queue_[idx[0]];
         if (s.kind == Source::Kind::File && !s.loaded) {
             s.make_error("file larger than the reader's memory limit (" + std::to_string(budget_.limit()) + " bytes)");
@@ -346,7 +349,8 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             t->n_rows = n;
             t->row_offset = rows.size();
             t->first_record = s.next_record;
-            for (std::int64_t k = 0; k < n; ++k) add_row(i, s.next_record + k).task = static_cast<std::int64_t>(tasks.size());
+            for (std::int64_t k = 0; k < n; ++k)
+                add_row(i, s.next_record + k).task = static_cast<std::int64_t>(tasks.size());
             tasks.push_back(std::move(t));
             s.next_record += n;
         };
@@ -424,7 +428,8 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             }
             // a natively read source: its carried block first, then the next blocks
             if (s.carry.active) {
-                const std::int64_t n = std::min<std::int64_t>(s.carry.left, static_cast<std::int64_t>(cap - rows.size()));
+                const std::int64_t n =
+                    std::min<std::int64_t>(s.carry.left, static_cast<std::int64_t>(cap - rows.size()));
                 add_task(i, n, nullptr);
                 if (n < s.carry.left) break;  // full
             }
@@ -678,7 +683,7 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             }
             if (r.reason != RowReason::None) {
                 out.status[j] = static_cast<std::uint8_t>(r.reason == RowReason::Foreign ? Status::UnsupportedSchema
-                                                                                          : Status::DecodeError);
+                                                                                         : Status::DecodeError);
                 info.messages[j] = std::move(r.detail);
                 out.bts[j] = kBtsNoCandidate;
                 zero_outputs(trip, meta);
@@ -689,9 +694,9 @@ void Reader::next_batch(const BatchOutputs& out, BatchInfo& info, int n_threads)
             a.candidate = r.candidate;
             a.present = r.present;
             const HistorySink& hs = tasks[static_cast<std::size_t>(r.task)]->history;
-            a.history = History{hs.jd.data() + r.hist_begin, hs.magpsf.data() + r.hist_begin,
-                                hs.fid.data() + r.hist_begin, hs.flags.data() + r.hist_begin,
-                                r.hist_end - r.hist_begin};
+            a.history =
+                History{hs.jd.data() + r.hist_begin, hs.magpsf.data() + r.hist_begin, hs.fid.data() + r.hist_begin,
+                        hs.flags.data() + r.hist_begin, r.hist_end - r.hist_begin};
             out.status[j] =
                 static_cast<std::uint8_t>(preprocess_alert(a, sc, trip, meta, out.bts[j], info.messages[j]));
         }

@@ -70,13 +70,13 @@ struct ReaderOptions {
 // Output arrays for up to `capacity` rows (caller-owned).
 struct BatchOutputs {
     std::size_t capacity = 0;
-    float* triplets = nullptr;           // capacity x 63 x 63 x 3
-    float* metadata = nullptr;           // capacity x 25
-    std::int64_t* candid = nullptr;      // valid where flags & kRowHasCandid
-    double* info = nullptr;              // capacity x kRowInfoColumns: the candidate's kRowInfo values (NaN: null)
-    std::uint16_t* bts = nullptr;        // BTS filter verdict (bts_filter.hpp BtsVerdict)
-    std::uint8_t* status = nullptr;      // Status
-    std::uint8_t* reason = nullptr;      // RowReason
+    float* triplets = nullptr;       // capacity x 63 x 63 x 3
+    float* metadata = nullptr;       // capacity x 25
+    std::int64_t* candid = nullptr;  // valid where flags & kRowHasCandid
+    double* info = nullptr;          // capacity x kRowInfoColumns: the candidate's kRowInfo values (NaN: null)
+    std::uint16_t* bts = nullptr;    // BTS filter verdict (bts_filter.hpp BtsVerdict)
+    std::uint8_t* status = nullptr;  // Status
+    std::uint8_t* reason = nullptr;  // RowReason
     std::uint8_t* flags = nullptr;
     std::int64_t* record_index = nullptr;  // index of the record in its source
     std::int32_t* source = nullptr;        // index into BatchInfo::sources
@@ -98,7 +98,7 @@ struct BatchInfo {
     enum class Stop { Full, End, NeedSchemas, Fallback };
     std::size_t n_rows = 0;
     Stop stop = Stop::End;
-    std::vector<std::string> sources;  // names of the sources of this batch's rows
+    std::vector<std::string> sources;   // names of the sources of this batch's rows
     std::vector<std::string> messages;  // per row: preprocessing message, or the RowReason detail
     std::vector<ObjectId> object_ids;
     std::vector<std::string> schemas;  // NeedSchemas: schema texts without a program yet
