@@ -48,8 +48,8 @@ class Scorer:
     intra_op_threads : int, default 0
         ONNX Runtime intra-op threads; 0 decides (every core, 1 with a GPU provider).
     prefetch : int or None, default None
-        Batches preprocessed ahead on a background thread; None decides (none when the model runs on the
-        CPU, 2 on a GPU).
+        Batches preprocessed ahead on a background thread; None decides (2; on the CPU that thread runs
+        at the lowest priority, so that it only uses the cycles the model leaves idle: threads.py).
     home : str or path-like or None, default None
         The model cache (default ``$BTSBOT_FAST_HOME``, else the user cache directory).
     device : {"cpu", "cuda", "tensorrt"}, default ``"cpu"``
@@ -115,12 +115,13 @@ class Scorer:
         self.threads = self.plan.native
         self.prefetch = self.plan.prefetch
         engine_cache = registry.model_home(home) / "tensorrt" if device == "tensorrt" else None
-        # fast: the int8 and fp32 sessions take turns on the same cores, and a session's threads spinning
-        # after its run would hold the cores the other one needs (model-only ~1.3x slower with spinning on;
-        # benchmarks/bench_throughput.py --only-precision)
+        # ONNX Runtime's threads spinning after a run would hold cores others need: in fast mode the other
+        # session's (model-only ~1.3x slower with spinning on; benchmarks/bench_throughput.py
+        # --only-precision), on the CPU the yielding preprocessing thread's (threads.py)
+        spinning = precision != "fast" and not (device == "cpu" and self.prefetch > 0)
         self.backend = self.resolved.backend(intra_op_threads=self.plan.model, device=device, device_id=device_id,
                                              fp16=fp16, engine_cache=engine_cache, max_batch=batch_size,
-                                             spinning=precision != "fast")
+                                             spinning=spinning)
         self.precision = precision
         #: the int8 screen with exact re-scoring near the thresholds (``precision="fast"``), else None
         self.screening: Screening | None = None
@@ -238,7 +239,7 @@ class Scorer:
         ]
 
     def _pipelined(self, items: Iterator[Batch]) -> Iterator[Batch]:
-        return prefetched(items, self.prefetch) if self.prefetch else items
+        return prefetched(items, self.prefetch, self.plan.prefetch_nice) if self.prefetch else items
 
     def _score_batches(self, items: Iterator[Batch]) -> Iterator[ScoreResult]:
         for batch in self._pipelined(items):

@@ -1,7 +1,12 @@
 #include "pool.hpp"
 
+#include <cerrno>
+
 #if defined(__linux__)
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 namespace btsbot {
@@ -14,7 +19,33 @@ struct ThreadPool::Call {
     std::condition_variable done;
     unsigned inside = 0;
     bool closed = false;
+    int nice = 0;  // the caller's scheduling niceness (Linux), which helpers take on while they help
 };
+
+namespace {
+
+#if defined(__linux__)
+// Linux keeps a niceness per thread; setpriority(PRIO_PROCESS, tid) addresses one thread.
+int thread_nice() noexcept {
+    errno = 0;
+    const int n = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    return errno == 0 ? n : 0;
+}
+
+// A helper joining a call from a lower-priority caller (a background preprocessing thread that yields
+// the cores to the model: btsbot_fast/threads.py) lowers its own priority to match, else it would take
+// the cores from the model the caller yields to. Only ever lowered: raising a priority back needs a
+// privilege ordinary users lack, so a helper stays at the lowest priority it was asked for.
+void adopt_nice(int nice) noexcept {
+    thread_local int mine = thread_nice();
+    if (nice > mine && setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice) == 0) mine = nice;
+}
+#else
+int thread_nice() noexcept { return 0; }
+void adopt_nice(int) noexcept {}
+#endif
+
+}  // namespace
 
 unsigned available_cores() noexcept {
 #if defined(__linux__)
@@ -83,6 +114,7 @@ void ThreadPool::worker_loop() {
             if (call->closed) continue;  // the caller already finished the work
             ++call->inside;
         }
+        adopt_nice(call->nice);
         (*call->work)();  // `work` handles its own exceptions (parallel_for's loop does)
         {
             std::lock_guard<std::mutex> lock(call->mutex);
@@ -96,6 +128,7 @@ void ThreadPool::run(unsigned helpers, const std::function<void()>& work) {
     auto call = std::make_shared<Call>();
     call->work = &work;
     if (helpers > 0) {
+        call->nice = thread_nice();
         {
             std::lock_guard<std::mutex> lock(mutex_);
             grow(helpers);

@@ -150,7 +150,7 @@ class OnnxBackend:
         so.inter_op_num_threads = int(inter_op_threads)
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3  # errors only; a provider that fails is reported by the check below
-        if not spinning:  # sessions taking turns on the same cores: idle threads must not spin on them
+        if not spinning:  # others share these cores (another session, preprocessing): idle threads must not spin
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         usable = [(name, opts) for name, opts in requested if name in available]
         try:

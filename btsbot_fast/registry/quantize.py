@@ -326,5 +326,5 @@ def check_model(name: str | os.PathLike[str], paths: Sequence[str | os.PathLike[
             "error_vs_fp32": errors}
 
 
-__all__ = ["DEFAULT_LAYERS", "DEFAULT_MAX_MARGIN", "QUANTIZED_OPS", "DEFAULT_SAFETY_FACTOR", "check_model", "cpu_description",
-           "keeps_rule", "margin_for", "measure_error", "quantize_model", "real_alert_inputs"]
+__all__ = ["DEFAULT_LAYERS", "DEFAULT_MAX_MARGIN", "DEFAULT_SAFETY_FACTOR", "QUANTIZED_OPS", "check_model",
+           "cpu_description", "keeps_rule", "margin_for", "measure_error", "quantize_model", "real_alert_inputs"]
