@@ -104,8 +104,10 @@ def scorer_for(job: ScoringJob, cpus: int = 1) -> Scorer:
                 model = replace(model, int8=replace(int8, onnx_path=_model_file(
                     int8.sha256, job.int8_bytes, f"{job.model.name} (int8)", int8.onnx_path.name)))
             _, _, batch_size, threads, model_threads, precision, thresholds = key
+            # prefetch=0: the worker preprocesses and scores its batches itself (score_batch), so nothing
+            # shares the model's cores and its session may spin (btsbot_fast/threads.py)
             scorer = Scorer(model, batch_size=batch_size, threads=threads, intra_op_threads=model_threads,
-                            precision=precision, decision_thresholds=thresholds)
+                            prefetch=0, precision=precision, decision_thresholds=thresholds)
             _SCORERS[key] = scorer
         return scorer
 
