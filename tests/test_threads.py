@@ -29,9 +29,11 @@ def test_plan_cpu_and_gpu():
     assert threads.plan().prefetch == 0  # preprocessing alone: no model to yield to
 
 
-def _run(code: str) -> str:
-    # a fresh process: the native pool's threads are created there, and nothing else changed priorities
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+def _run(code: str, cwd) -> str:
+    # a fresh process: the native pool's threads are created there, and nothing else changed priorities;
+    # run outside the checkout, whose bare sources (no built extension) `python -c` would import first
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -48,7 +50,7 @@ NICE_OF_THREADS = """
 
 
 @linux_only
-def test_native_helpers_take_on_a_yielding_callers_priority():
+def test_native_helpers_take_on_a_yielding_callers_priority(tmp_path):
     """Helpers created by a normal-priority call run at 0; when a niceness-19 thread calls with helpers,
     those helpers lower themselves to 19 while working for it, and stay there (raising needs privilege)."""
     out = _run(NICE_OF_THREADS + f"""
@@ -72,7 +74,7 @@ def test_native_helpers_take_on_a_yielding_callers_priority():
     import json
     print(json.dumps({{"before": [before[h] for h in helpers], "after": [after[h] for h in helpers if h in after],
                       "main": after[threading.get_native_id()]}}))
-    """)
+    """, tmp_path)
     got = json.loads(out)
     assert got["main"] == 0, got  # the caller's own thread is untouched
     assert got["before"] and 19 not in got["before"], got  # helpers started at normal priority
@@ -80,7 +82,7 @@ def test_native_helpers_take_on_a_yielding_callers_priority():
 
 
 @linux_only
-def test_scoring_on_the_cpu_preprocesses_at_the_lowest_priority():
+def test_scoring_on_the_cpu_preprocesses_at_the_lowest_priority(tmp_path):
     """A Scorer on the CPU runs its preprocessing thread (and so the native helpers it calls) at niceness 19
     while the main thread, which runs the model, stays at 0; the scores are those of prefetch=0."""
     out = _run(NICE_OF_THREADS + f"""
@@ -98,6 +100,6 @@ def test_scoring_on_the_cpu_preprocesses_at_the_lowest_priority():
     import json
     print(json.dumps({{"seen": sorted(seen), "main": nices()[threading.get_native_id()], "same": rows == base,
                       "n": len(rows)}}))
-    """)
+    """, tmp_path)
     got = json.loads(out)
     assert 19 in got["seen"] and got["main"] == 0 and got["same"] and got["n"] > 8, got
