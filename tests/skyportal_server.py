@@ -82,6 +82,8 @@ class SkyPortalServer:
         self.rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.faults: list[list[Any]] = []  # [method, path, status, remaining, answer]
         self.delay: dict[tuple[str, str], float] = {}
+        #: follow-up requests are stored but not listed yet (SkyPortal's listing lagging its late stores)
+        self.followups_unlisted = False
         self.down_until = 0.0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -335,7 +337,8 @@ class SkyPortalServer:
         needle = query.get("sourceID", [""])[0]
         page = int(query.get("pageNumber", ["1"])[0])
         per = int(query.get("numPerPage", [str(PAGE_SIZE)])[0])
-        found = sorted((f for f in self.followups if needle in f["obj_id"]), key=lambda f: f["id"])
+        found = [] if self.followups_unlisted else sorted((f for f in self.followups if needle in f["obj_id"]),
+                                                          key=lambda f: f["id"])
         listed = []
         for f in found[(page - 1) * per: page * per]:
             f = {**f, "target_groups": [{"id": g} for g in f["target_group_ids"]]}

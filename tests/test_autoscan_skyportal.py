@@ -183,18 +183,7 @@ def test_a_request_stored_after_the_client_gave_up_is_waited_for_across_runs(sta
     # SkyPortal answers 3 s late: our POST times out (1 s), and the request shows up in the listing only
     # later (held back here) - the retry waits, across runs, instead of posting again
     server.delay[("POST", "/api/followup_request")] = 3.0
-    hidden = []
-    real = server._list_followups
-
-    def slow_listing(query):
-        status, answer = real(query)
-        if hidden:
-            answer["data"]["followup_requests"] = []
-            answer["data"]["totalMatches"] = 0
-        return status, answer
-
-    server._list_followups = slow_listing
-    hidden.append(True)
+    server.followups_unlisted = True
     cfg = config(state, server, timeout=1.0)
     made, stats = run(cfg, [night(1)], server)
     fu = made[0].actions[1]
@@ -202,7 +191,7 @@ def test_a_request_stored_after_the_client_gave_up_is_waited_for_across_runs(sta
     assert len(server.calls("POST", "/api/followup_request")) == 1 and stats.unreachable is None
     made, _ = run(cfg, [[]], server)  # still not listed: still waiting, no second POST
     assert len(server.calls("POST", "/api/followup_request")) == 1
-    hidden.clear()  # now SkyPortal lists it
+    server.followups_unlisted = False  # now SkyPortal lists it
     made, _ = run(cfg, [[]], server)
     fu = made[0].actions[1]
     assert fu["state"] == "done" and fu["result"] == {"recovered": True, "id": 1, "status": "submitted"}
