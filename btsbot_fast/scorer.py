@@ -118,7 +118,7 @@ class Scorer:
         # ONNX Runtime's threads spinning after a run would hold cores others need: in fast mode the other
         # session's (model-only ~1.3x slower with spinning on; benchmarks/bench_throughput.py
         # --only-precision), on the CPU the yielding preprocessing thread's (threads.py)
-        spinning = precision != "fast" and not (device == "cpu" and self.prefetch > 0)
+        spinning = precision != "fast" and self.plan.model_may_spin
         self.backend = self.resolved.backend(intra_op_threads=self.plan.model, device=device, device_id=device_id,
                                              fp16=fp16, engine_cache=engine_cache, max_batch=batch_size,
                                              spinning=spinning)

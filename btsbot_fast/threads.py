@@ -51,6 +51,12 @@ class ThreadPlan:
     prefetch: int  # batches preprocessed ahead on a background thread (0: none)
     prefetch_nice: int = 0  # the background thread's niceness (0: unchanged; YIELDING_NICE on the CPU)
 
+    @property
+    def model_may_spin(self) -> bool:
+        """Whether ONNX Runtime's threads may spin between runs: not while yielding preprocessing runs
+        beside them on the same cores (it would get none of the cycles it is meant to use)."""
+        return not (self.prefetch and self.prefetch_nice)
+
 
 def plan(*, threads: int = 0, model_threads: int = 0, prefetch: int | None = None, scoring: bool = False,
          model_on_cpu: bool = True) -> ThreadPlan:

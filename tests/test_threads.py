@@ -20,10 +20,12 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pe
 def test_plan_cpu_and_gpu():
     cpu = threads.plan(scoring=True, model_on_cpu=True)
     assert (cpu.prefetch, cpu.prefetch_nice) == (threads.CPU_PREFETCH, threads.YIELDING_NICE) and cpu.prefetch > 0
-    assert cpu.model == threads.available_cores()
+    assert cpu.model == threads.available_cores() and not cpu.model_may_spin
     gpu = threads.plan(scoring=True, model_on_cpu=False)
     assert (gpu.prefetch, gpu.prefetch_nice, gpu.model) == (threads.GPU_PREFETCH, 0, 1)
-    assert threads.plan(scoring=True, prefetch=0).prefetch == 0
+    alone = threads.plan(scoring=True, prefetch=0)
+    assert alone.prefetch == 0 and alone.model_may_spin
+    assert gpu.model_may_spin
     p = threads.plan(scoring=True, prefetch=3, threads=1, model_threads=2)
     assert (p.native, p.model, p.prefetch) == (1, 2, 3)
     assert threads.plan().prefetch == 0  # preprocessing alone: no model to yield to
